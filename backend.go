@@ -1,0 +1,89 @@
+package lock
+
+import (
+	"context"
+	"time"
+)
+
+// Backend is what a store implements to serve a [Lock]: three atomic,
+// token-based primitives and Close. Everything else (validation, tokens,
+// leases, waiting with backoff, the key-based calls) is written once, in
+// [New], over these primitives.
+//
+// The Lock validates arguments before calling a Backend: key is non-empty
+// (any bytes otherwise: the backend maps it to a native key injectively and
+// safely), token is a random string of at least 128 bits, and ttl is in
+// (0, Options.MaxTTL]. A Backend must be safe for concurrent use.
+//
+// The package locktest checks that a Backend, through New, keeps the
+// contract of Lock.
+type Backend interface {
+	// Acquire stores token under key for ttl if key is free (absent or
+	// expired). It reports false, with a nil error, when key is held. It
+	// must never report true unless token is stored, and never let key
+	// expire before ttl has passed from the moment it returns.
+	Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
+
+	// Release deletes key if, atomically, it still stores token. It
+	// reports false when key is absent or stores another token.
+	Release(ctx context.Context, key, token string) (bool, error)
+
+	// Extend sets the remaining lifetime of key to ttl if, atomically, it
+	// still stores token. It reports false when key is absent or stores
+	// another token.
+	Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
+
+	// Close releases the backend's resources. The Lock calls it once.
+	Close() error
+}
+
+// Watcher is an optional interface of a Backend whose store can tell when a
+// key may have become free, so that waits wake on a release instead of at
+// their next poll.
+type Watcher interface {
+	// Watch returns a channel that is closed after key is next released or
+	// found expired (or at once, if key is free). A Lock calls Watch before
+	// an attempt to acquire, so a release between the two is not missed.
+	// The channel must not leak past the next release or expiry of key.
+	Watch(key string) <-chan struct{}
+}
+
+// Defaults used when the corresponding [Options] field is zero.
+const (
+	// DefaultRetryInterval is the longest pause between two attempts of a
+	// wait, as the original's retry_timeout.
+	DefaultRetryInterval = 100 * time.Millisecond
+
+	// DefaultMaxTTL is the longest ttl accepted when a backend sets none.
+	DefaultMaxTTL = 30 * 24 * time.Hour
+)
+
+// Options configures a Lock built by [New]. The zero value, and a nil
+// *Options, mean the documented defaults.
+type Options struct {
+	// RetryInterval caps the pause between two attempts of a wait. Waits
+	// back off from RetryInterval/16 up to RetryInterval, each pause
+	// jittered over its upper half, so a wait notices a release within one
+	// RetryInterval (at once on a backend that implements Watcher) and
+	// returns within one RetryInterval of its timeout. Zero means
+	// DefaultRetryInterval.
+	RetryInterval time.Duration
+
+	// MaxTTL is the longest ttl the backend can honour; longer ttls fail
+	// with ErrInvalidTTL. Zero means DefaultMaxTTL.
+	MaxTTL time.Duration
+}
+
+func (o *Options) retryInterval() time.Duration {
+	if o == nil || o.RetryInterval <= 0 {
+		return DefaultRetryInterval
+	}
+	return o.RetryInterval
+}
+
+func (o *Options) maxTTL() time.Duration {
+	if o == nil || o.MaxTTL <= 0 {
+		return DefaultMaxTTL
+	}
+	return o.MaxTTL
+}

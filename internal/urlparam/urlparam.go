@@ -1,0 +1,145 @@
+// Package urlparam reads the query parameters of a backend URL: typed
+// values, the original toolkit's units (plain numbers are milliseconds), and
+// an error for every parameter left unread.
+package urlparam
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Query reads parameters from url.Values, remembering which were read. The
+// first bad value is kept and reported by Err. The zero value is not usable;
+// call New.
+type Query struct {
+	v    url.Values
+	read map[string]bool
+	errs []error
+}
+
+// New returns a Query over v. v is not modified.
+func New(v url.Values) *Query {
+	return &Query{v: v, read: make(map[string]bool)}
+}
+
+// get returns the single value of name, and whether it is present.
+func (q *Query) get(name string) (string, bool) {
+	q.read[name] = true
+	vs, ok := q.v[name]
+	if !ok {
+		return "", false
+	}
+	if len(vs) != 1 {
+		q.errs = append(q.errs, fmt.Errorf("parameter %s given %d times", name, len(vs)))
+		return "", false
+	}
+	return vs[0], true
+}
+
+// String sets *dst to the value of name, if present.
+func (q *Query) String(name string, dst *string) {
+	if s, ok := q.get(name); ok {
+		*dst = s
+	}
+}
+
+// Duration sets *dst to the value of name, if present: a plain number is
+// milliseconds, as in the original settings; a Go duration ("1.5s") is
+// accepted too. Negative values are an error.
+func (q *Query) Duration(name string, dst *time.Duration) {
+	s, ok := q.get(name)
+	if !ok {
+		return
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		q.errs = append(q.errs, fmt.Errorf("parameter %s=%q: %w", name, s, err))
+		return
+	}
+	*dst = d
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	var d time.Duration
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms > int64(time.Duration(1<<63-1)/time.Millisecond) {
+			return 0, errors.New("too large")
+		}
+		d = time.Duration(ms) * time.Millisecond
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return 0, errors.New("want milliseconds or a Go duration such as 500ms")
+	}
+	if d < 0 {
+		return 0, errors.New("negative")
+	}
+	return d, nil
+}
+
+// Int sets *dst to the value of name, if present; negative values are an
+// error.
+func (q *Query) Int(name string, dst *int) {
+	s, ok := q.get(name)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		q.errs = append(q.errs, fmt.Errorf("parameter %s=%q: want a non-negative integer", name, s))
+		return
+	}
+	*dst = n
+}
+
+// Bool sets *dst to the value of name, if present (strconv.ParseBool forms).
+func (q *Query) Bool(name string, dst *bool) {
+	s, ok := q.get(name)
+	if !ok {
+		return
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		q.errs = append(q.errs, fmt.Errorf("parameter %s=%q: want true or false", name, s))
+		return
+	}
+	*dst = b
+}
+
+// Reject reports name as an error, with why, when it is present: for
+// settings known from elsewhere that have no meaning here.
+func (q *Query) Reject(name, why string) {
+	q.read[name] = true
+	if q.v.Has(name) {
+		q.errs = append(q.errs, fmt.Errorf("parameter %s is not supported: %s", name, why))
+	}
+}
+
+// Rest returns the parameters not read so far.
+func (q *Query) Rest() url.Values {
+	rest := url.Values{}
+	for k, vs := range q.v {
+		if !q.read[k] {
+			rest[k] = vs
+		}
+	}
+	return rest
+}
+
+// Err returns the errors met so far, together with one naming the unread
+// (unknown) parameters, or nil.
+func (q *Query) Err() error {
+	errs := q.errs
+	if rest := q.Rest(); len(rest) > 0 {
+		names := make([]string, 0, len(rest))
+		for k := range rest {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		errs = append(errs, fmt.Errorf("unknown parameter(s): %s", strings.Join(names, ", ")))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,94 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Match them with [errors.Is]: the errors returned by this
+// package and its backends wrap them with more detail.
+var (
+	// ErrNotAcquired reports that a lock is held by another owner. A wait that
+	// ends on its timeout or on its context returns an error that matches both
+	// ErrNotAcquired and the context's error.
+	ErrNotAcquired = errors.New("lock: not acquired")
+
+	// ErrNotHeld reports that a lock is no longer held by the caller: it
+	// expired (and may have been taken by another owner), or it was already
+	// released.
+	ErrNotHeld = errors.New("lock: not held")
+
+	// ErrClosed reports a call on a Lock after its Close.
+	ErrClosed = errors.New("lock: closed")
+
+	// ErrInvalidKey reports an empty key.
+	ErrInvalidKey = errors.New("lock: invalid key")
+
+	// ErrInvalidTTL reports a ttl that is zero, negative, or above the
+	// backend's maximum.
+	ErrInvalidTTL = errors.New("lock: invalid ttl")
+)
+
+// Lock is a client of a lock store. It is what users hold: obtain one with
+// [Open] (by URL) or with a backend's constructor, and Close it when done.
+//
+// A Lock is safe for concurrent use by multiple goroutines. Two Lock values
+// that share a store (two processes, or two Open calls on the same URL)
+// exclude each other as any two owners do.
+//
+// Keys are arbitrary non-empty strings: spaces, newlines, unicode and
+// invalid UTF-8 are all valid and distinct. A ttl must be positive and at most
+// the backend's maximum. A lock is never acquirable by another owner before
+// its ttl has passed, counted from the moment the acquiring call returned; it
+// may live up to the backend's expiry granularity longer.
+//
+// The key-based calls (TryAcquireLock, AcquireLock, ReleaseLock) follow the
+// classic lock API: ownership belongs to the Lock value, so any goroutine
+// using the same Lock value may release the key. When goroutines share a Lock
+// value, use the lease calls (TryAcquire, Acquire), whose [Lease] carries its
+// own ownership token.
+type Lock interface {
+	// TryAcquireLock makes one attempt to acquire key for ttl. It reports
+	// true when the lock was acquired by this Lock value and false, with a
+	// nil error, when another owner holds it (this Lock value included: a
+	// key is not re-entrant). It returns ErrInvalidKey, ErrInvalidTTL,
+	// ErrClosed, or an infrastructure error from the store.
+	TryAcquireLock(ctx context.Context, key string, ttl time.Duration) (bool, error)
+
+	// AcquireLock acquires key for ttl, retrying with jittered backoff until
+	// it succeeds, timeout passes or ctx is done. It makes at least one
+	// attempt, even when timeout <= 0. A wait that ends unsuccessfully
+	// returns an error matching ErrNotAcquired and either
+	// context.DeadlineExceeded (timeout or ctx deadline) or ctx.Err(); it
+	// returns within one retry interval of the timeout, and holds nothing.
+	AcquireLock(ctx context.Context, key string, ttl, timeout time.Duration) error
+
+	// ReleaseLock releases key if this Lock value acquired it with
+	// TryAcquireLock or AcquireLock. Releasing a key this Lock value does not
+	// hold is a no-op returning nil, so a second release succeeds; an empty
+	// key returns ErrInvalidKey. When this
+	// Lock value acquired key but the lock has since expired, ReleaseLock
+	// leaves the store untouched (a new owner keeps its lock) and returns
+	// ErrNotHeld, so that a caller learns its critical section may not have
+	// been exclusive. After an infrastructure error the key stays recorded,
+	// so the release can be retried.
+	ReleaseLock(ctx context.Context, key string) error
+
+	// TryAcquire makes one attempt to acquire key for ttl and returns a
+	// Lease on success. When another owner holds the key it returns
+	// ErrNotAcquired. Other errors are as for TryAcquireLock.
+	TryAcquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error)
+
+	// Acquire acquires key for ttl, waiting until it succeeds or ctx is
+	// done, and returns a Lease. It makes at least one attempt even when ctx
+	// is already done. A wait that ends on ctx returns an error matching
+	// both ErrNotAcquired and ctx.Err(), and holds nothing.
+	Acquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error)
+
+	// Close releases the resources of this Lock value and wakes any of its
+	// waits, which return ErrClosed. Locks it holds are not released: they
+	// expire at the end of their ttl. Every call after Close returns
+	// ErrClosed. Close is idempotent; only the first call reports an error.
+	Close() error
+}

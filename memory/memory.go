@@ -1,0 +1,278 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/urlparam"
+)
+
+// Scheme is the URL scheme of this backend.
+const Scheme = "memory"
+
+// DefaultSweepInterval is how often a store's janitor removes expired locks
+// when Options.SweepInterval is zero.
+const DefaultSweepInterval = time.Second
+
+func init() { lock.Register(Scheme, openURL) }
+
+// Options configures a Store. The zero value, and a nil *Options, mean the
+// documented defaults.
+type Options struct {
+	// Now is the store's clock. Nil means time.Now. Tests that need expiry
+	// without sleeping pass a clock they advance themselves; waits still
+	// poll on real time.
+	Now func() time.Time
+
+	// RetryInterval caps the pause between two attempts of a wait (see
+	// lock.Options). Waits on this backend wake at once on a release, so it
+	// matters only for locks that expire. Zero means
+	// lock.DefaultRetryInterval.
+	RetryInterval time.Duration
+
+	// MaxTTL is the longest ttl accepted. Zero means lock.DefaultMaxTTL, the
+	// same limit as memcached, so code tested here behaves alike there.
+	MaxTTL time.Duration
+
+	// SweepInterval is how often the janitor removes expired locks while the
+	// store holds any and has open Lock values. Zero means
+	// DefaultSweepInterval.
+	SweepInterval time.Duration
+}
+
+// A Store is an in-process lock store: a map under a mutex. Lock values
+// from the same Store exclude each other as processes sharing a server do.
+// A Store is safe for concurrent use.
+type Store struct {
+	now   func() time.Time
+	opts  lock.Options
+	sweep time.Duration
+
+	mu    sync.Mutex
+	items map[string]item
+	watch map[string]chan struct{} // closed at the next release or expiry of key
+	refs  int                      // open Lock values
+	stop  chan struct{}            // non-nil while the janitor runs
+}
+
+type item struct {
+	token   string
+	expires time.Time
+}
+
+// NewStore returns a new, empty store.
+func NewStore(opts *Options) *Store {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	return &Store{
+		now:   o.Now,
+		opts:  lock.Options{RetryInterval: o.RetryInterval, MaxTTL: o.MaxTTL},
+		sweep: o.SweepInterval,
+		items: make(map[string]item),
+		watch: make(map[string]chan struct{}),
+	}
+}
+
+// New returns a Lock on a new, private store. It is a shorthand for
+// NewStore(opts).Lock().
+func New(opts *Options) lock.Lock { return NewStore(opts).Lock() }
+
+// Lock returns a new Lock value on s. Each Lock value is a separate owner:
+// keys it acquires are held against every other Lock value of s.
+func (s *Store) Lock() lock.Lock { return s.lock(&s.opts) }
+
+func (s *Store) lock(opts *lock.Options) lock.Lock {
+	s.mu.Lock()
+	s.refs++
+	s.mu.Unlock()
+	return lock.New(&backend{s: s}, opts)
+}
+
+// Len returns the number of locks the store holds, expired ones not yet
+// removed included.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.items)
+}
+
+// held reports whether key is held at now; the caller holds s.mu. An expired
+// item is removed, and its watchers woken.
+func (s *Store) held(key string, now time.Time) (item, bool) {
+	it, ok := s.items[key]
+	if !ok {
+		return item{}, false
+	}
+	if now.Before(it.expires) {
+		return it, true
+	}
+	s.remove(key)
+	return item{}, false
+}
+
+// remove deletes key and wakes its watchers; the caller holds s.mu.
+func (s *Store) remove(key string) {
+	delete(s.items, key)
+	if ch, ok := s.watch[key]; ok {
+		close(ch)
+		delete(s.watch, key)
+	}
+}
+
+func (s *Store) acquire(key, token string, ttl time.Duration) bool {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.held(key, now); ok {
+		return false
+	}
+	s.items[key] = item{token: token, expires: now.Add(ttl)}
+	if s.stop == nil && s.refs > 0 {
+		s.stop = make(chan struct{})
+		go s.janitor(s.stop)
+	}
+	return true
+}
+
+func (s *Store) release(key, token string) bool {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.held(key, now)
+	if !ok || it.token != token {
+		return false
+	}
+	s.remove(key)
+	return true
+}
+
+func (s *Store) extend(key, token string, ttl time.Duration) bool {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.held(key, now)
+	if !ok || it.token != token {
+		return false
+	}
+	it.expires = now.Add(ttl)
+	s.items[key] = it
+	return true
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (s *Store) watchKey(key string) <-chan struct{} {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.held(key, now); !ok {
+		return closedChan
+	}
+	ch, ok := s.watch[key]
+	if !ok {
+		ch = make(chan struct{})
+		s.watch[key] = ch
+	}
+	return ch
+}
+
+// janitor removes expired items every sweep interval. It runs only while the
+// store has items and open Lock values, so an idle store costs nothing.
+func (s *Store) janitor(stop chan struct{}) {
+	t := time.NewTicker(s.sweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now := s.now()
+		s.mu.Lock()
+		for key, it := range s.items {
+			if !now.Before(it.expires) {
+				s.remove(key)
+			}
+		}
+		if len(s.items) == 0 {
+			s.stop = nil
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Store) closeRef() {
+	s.mu.Lock()
+	s.refs--
+	if s.refs == 0 && s.stop != nil {
+		close(s.stop)
+		s.stop = nil
+	}
+	s.mu.Unlock()
+}
+
+// backend is one Lock value's handle on a Store.
+type backend struct {
+	s    *Store
+	once sync.Once
+}
+
+func (b *backend) Acquire(_ context.Context, key, token string, ttl time.Duration) (bool, error) {
+	return b.s.acquire(key, token, ttl), nil
+}
+
+func (b *backend) Release(_ context.Context, key, token string) (bool, error) {
+	return b.s.release(key, token), nil
+}
+
+func (b *backend) Extend(_ context.Context, key, token string, ttl time.Duration) (bool, error) {
+	return b.s.extend(key, token, ttl), nil
+}
+
+func (b *backend) Watch(key string) <-chan struct{} { return b.s.watchKey(key) }
+
+func (b *backend) Close() error {
+	b.once.Do(b.s.closeRef)
+	return nil
+}
+
+// named holds the stores of memory:// URLs, one per name, for the life of the
+// process.
+var named = struct {
+	sync.Mutex
+	stores map[string]*Store
+}{stores: make(map[string]*Store)}
+
+func openURL(_ context.Context, u *url.URL) (lock.Lock, error) {
+	if u.Opaque != "" || u.User != nil || u.Port() != "" || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
+		return nil, errors.New("memory: want memory://[name][?retry_timeout=…]")
+	}
+	var opts lock.Options
+	q := urlparam.New(u.Query())
+	q.Duration("retry_timeout", &opts.RetryInterval)
+	if err := q.Err(); err != nil {
+		return nil, err
+	}
+	named.Lock()
+	s, ok := named.stores[u.Host]
+	if !ok {
+		s = NewStore(nil)
+		named.stores[u.Host] = s
+	}
+	named.Unlock()
+	return s.lock(&opts), nil
+}

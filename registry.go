@@ -1,0 +1,96 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// An Opener opens a Lock for a URL whose scheme it was registered under.
+// Openers are called concurrently, must not modify u, and should report an
+// unreachable store before returning (within ctx). [Open] adds the redacted
+// URL to the errors an Opener returns, so they need not repeat it.
+type Opener func(ctx context.Context, u *url.URL) (Lock, error)
+
+var registry = struct {
+	sync.RWMutex
+	openers map[string]Opener
+}{openers: make(map[string]Opener)}
+
+// Register makes a backend available to [Open] under scheme, which is
+// case-insensitive. Backend packages call it from init; a program selects
+// backends by importing them, usually for side effects only:
+//
+//	import _ "github.com/distlock/lock/memcached"
+//
+// Register panics if scheme is empty or already registered, or if opener is
+// nil.
+func Register(scheme string, opener Opener) {
+	if scheme == "" {
+		panic("lock: Register with an empty scheme")
+	}
+	if opener == nil {
+		panic("lock: Register of a nil opener for scheme " + scheme)
+	}
+	scheme = strings.ToLower(scheme)
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := registry.openers[scheme]; dup {
+		panic("lock: Register called twice for scheme " + scheme)
+	}
+	registry.openers[scheme] = opener
+}
+
+// Schemes returns the registered schemes, sorted.
+func Schemes() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	s := make([]string, 0, len(registry.openers))
+	for scheme := range registry.openers {
+		s = append(s, scheme)
+	}
+	slices.Sort(s)
+	return s
+}
+
+// Open returns a Lock on the store that rawURL names, through the backend
+// registered for its scheme. Each backend documents its URL form and
+// parameters; unknown parameters are an error. Passwords in rawURL never
+// appear in the errors Open returns.
+func Open(ctx context.Context, rawURL string) (Lock, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// *url.Error prints the whole URL, password included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("lock: invalid URL: %w", err)
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("lock: open %s: URL has no scheme (registered: %s)", u.Redacted(), registered())
+	}
+	registry.RLock()
+	opener := registry.openers[strings.ToLower(u.Scheme)]
+	registry.RUnlock()
+	if opener == nil {
+		return nil, fmt.Errorf("lock: open %s: unknown scheme %q (registered: %s; forgotten import?)",
+			u.Redacted(), u.Scheme, registered())
+	}
+	l, err := opener(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("lock: open %s: %w", u.Redacted(), err)
+	}
+	return l, nil
+}
+
+func registered() string {
+	if s := Schemes(); len(s) > 0 {
+		return strings.Join(s, ", ")
+	}
+	return "none"
+}
