@@ -48,15 +48,27 @@ func (q *Query) String(name string, dst *string) {
 	}
 }
 
+// Has reports whether name is present.
+func (q *Query) Has(name string) bool { return q.v.Has(name) }
+
 // Duration sets *dst to the value of name, if present: a plain number is
 // milliseconds, as in the original settings; a Go duration ("1.5s") is
 // accepted too. Negative values are an error.
 func (q *Query) Duration(name string, dst *time.Duration) {
+	q.duration(name, time.Millisecond, dst)
+}
+
+// Seconds is Duration for the settings whose plain numbers are seconds.
+func (q *Query) Seconds(name string, dst *time.Duration) {
+	q.duration(name, time.Second, dst)
+}
+
+func (q *Query) duration(name string, unit time.Duration, dst *time.Duration) {
 	s, ok := q.get(name)
 	if !ok {
 		return
 	}
-	d, err := parseDuration(s)
+	d, err := parseDuration(s, unit)
 	if err != nil {
 		q.errs = append(q.errs, fmt.Errorf("parameter %s=%q: %w", name, s, err))
 		return
@@ -64,15 +76,19 @@ func (q *Query) Duration(name string, dst *time.Duration) {
 	*dst = d
 }
 
-func parseDuration(s string) (time.Duration, error) {
+func parseDuration(s string, unit time.Duration) (time.Duration, error) {
 	var d time.Duration
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if ms > int64(time.Duration(1<<63-1)/time.Millisecond) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n > int64(time.Duration(1<<63-1)/unit) {
 			return 0, errors.New("too large")
 		}
-		d = time.Duration(ms) * time.Millisecond
+		d = time.Duration(n) * unit
 	} else if d, err = time.ParseDuration(s); err != nil {
-		return 0, errors.New("want milliseconds or a Go duration such as 500ms")
+		name := "milliseconds"
+		if unit == time.Second {
+			name = "seconds"
+		}
+		return 0, fmt.Errorf("want %s or a Go duration such as 1.5s", name)
 	}
 	if d < 0 {
 		return 0, errors.New("negative")

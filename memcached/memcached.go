@@ -1,0 +1,344 @@
+package memcached
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/distlock/lock"
+)
+
+// Scheme is the URL scheme of this backend.
+const Scheme = "memcached"
+
+// Defaults used when the corresponding Options field is zero.
+const (
+	// DefaultPrefix is prepended to every lock key.
+	DefaultPrefix = "lock:"
+
+	// DefaultRetries is how many times an operation that failed in transit
+	// is retried, as the original's retries setting.
+	DefaultRetries = 3
+
+	// DefaultMaxKeySize is memcached's own key length limit.
+	DefaultMaxKeySize = 250
+
+	// DefaultMaxExpiration is memcached's limit for a relative expiration:
+	// longer ones are read as absolute Unix times.
+	DefaultMaxExpiration = 30 * 24 * time.Hour
+
+	// DefaultTimeout is the socket read/write and dial timeout of clients
+	// made by Dial and Open.
+	DefaultTimeout = 500 * time.Millisecond
+)
+
+// DefaultPoolSize is the number of idle connections kept per server by
+// clients made by Dial and Open when Options.PoolSize is zero: enough for
+// as many concurrent calls as the process has Ps, so parallel use does not
+// open and close a connection per call.
+func DefaultPoolSize() int { return max(8, 2*runtime.GOMAXPROCS(0)) }
+
+func init() { lock.Register(Scheme, openURL) }
+
+// Options configures the memcached backend. The zero value, and a nil
+// *Options, mean the documented defaults.
+type Options struct {
+	// Prefix is prepended to every lock key, so lock keys do not collide
+	// with other data on the server. Empty means DefaultPrefix.
+	Prefix string
+
+	// RetryInterval caps the pause between two attempts of a wait (see
+	// lock.Options). Zero means lock.DefaultRetryInterval.
+	RetryInterval time.Duration
+
+	// Retries is how many times an operation that failed in transit is
+	// retried before its error is returned. Zero means DefaultRetries; a
+	// negative value means no retries.
+	Retries int
+
+	// MaxKeySize is the longest key sent to the server, at most 250. Keys
+	// that would be longer (or that memcached cannot carry) are sent as a
+	// hash. Zero means DefaultMaxKeySize.
+	MaxKeySize int
+
+	// MaxExpiration is the longest expiration the server is asked for. The
+	// longest ttl accepted is MaxExpiration minus 2s, the margin that keeps
+	// a lock from expiring early on memcached's whole-second clock. Zero
+	// means DefaultMaxExpiration, memcached's own limit, which is also the
+	// most it may be.
+	MaxExpiration time.Duration
+
+	// The fields below configure the client that Dial (and Open) make. New
+	// ignores them: the caller's client keeps its own settings.
+
+	// Timeout is the dial and socket read/write timeout of one operation.
+	// Zero means DefaultTimeout.
+	Timeout time.Duration
+
+	// PoolSize is the number of idle connections kept per server. Zero
+	// means DefaultPoolSize().
+	PoolSize int
+
+	// TLS, when not nil, makes the client connect with TLS (memcached
+	// started with --enable-ssl). A nil ServerName is filled in from each
+	// server's host name.
+	TLS *tls.Config
+}
+
+// config is Options with the defaults applied and checked.
+type config struct {
+	keys    keyMapper
+	retries int
+	maxExp  int32 // seconds
+	lock    lock.Options
+}
+
+func (o *Options) config() (config, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	c := config{retries: opts.Retries}
+	switch {
+	case c.retries == 0:
+		c.retries = DefaultRetries
+	case c.retries < 0:
+		c.retries = 0
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.MaxKeySize == 0 {
+		opts.MaxKeySize = DefaultMaxKeySize
+	}
+	if opts.MaxKeySize < 0 || opts.MaxKeySize > DefaultMaxKeySize {
+		return c, fmt.Errorf("max_key_size %d is outside memcached's 1..%d", opts.MaxKeySize, DefaultMaxKeySize)
+	}
+	var err error
+	if c.keys, err = newKeyMapper(opts.Prefix, opts.MaxKeySize); err != nil {
+		return c, err
+	}
+	if opts.MaxExpiration == 0 {
+		opts.MaxExpiration = DefaultMaxExpiration
+	}
+	if opts.MaxExpiration < 3*time.Second || opts.MaxExpiration > DefaultMaxExpiration {
+		return c, fmt.Errorf("max_expiration %v is outside 3s..%v (longer expirations are absolute times to memcached)", opts.MaxExpiration, DefaultMaxExpiration)
+	}
+	c.maxExp = int32(opts.MaxExpiration / time.Second)
+	c.lock = lock.Options{
+		RetryInterval: opts.RetryInterval,
+		MaxTTL:        time.Duration(c.maxExp-2) * time.Second,
+	}
+	return c, nil
+}
+
+// New returns a Lock that keeps its locks on the servers of client. The
+// client stays the caller's: it is used concurrently, its settings are not
+// changed, and the Lock's Close does not close it. New fails only on invalid
+// opts.
+func New(client *memcache.Client, opts *Options) (lock.Lock, error) {
+	if client == nil {
+		return nil, errors.New("memcached: nil client")
+	}
+	c, err := opts.config()
+	if err != nil {
+		return nil, fmt.Errorf("memcached: %w", err)
+	}
+	return lock.New(&backend{mc: client, cfg: c}, &c.lock), nil
+}
+
+// Dial returns a Lock on the memcached servers at addrs ("host:port"; keys
+// are spread across several servers, not replicated), with a client of its
+// own that the Lock's Close closes. It checks that every server answers
+// before ctx is done.
+func Dial(ctx context.Context, addrs []string, opts *Options) (lock.Lock, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	c, err := opts.config()
+	if err != nil {
+		return nil, fmt.Errorf("memcached: %w", err)
+	}
+	if len(addrs) == 0 {
+		return nil, errors.New("memcached: no servers")
+	}
+	client := memcache.New(addrs...)
+	client.Timeout = opts.Timeout
+	if client.Timeout <= 0 {
+		client.Timeout = DefaultTimeout
+	}
+	client.MaxIdleConns = opts.PoolSize
+	if client.MaxIdleConns <= 0 {
+		client.MaxIdleConns = DefaultPoolSize()
+	}
+	if opts.TLS != nil {
+		client.DialContext = tlsDialer(opts.TLS, client.Timeout)
+	}
+	if err := ping(ctx, client); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("memcached: %w", err)
+	}
+	return lock.New(&backend{mc: client, cfg: c, owned: true}, &c.lock), nil
+}
+
+func tlsDialer(cfg *tls.Config, timeout time.Duration) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c := cfg
+		if c.ServerName == "" {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			c = cfg.Clone()
+			c.ServerName = host
+		}
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: c}
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// ping checks every server within ctx. gomemcache takes no context, so the
+// ping runs aside and is abandoned (bounded by the client's timeout) when
+// ctx ends first.
+func ping(ctx context.Context, client *memcache.Client) error {
+	done := make(chan error, 1)
+	go func() { done <- client.Ping() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// backend implements lock.Backend on memcached's classic text protocol.
+type backend struct {
+	mc    *memcache.Client
+	cfg   config
+	owned bool // mc was made by Dial: Close closes it
+}
+
+// expiration returns the expiration, in whole seconds, that keeps a lock of
+// ttl alive at least ttl: memcached's clock ticks once a second, so an item
+// with expiration n may vanish after only n-1 seconds.
+func expiration(ttl time.Duration) int32 {
+	return int32((ttl+time.Second-1)/time.Second) + 1
+}
+
+// transient reports whether err is a failure in transit, after which the
+// outcome of the command is unknown, rather than an answer of the server.
+func transient(err error) bool {
+	switch {
+	case err == nil,
+		errors.Is(err, memcache.ErrCacheMiss),
+		errors.Is(err, memcache.ErrCASConflict),
+		errors.Is(err, memcache.ErrNotStored),
+		errors.Is(err, memcache.ErrMalformedKey),
+		errors.Is(err, memcache.ErrNoServers):
+		return false
+	}
+	return true
+}
+
+// retry runs op until it returns a non-transient result, the retries are
+// spent, or ctx is done. op always runs at least once.
+func (b *backend) retry(ctx context.Context, op func() (bool, error)) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		ok, err := op()
+		if !transient(err) || attempt >= b.cfg.retries || ctx.Err() != nil {
+			if err != nil {
+				return false, fmt.Errorf("memcached: %w", err)
+			}
+			return ok, nil
+		}
+	}
+}
+
+// Acquire adds the key. When the add fails in transit, whether it landed is
+// read back before answering, so a lock that was taken is reported as held
+// rather than left orphaned, and one that was not is never reported held.
+func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	item := &memcache.Item{Key: b.cfg.keys.native(key), Value: []byte(token), Expiration: expiration(ttl)}
+	unsure := false // an earlier add failed in transit: it may have landed
+	return b.retry(ctx, func() (bool, error) {
+		if unsure {
+			switch stored, err := b.mc.Get(item.Key); {
+			case err == nil:
+				return string(stored.Value) == token, nil
+			case !errors.Is(err, memcache.ErrCacheMiss):
+				return false, err
+			}
+			// The add did not land (or already expired): add again.
+		}
+		switch err := b.mc.Add(item); {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, memcache.ErrNotStored):
+			if unsure {
+				// An earlier add may have landed after all: check once more.
+				return false, errAmbiguous
+			}
+			return false, nil
+		default:
+			unsure = true
+			return false, err
+		}
+	})
+}
+
+// errAmbiguous makes retry read back an add whose outcome is unknown.
+var errAmbiguous = errors.New("outcome of an earlier add unknown")
+
+// Release expires the key at once with a compare-and-swap on the cas id of
+// the item read, so it acts only if the token read is still stored.
+func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
+	return b.swap(ctx, key, token, -1)
+}
+
+// Extend sets the key's expiration with a compare-and-swap, as Release.
+func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	return b.swap(ctx, key, token, expiration(ttl))
+}
+
+// swap gets the key and, if it stores token, swaps in the same token with
+// exp. exp -1 expires the item at once: memcached then treats the key as
+// absent, and no plain delete, which would not check the owner, is needed.
+func (b *backend) swap(ctx context.Context, key, token string, exp int32) (bool, error) {
+	native := b.cfg.keys.native(key)
+	gone := false // an earlier release failed in transit and may have landed
+	return b.retry(ctx, func() (bool, error) {
+		item, err := b.mc.Get(native)
+		switch {
+		case errors.Is(err, memcache.ErrCacheMiss):
+			return gone, nil
+		case err != nil:
+			return false, err
+		case string(item.Value) != token:
+			return false, nil
+		}
+		item.Expiration = exp
+		switch err := b.mc.CompareAndSwap(item); {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCacheMiss):
+			// Changed or gone between the get and the cas: not ours any more.
+			return false, nil
+		default:
+			gone = exp < 0
+			return false, err
+		}
+	})
+}
+
+func (b *backend) Close() error {
+	if b.owned {
+		return b.mc.Close()
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package memcached_test
+
+import (
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/locktest"
+	"github.com/distlock/lock/memcached"
+)
+
+const testRetry = 50 * time.Millisecond
+
+// realServers returns the servers of LOCK_TEST_MEMCACHED_URL, or skips the
+// test when it is not set.
+func realServers(t testing.TB) []string {
+	t.Helper()
+	raw := os.Getenv("LOCK_TEST_MEMCACHED_URL")
+	if raw == "" {
+		t.Skip("LOCK_TEST_MEMCACHED_URL not set")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("LOCK_TEST_MEMCACHED_URL: %v", err)
+	}
+	return strings.Split(u.Host, ",")
+}
+
+// realClient returns a client of the real server, failing the test when the
+// server is configured but does not answer.
+func realClient(t testing.TB) *memcache.Client {
+	t.Helper()
+	c := memcache.New(realServers(t)...)
+	c.MaxIdleConns = 16
+	if err := c.Ping(); err != nil {
+		t.Fatalf("LOCK_TEST_MEMCACHED_URL is set but the server does not answer: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func newLock(t testing.TB, c *memcache.Client) lock.Lock {
+	t.Helper()
+	l, err := memcached.New(c, &memcached.Options{RetryInterval: testRetry})
+	if err != nil {
+		t.Fatalf("memcached.New: %v", err)
+	}
+	return l
+}
+
+func TestConformanceReal(t *testing.T) {
+	c := realClient(t)
+	locktest.Run(t, locktest.Harness{
+		New:           func(t *testing.T) lock.Lock { return newLock(t, c) },
+		Granularity:   2 * time.Second,
+		TTL:           time.Second,
+		RetryInterval: testRetry,
+	})
+}

@@ -1,0 +1,93 @@
+package memcached
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/urlparam"
+)
+
+// DefaultPort is the port of a server named in a URL without one.
+const DefaultPort = "11211"
+
+// openURL opens a memcached:// URL; see the package doc, # URLs.
+func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
+	addrs, opts, err := parseURL(u)
+	if err != nil {
+		return nil, fmt.Errorf("memcached: %w", err)
+	}
+	return Dial(ctx, addrs, opts)
+}
+
+// parseURL returns the servers and options that u names.
+func parseURL(u *url.URL) ([]string, *Options, error) {
+	if u.Opaque != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
+		return nil, nil, errors.New("want memcached://host[:port][,host[:port]...][?parameters]")
+	}
+	var addrs []string
+	for _, hp := range strings.Split(u.Host, ",") {
+		if hp == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(hp); err != nil {
+			hp = net.JoinHostPort(strings.Trim(hp, "[]"), DefaultPort)
+		}
+		addrs = append(addrs, hp)
+	}
+	if len(addrs) == 0 {
+		addrs = []string{net.JoinHostPort("localhost", DefaultPort)}
+	}
+
+	opts := &Options{}
+	q := urlparam.New(u.Query())
+	q.String("prefix", &opts.Prefix)
+	q.Duration("retry_timeout", &opts.RetryInterval)
+	q.Int("retries", &opts.Retries)
+	if q.Has("retries") && opts.Retries == 0 {
+		opts.Retries = -1 // retries=0 means none, not the default
+	}
+	q.Int("max_key_size", &opts.MaxKeySize)
+	q.Seconds("max_expiration", &opts.MaxExpiration)
+	q.Duration("timeout", &opts.Timeout)
+	q.Int("pool_size", &opts.PoolSize)
+	var useTLS bool
+	q.Bool("tls", &useTLS)
+	if useTLS {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	for name, why := range unsupported {
+		q.Reject(name, why)
+	}
+	if err := q.Err(); err != nil {
+		return nil, nil, err
+	}
+	if opts.Timeout == 0 && q.Has("timeout") {
+		return nil, nil, errors.New("parameter timeout=0: want a positive timeout")
+	}
+	if _, err := opts.config(); err != nil {
+		return nil, nil, err
+	}
+	return addrs, opts, nil
+}
+
+// unsupported lists the original toolkit's settings that have no meaning
+// here, and why, so that a URL carrying one fails instead of being
+// silently half-obeyed.
+var unsupported = map[string]string{
+	"host":          "name servers in the URL: memcached://host1:11211,host2:11211",
+	"port":          "name servers in the URL: memcached://host1:11211,host2:11211",
+	"uri":           "name servers in the URL: memcached://host1:11211,host2:11211",
+	"discovery_key": "there is no discovery service: name servers in the URL",
+	"max_size":      "the server's memory (memcached -m) bounds what it stores; a lock stores one small value",
+	"max_value":     "a lock stores only its token, a few bytes",
+	"reconnect":     "connections are dialled on demand, within timeout",
+	"failures":      "there is no circuit breaker: each call retries up to retries times",
+	"retry":         "there is no circuit breaker: each call retries up to retries times, at once",
+	"idle":          "idle connections are kept, up to pool_size per server, until Close",
+}
