@@ -260,40 +260,36 @@ func (b *backend) retry(ctx context.Context, op func() (bool, error)) (bool, err
 	}
 }
 
-// Acquire adds the key. When the add fails in transit, whether it landed is
-// read back before answering, so a lock that was taken is reported as held
-// rather than left orphaned, and one that was not is never reported held.
+// Acquire adds the key: one round trip. When the add fails in transit its
+// outcome is unknown (a request can even be executed after the client gave
+// up on it), so the key is read back before answering: a lock that was taken
+// is reported as held rather than left orphaned, and one that was not is
+// never reported held. A lost add is retried up to the configured retries.
 func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	item := &memcache.Item{Key: b.cfg.keys.native(key), Value: []byte(token), Expiration: expiration(ttl)}
-	unsure := false // an earlier add failed in transit: it may have landed
-	return b.retry(ctx, func() (bool, error) {
-		if unsure {
-			switch stored, err := b.mc.Get(item.Key); {
-			case err == nil:
-				return string(stored.Value) == token, nil
-			case !errors.Is(err, memcache.ErrCacheMiss):
-				return false, err
-			}
-			// The add did not land (or already expired): add again.
-		}
-		switch err := b.mc.Add(item); {
+	for attempt := 0; ; attempt++ {
+		err := b.mc.Add(item)
+		switch {
 		case err == nil:
 			return true, nil
-		case errors.Is(err, memcache.ErrNotStored):
-			if unsure {
-				// An earlier add may have landed after all: check once more.
-				return false, errAmbiguous
-			}
+		case errors.Is(err, memcache.ErrNotStored) && attempt == 0:
 			return false, nil
-		default:
-			unsure = true
-			return false, err
+		case !transient(err) && !errors.Is(err, memcache.ErrNotStored):
+			return false, fmt.Errorf("memcached: %w", err)
 		}
-	})
+		// This add failed in transit, or an earlier one did and this one
+		// found the key taken: read back whose token is stored.
+		stored, gerr := b.mc.Get(item.Key)
+		switch {
+		case gerr == nil:
+			return string(stored.Value) == token, nil
+		case !errors.Is(gerr, memcache.ErrCacheMiss):
+			return false, fmt.Errorf("memcached: add failed (%w), and reading it back failed: %w", err, gerr)
+		case attempt >= b.cfg.retries || ctx.Err() != nil:
+			return false, fmt.Errorf("memcached: %w", err)
+		}
+	}
 }
-
-// errAmbiguous makes retry read back an add whose outcome is unknown.
-var errAmbiguous = errors.New("outcome of an earlier add unknown")
 
 // Release expires the key at once with a compare-and-swap on the cas id of
 // the item read, so it acts only if the token read is still stored.

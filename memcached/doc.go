@@ -1,0 +1,85 @@
+// Package memcached keeps locks on memcached servers, through the classic
+// text protocol (github.com/bradfitz/gomemcache); it works with any
+// memcached from 1.4 on.
+//
+// Get a Lock by URL through lock.Open after importing this package, with
+// [Dial], or with [New] over a *memcache.Client you already have:
+//
+//	import _ "github.com/distlock/lock/memcached"
+//
+//	l, err := lock.Open(ctx, "memcached://cache1:11211,cache2:11211?prefix=myapp:")
+//
+// # Algorithms
+//
+// Acquire is one "add" of the key, with the lock's random token as value:
+// one round trip. Release and Extend read the key with "gets" and, only if
+// it still holds the caller's token, write it back with "cas" on the cas id
+// read: with expiration -1 (expired at once) to release, with the new
+// expiration to extend. Two round trips, atomic through the cas id; never a
+// plain "delete" or "touch", which would not check the owner.
+//
+// The expiration sent is ceil(ttl/1s)+1 seconds. memcached's clock ticks in
+// whole seconds, so an item stored with expiration n lives between n-1 and n
+// seconds; the extra second makes sure that a lock never expires before its
+// ttl, and it may live up to two seconds longer.
+//
+// A key is sent as prefix+key when that is a legal memcached key (at most
+// max_key_size bytes, no spaces or control characters) and key does not
+// start with '#'; any other key is sent as prefix+"#"+base64url(SHA-256(key)).
+// The mapping is injective (short of a SHA-256 collision) and no key can
+// carry protocol text to the server.
+//
+// When a command fails in transit, its outcome is unknown. An add is then
+// read back before answering: if the token stored is ours the lock is
+// reported held, otherwise it is not; a lost add is retried up to retries
+// times.
+//
+// # URLs
+//
+//	memcached://host1[:port][,host2[:port]...][?parameter=value&...]
+//
+// The port defaults to 11211 and the host list to localhost. Several servers
+// share the keys (each key lives on one server, chosen by hash); they are not
+// replicas. The parameters, under the original toolkit's names where it had
+// them; durations are milliseconds as plain numbers, or Go durations such as
+// 1.5s:
+//
+//   - prefix: prepended to every key (default "lock:").
+//   - timeout: dial and read/write timeout of one operation (default 500ms).
+//   - pool_size: idle connections kept per server (default twice GOMAXPROCS,
+//     at least 8).
+//   - retries: retries of an operation that failed in transit (default 3;
+//     0 for none).
+//   - retry_timeout: the longest pause between attempts of a wait (default
+//     100ms).
+//   - max_key_size: the longest key sent as is (at most and by default 250);
+//     longer keys are hashed.
+//   - max_expiration: the longest expiration asked of the server, in seconds
+//     as a plain number (at most and by default 2592000, 30 days: memcached
+//     reads longer ones as absolute times). The longest ttl is 2s less.
+//   - tls: "true" to connect with TLS (memcached --enable-ssl), verifying the
+//     server's certificate against the system's roots. For other roots or a
+//     client certificate, use Dial with Options.TLS.
+//
+// Unknown parameters are an error, and so are the original's settings that
+// have no meaning for a lock (host, port, uri, discovery_key, max_size,
+// max_value, reconnect, failures, retry, idle): the error says why.
+//
+// # Caveats
+//
+// memcached is a cache, not a database. A lock is lost, silently, when its
+// server restarts or is flushed, or when memory runs short and the item is
+// evicted: run a dedicated instance (or one with memory to spare) for locks.
+// Several servers shard the keys and replicate nothing: a lock lives and dies
+// with its one server.
+//
+// Expiry is precise to about a second: a lock lives between its ttl and ttl
+// plus 2s. Release takes two round trips.
+//
+// There are no fencing tokens: a holder paused past its ttl (a long GC, a
+// stopped VM) can act after another owner has taken the lock. Keep ttls well
+// above the work they protect, or extend the lease as you go.
+//
+// memcached has no authentication in its text protocol beyond TLS client
+// certificates; with tls=true, at least, traffic is encrypted.
+package memcached
