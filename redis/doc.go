@@ -1,0 +1,125 @@
+// Package redis keeps locks in redis, through go-redis
+// (github.com/redis/go-redis/v9): a single server, a primary watched by
+// sentinels, or a redis cluster.
+//
+// Get a Lock by URL through lock.Open after importing this package, or with
+// [New] over a go-redis client you already have:
+//
+//	import _ "github.com/distlock/lock/redis"
+//
+//	l, err := lock.Open(ctx, "redis://:secret@cache:6379/0?prefix=myapp:")
+//
+// A Lock is safe for concurrent use by multiple goroutines.
+//
+// # Algorithms
+//
+// Every operation is one round trip.
+//
+// Acquire is SET key token PX ms NX GET. redis replies with the value the
+// key held before: nil means the key was free and now holds the lock's
+// random token. The GET option keeps a retried command unambiguous: go-redis
+// retries a command whose connection failed, and when the first attempt had
+// landed, the retry finds the caller's own token, which is reported as
+// acquired (its ttl restarted by a compare-and-pexpire, a second round trip
+// on that rare path only). Servers before redis 7.0 refuse NX with GET; on
+// them, Acquire switches, after the first refusal, to a Lua script that does
+// the same in one round trip.
+//
+// When an acquire fails in transit (a timeout, a reset connection: not an
+// error reply of the server), its outcome is unknown, and it is checked
+// before answering with one more call: a compare-and-pexpire with the
+// caller's token. If the key holds that token, the lock is reported
+// acquired, with its ttl restarted; otherwise it is not. If the check fails
+// too, the error is returned. A lock is never reported acquired unless it is
+// held.
+//
+// Release is a Lua compare-and-delete, Extend a Lua compare-and-pexpire:
+// each acts only if the key still holds the caller's token, atomically. The
+// scripts run by SHA (EVALSHA), falling back to their source (EVAL) the
+// first time a server meets them.
+//
+// The expiry sent is the ttl rounded up to whole milliseconds, plus one
+// millisecond: redis counts it from when it runs the command, and the extra
+// millisecond covers the reply's trip back, so that a lock lives at least
+// its ttl from the return of the call. A lock may live up to about 2ms
+// longer than its ttl.
+//
+// The key is prefix+key (the prefix is "lock:" by default). redis keys are
+// binary safe, so every key, of any bytes and length, is its own lock. In a
+// cluster each lock is a single key, so no hash tags are needed; a prefix
+// that contains a hash tag, such as "{locks}:", puts every lock in one slot,
+// on one primary.
+//
+// # URLs
+//
+//	redis://[user[:password]@]host[:port][/db][?parameter=value&...]
+//	rediss://...   (TLS, verifying the server's certificate)
+//
+// The host defaults to localhost, the port to 6379, the database to 0.
+// Credentials go in the URL's userinfo ("redis://:password@host" when redis
+// has only a password): lock.Open redacts them from its errors.
+//
+// The lock's own parameters; durations are milliseconds as plain numbers,
+// or Go durations such as 1.5s:
+//
+//   - prefix: prepended to every key (default "lock:"; may not be empty).
+//   - retry_timeout: the longest pause between attempts of a wait (default
+//     100ms), as in the original toolkit.
+//   - max_ttl: the longest ttl accepted (default 720h, as the other backends).
+//   - timeout: the original toolkit's operation timeout; sets go-redis's
+//     dial_timeout, read_timeout and write_timeout, each unless given itself
+//     (default: go-redis's, 5s to dial and 3s to read or write).
+//   - cluster: "true" for a redis cluster. The URL's host and any addr=
+//     parameters are seed nodes: redis://host1:6379?cluster=true&addr=host2:6379.
+//     The database must be 0.
+//   - master_name (go-redis's): the name of a primary watched by sentinels.
+//     The URL's host and any addr= parameters are then the sentinels:
+//     redis://:secret@sentinel1:26379/0?master_name=mymaster&addr=sentinel2:26379.
+//     The userinfo authenticates to the primary.
+//   - sentinel_auth: "true" to authenticate to the sentinels too, with the
+//     same userinfo (default false: sentinels without a password).
+//
+// Every other parameter is go-redis's own, as its ParseURL, ParseClusterURL
+// and ParseFailoverURL read them (max_retries, pool_size, read_timeout,
+// protocol, client_name, skip_verify, ...). Mind their units: there, a plain
+// number of a duration is seconds.
+//
+// Unknown parameters are an error. So are username, password and their
+// sentinel_ forms (credentials in a query string would be printed with the
+// URL), and the original toolkit's host, port, uri, discovery_key and
+// retries: the error says what to use instead.
+//
+// lock.Open checks that the store answers (PING) before it returns, within
+// its ctx. The client it makes is the Lock's: Close closes it. A client
+// passed to New stays the caller's.
+//
+// # Caveats
+//
+// A lock lives on one primary. redis replicates asynchronously: when a
+// primary fails, sentinels or the cluster promote a replica that may not yet
+// have received the latest SET, and a lock reported acquired is lost; a
+// second owner can then acquire it while the first still works. This
+// package does not implement Redlock (a quorum over independent servers).
+// Where a lost lock is costly, make the protected work idempotent, or check
+// it against the data it protects.
+//
+// Persistence decides what a restart keeps. Without it (save "" and
+// appendonly no) a restart drops every lock. With snapshots (RDB) a restart
+// brings back the locks of the last snapshot, some of them already released;
+// they expire at their deadline, which redis stores as absolute times. With
+// appendonly and appendfsync always, locks survive a restart, at a cost on
+// every write. Under maxmemory, every eviction policy but noeviction may
+// evict locks (they all have a ttl, so volatile-* policies pick them too):
+// keep locks on a server with the noeviction policy.
+//
+// Lock lifetimes rely on the server's clock: a clock jump on the server
+// shortens or lengthens every lock.
+//
+// There are no fencing tokens: a holder paused past its ttl (a long GC, a
+// stopped VM) can act after another owner has taken the lock. Keep ttls well
+// above the work they protect, or extend the lease as you go.
+//
+// A release whose reply is lost and that go-redis retries may report
+// lock.ErrNotHeld although it did release the lock: a false alarm, never the
+// release of another owner's lock.
+package redis

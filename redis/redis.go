@@ -1,0 +1,229 @@
+package redis
+
+import (
+	"context"
+	_ "embed" // the Lua scripts
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/distlock/lock"
+)
+
+// Schemes of this backend's URLs.
+const (
+	// Scheme is the URL scheme of plain TCP connections.
+	Scheme = "redis"
+
+	// SchemeTLS is the URL scheme of TLS connections.
+	SchemeTLS = "rediss"
+)
+
+// DefaultPrefix is prepended to every lock key when Options.Prefix is empty.
+const DefaultPrefix = "lock:"
+
+func init() {
+	lock.Register(Scheme, openURL)
+	lock.Register(SchemeTLS, openURL)
+}
+
+// Options configures the redis backend. The zero value, and a nil *Options,
+// mean the documented defaults.
+type Options struct {
+	// Prefix is prepended to every lock key, so lock keys do not collide
+	// with other data in the database. Empty means DefaultPrefix.
+	Prefix string
+
+	// RetryInterval caps the pause between two attempts of a wait (see
+	// lock.Options). Zero means lock.DefaultRetryInterval.
+	RetryInterval time.Duration
+
+	// MaxTTL is the longest ttl accepted. Zero means lock.DefaultMaxTTL, the
+	// same limit as the other backends, so code moves between them
+	// unchanged. redis itself accepts any ttl a time.Duration can hold.
+	MaxTTL time.Duration
+}
+
+func (o *Options) prefix() string {
+	if o == nil || o.Prefix == "" {
+		return DefaultPrefix
+	}
+	return o.Prefix
+}
+
+func (o *Options) lockOptions() *lock.Options {
+	if o == nil {
+		return nil
+	}
+	return &lock.Options{RetryInterval: o.RetryInterval, MaxTTL: o.MaxTTL}
+}
+
+// New returns a Lock that keeps its locks in the database of client: a
+// *goredis.Client (single node, or sentinel failover through
+// goredis.NewFailoverClient) or a *goredis.ClusterClient. The client stays
+// the caller's: it is used concurrently, its settings are not changed, and
+// the Lock's Close does not close it. New does no I/O. It panics if client
+// is nil.
+func New(client goredis.UniversalClient, opts *Options) lock.Lock {
+	if client == nil {
+		panic("redis: New with a nil client")
+	}
+	return newLock(client, opts, false)
+}
+
+func newLock(client goredis.UniversalClient, opts *Options, owned bool) lock.Lock {
+	return lock.New(&backend{c: client, prefix: opts.prefix(), owned: owned}, opts.lockOptions())
+}
+
+// The scripts, run by SHA (EVALSHA) with a fallback to their source (EVAL)
+// when the server does not know them yet.
+var (
+	//go:embed release.lua
+	releaseSrc string
+	//go:embed extend.lua
+	extendSrc string
+	//go:embed acquire.lua
+	acquireSrc string
+
+	releaseScript = goredis.NewScript(releaseSrc)
+	extendScript  = goredis.NewScript(extendSrc)
+	acquireScript = goredis.NewScript(acquireSrc)
+)
+
+// backend implements lock.Backend on redis. It is safe for concurrent use,
+// as the go-redis clients are.
+type backend struct {
+	c      goredis.UniversalClient
+	prefix string
+	owned  bool // c was made from a URL: Close closes it
+
+	// legacy is set once the server refused SET with both NX and GET
+	// (redis before 7.0): Acquire then runs acquire.lua instead.
+	legacy atomic.Bool
+}
+
+// millis returns the expiry, in whole milliseconds, sent for ttl: ttl
+// rounded up, never down, plus one millisecond. redis counts the lifetime
+// from when it runs the command, a little before the caller hears back; the
+// extra millisecond covers that trip, so that the lock lives at least ttl
+// from the return of the call.
+func millis(ttl time.Duration) int64 {
+	ms := int64(ttl / time.Millisecond)
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
+	return ms + 1
+}
+
+// isReply reports whether err is an error reply of the server, which is a
+// definite answer, rather than a failure in transit after which the outcome
+// of a command is unknown.
+func isReply(err error) bool {
+	var re goredis.Error
+	return errors.As(err, &re)
+}
+
+// Acquire runs SET key token PX ms NX GET: one round trip. The GET option
+// makes the answer unambiguous: redis replies with the value the key held
+// before, nil when the key was free and is now ours. go-redis retries a
+// command whose connection failed; when an earlier attempt had stored the
+// token, the retry finds it there, and the lock is reported held (its ttl is
+// restarted first, a second round trip on this rare path only). A plain
+// SET NX would reply nil to the retry, and the lock would be left orphaned.
+//
+// When the command fails in transit, the outcome is checked before
+// answering, with the extend script, which restarts the ttl if the key
+// holds our token: held is reported only when it does. If the check fails
+// too, the error is returned, and nothing is reported held.
+func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	k := b.prefix + key
+	ms := millis(ttl)
+	if b.legacy.Load() {
+		return b.acquireByScript(ctx, k, token, ms)
+	}
+	cmd := goredis.NewStringCmd(ctx, "set", k, token, "px", ms, "nx", "get")
+	err := b.c.Process(ctx, cmd)
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return true, nil
+	case err == nil && cmd.Val() != token:
+		return false, nil
+	case err == nil:
+		// An earlier attempt of this call stored the token.
+		ok, err := b.extend(ctx, k, token, ms)
+		if err != nil {
+			return false, fmt.Errorf("redis: %w", err)
+		}
+		return ok, nil
+	case isReply(err) && strings.Contains(strings.ToLower(err.Error()), "syntax error"):
+		// redis before 7.0 refuses NX together with GET.
+		b.legacy.Store(true)
+		return b.acquireByScript(ctx, k, token, ms)
+	case isReply(err):
+		return false, fmt.Errorf("redis: %w", err)
+	}
+	ok, cerr := b.extend(ctx, k, token, ms)
+	if cerr != nil {
+		return false, fmt.Errorf("redis: acquire failed in transit (%w), and checking its outcome failed: %w", err, cerr)
+	}
+	return ok, nil
+}
+
+// acquireByScript acquires with acquire.lua, for servers that refuse
+// SET NX GET. The script is idempotent for a given token, so a retried
+// attempt answers as the first; a failure in transit is checked as in
+// Acquire.
+func (b *backend) acquireByScript(ctx context.Context, k, token string, ms int64) (bool, error) {
+	n, err := acquireScript.Run(ctx, b.c, []string{k}, token, ms).Int64()
+	switch {
+	case err == nil:
+		return n == 1, nil
+	case isReply(err):
+		return false, fmt.Errorf("redis: %w", err)
+	}
+	ok, cerr := b.extend(ctx, k, token, ms)
+	if cerr != nil {
+		return false, fmt.Errorf("redis: acquire failed in transit (%w), and checking its outcome failed: %w", err, cerr)
+	}
+	return ok, nil
+}
+
+// Release runs release.lua, a compare-and-delete: one round trip (two the
+// first time a server meets the script). When go-redis retries a release
+// whose first attempt landed, the retry finds the key gone and the release
+// is reported as not held: a false alarm, never a release of another
+// owner's lock.
+func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
+	n, err := releaseScript.Run(ctx, b.c, []string{b.prefix + key}, token).Int64()
+	if err != nil {
+		return false, fmt.Errorf("redis: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Extend runs extend.lua, a compare-and-pexpire: one round trip (two the
+// first time a server meets the script). It is idempotent, so a retried
+// attempt answers as the first.
+func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	ok, err := b.extend(ctx, b.prefix+key, token, millis(ttl))
+	if err != nil {
+		return false, fmt.Errorf("redis: %w", err)
+	}
+	return ok, nil
+}
+
+func (b *backend) extend(ctx context.Context, k, token string, ms int64) (bool, error) {
+	n, err := extendScript.Run(ctx, b.c, []string{k}, token, ms).Int64()
+	return n == 1, err
+}
+
+func (b *backend) Close() error {
+	if b.owned {
+		return b.c.Close()
+	}
+	return nil
+}

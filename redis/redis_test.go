@@ -1,0 +1,426 @@
+package redis_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/url"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/locktest"
+	"github.com/distlock/lock/redis"
+)
+
+// testRetry is the retry interval of the test Locks: small, so waits are
+// quick.
+const testRetry = 20 * time.Millisecond
+
+var testOpts = &redis.Options{RetryInterval: testRetry}
+
+// mini starts a miniredis for the test and returns it with a client.
+func mini(t testing.TB) (*miniredis.Miniredis, *goredis.Client) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	c := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { c.Close() })
+	return mr, c
+}
+
+// realURL returns LOCK_TEST_REDIS_URL, or skips the test when it is not set.
+func realURL(t testing.TB) string {
+	t.Helper()
+	raw := os.Getenv("LOCK_TEST_REDIS_URL")
+	if raw == "" {
+		t.Skip("LOCK_TEST_REDIS_URL not set")
+	}
+	return raw
+}
+
+// realClient returns a client of the real server of LOCK_TEST_REDIS_URL,
+// failing the test when the server is configured but does not answer.
+func realClient(t testing.TB) *goredis.Client {
+	t.Helper()
+	o, err := goredis.ParseURL(realURL(t))
+	if err != nil {
+		t.Fatalf("LOCK_TEST_REDIS_URL: %v", err)
+	}
+	o.PoolSize = 64
+	c := goredis.NewClient(o)
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("LOCK_TEST_REDIS_URL is set but the server does not answer: %v", err)
+	}
+	return c
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestConformanceMiniredis(t *testing.T) {
+	mr, c := mini(t)
+	locktest.Run(t, locktest.Harness{
+		New:           func(*testing.T) lock.Lock { return redis.New(c, testOpts) },
+		Advance:       mr.FastForward,
+		Granularity:   2 * time.Millisecond,
+		RetryInterval: testRetry,
+	})
+}
+
+func TestConformanceReal(t *testing.T) {
+	c := realClient(t)
+	locktest.Run(t, locktest.Harness{
+		New:           func(*testing.T) lock.Lock { return redis.New(c, testOpts) },
+		Granularity:   2 * time.Millisecond,
+		TTL:           200 * time.Millisecond,
+		RetryInterval: testRetry,
+	})
+}
+
+// TestConformanceRealOpen runs the suite on Lock values opened by URL, whose client
+// is its own.
+func TestConformanceRealOpen(t *testing.T) {
+	u, err := url.Parse(realURL(t))
+	if err != nil {
+		t.Fatalf("LOCK_TEST_REDIS_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("retry_timeout", "20")
+	q.Set("prefix", "lock-open:")
+	u.RawQuery = q.Encode()
+	locktest.Run(t, locktest.Harness{
+		New: func(t *testing.T) lock.Lock {
+			l, err := lock.Open(ctxT(t), u.String())
+			if err != nil {
+				t.Fatalf("lock.Open: %v", err)
+			}
+			return l
+		},
+		Granularity:   2 * time.Millisecond,
+		TTL:           200 * time.Millisecond,
+		RetryInterval: testRetry,
+	})
+}
+
+// replyError is an error reply of a server, as go-redis reports one.
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
+func (replyError) RedisError()     {}
+
+// refuseNXGet is a go-redis hook that answers SET ... NX GET as redis
+// before 7.0 does, with a syntax error, and counts the refusals.
+type refuseNXGet struct{ refused atomic.Int32 }
+
+func (h *refuseNXGet) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *refuseNXGet) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+func (h *refuseNXGet) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if cmd.Name() == "set" {
+			nx, get := false, false
+			for _, a := range cmd.Args()[3:] {
+				switch a {
+				case "nx":
+					nx = true
+				case "get":
+					get = true
+				}
+			}
+			if nx && get {
+				h.refused.Add(1)
+				err := replyError("ERR syntax error")
+				cmd.SetErr(err)
+				return err
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestConformanceOldServer runs the suite on a client that refuses SET NX
+// GET, as redis before 7.0 does: the backend must switch to its acquire
+// script after the first refusal, and keep the contract.
+func TestConformanceOldServer(t *testing.T) {
+	mr, c := mini(t)
+	h := &refuseNXGet{}
+	c.AddHook(h)
+	locktest.Run(t, locktest.Harness{
+		New:           func(*testing.T) lock.Lock { return redis.New(c, testOpts) },
+		Advance:       mr.FastForward,
+		Granularity:   2 * time.Millisecond,
+		RetryInterval: testRetry,
+	})
+	// Every Lock value learns it once: at most one refusal each.
+	if n := h.refused.Load(); n < 1 || n > 200 {
+		t.Errorf("SET NX GET refused %d times; want at least once, then once per Lock value at most", n)
+	}
+}
+
+func TestConformanceOldServerReal(t *testing.T) {
+	c := realClient(t)
+	h := &refuseNXGet{}
+	c.AddHook(h)
+	// The subtests run in parallel, after this function returns.
+	t.Cleanup(func() {
+		if h.refused.Load() == 0 {
+			t.Errorf("SET NX GET never refused; want the old-server path exercised")
+		}
+	})
+	locktest.Run(t, locktest.Harness{
+		New:           func(*testing.T) lock.Lock { return redis.New(c, testOpts) },
+		Granularity:   2 * time.Millisecond,
+		TTL:           200 * time.Millisecond,
+		RetryInterval: testRetry,
+	})
+}
+
+// TestOldServerRefusedOnce checks that one Lock value asks SET NX GET once
+// only of a server that refuses it.
+func TestOldServerRefusedOnce(t *testing.T) {
+	_, c := mini(t)
+	h := &refuseNXGet{}
+	c.AddHook(h)
+	l := redis.New(c, testOpts)
+	defer l.Close()
+	ctx := ctxT(t)
+	for i := range 5 {
+		s, err := l.TryAcquire(ctx, "k", time.Minute)
+		if err != nil {
+			t.Fatalf("TryAcquire #%d = %v; want a lease", i, err)
+		}
+		if err := s.Release(ctx); err != nil {
+			t.Fatalf("Release #%d = %v; want nil", i, err)
+		}
+	}
+	if got := h.refused.Load(); got != 1 {
+		t.Errorf("SET NX GET refused %d times; want 1", got)
+	}
+}
+
+// TestExpiryMilliseconds checks the expiry sent: the ttl rounded up to
+// whole milliseconds, plus one.
+func TestExpiryMilliseconds(t *testing.T) {
+	mr, c := mini(t)
+	l := redis.New(c, nil)
+	defer l.Close()
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		ttl, want time.Duration
+	}{
+		{time.Nanosecond, 2 * time.Millisecond},
+		{time.Millisecond, 2 * time.Millisecond},
+		{time.Millisecond + time.Nanosecond, 3 * time.Millisecond},
+		{1500 * time.Microsecond, 3 * time.Millisecond},
+		{50 * time.Millisecond, 51 * time.Millisecond},
+		{time.Hour, time.Hour + time.Millisecond},
+	} {
+		s, err := l.TryAcquire(ctx, "ttl", tc.ttl)
+		if err != nil {
+			t.Fatalf("TryAcquire(ttl %v) = %v; want a lease", tc.ttl, err)
+		}
+		if got := mr.TTL("lock:ttl"); got != tc.want {
+			t.Errorf("TryAcquire(ttl %v): PTTL = %v; want %v", tc.ttl, got, tc.want)
+		}
+		if err := s.Extend(ctx, tc.ttl+time.Second); err != nil {
+			t.Fatalf("Extend(%v) = %v; want nil", tc.ttl+time.Second, err)
+		}
+		if got, want := mr.TTL("lock:ttl"), tc.want+time.Second; got != want {
+			t.Errorf("Extend(%v): PTTL = %v; want %v", tc.ttl+time.Second, got, want)
+		}
+		if err := s.Release(ctx); err != nil {
+			t.Fatalf("Release() = %v; want nil", err)
+		}
+	}
+}
+
+// TestPrefix checks that keys are stored under the prefix, as they are.
+func TestPrefix(t *testing.T) {
+	mr, c := mini(t)
+	ctx := ctxT(t)
+	key := "a key\r\n\x00\xff"
+	for _, tc := range []struct {
+		opts   *redis.Options
+		stored string
+	}{
+		{nil, "lock:" + key},
+		{&redis.Options{}, "lock:" + key},
+		{&redis.Options{Prefix: "app/"}, "app/" + key},
+	} {
+		l := redis.New(c, tc.opts)
+		s, err := l.TryAcquire(ctx, key, time.Minute)
+		if err != nil {
+			t.Fatalf("TryAcquire = %v; want a lease", err)
+		}
+		if got, err := mr.Get(tc.stored); err != nil || got != s.Token() {
+			t.Errorf("stored under %q: %q, %v; want the token %q", tc.stored, got, err, s.Token())
+		}
+		if err := s.Release(ctx); err != nil {
+			t.Fatalf("Release() = %v; want nil", err)
+		}
+		if mr.Exists(tc.stored) {
+			t.Errorf("%q still exists after Release", tc.stored)
+		}
+		l.Close()
+	}
+}
+
+// TestNewKeepsClient checks that a Lock from New leaves its client open.
+func TestNewKeepsClient(t *testing.T) {
+	_, c := mini(t)
+	l := redis.New(c, nil)
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close() = %v; want nil", err)
+	}
+	if err := c.Ping(ctxT(t)).Err(); err != nil {
+		t.Errorf("client Ping after the Lock's Close = %v; want nil (the client is the caller's)", err)
+	}
+}
+
+// TestOpenClosesClient checks that a Lock from Open closes the client it
+// made.
+func TestOpenClosesClient(t *testing.T) {
+	mr, _ := mini(t)
+	l, err := lock.Open(ctxT(t), "redis://"+mr.Addr())
+	if err != nil {
+		t.Fatalf("lock.Open: %v", err)
+	}
+	if _, err := l.TryAcquireLock(ctxT(t), "k", time.Minute); err != nil {
+		t.Fatalf("TryAcquireLock = %v; want nil", err)
+	}
+	if n := mr.CurrentConnectionCount(); n == 0 {
+		t.Fatalf("miniredis connections while the Lock is open = 0; want some")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close() = %v; want nil", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for mr.CurrentConnectionCount() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("miniredis connections after Close = %d; want 0", mr.CurrentConnectionCount())
+		}
+		time.Sleep(5 * time.Millisecond) // polling a server-side count: no event to wait on
+	}
+}
+
+func TestNewNilClientPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Errorf("New(nil, nil) did not panic")
+		}
+	}()
+	redis.New(nil, nil)
+}
+
+// TestStaleHolderReal: a holder whose lock expired and was taken over can
+// neither release nor extend the new owner's lock, on a real server's
+// clock.
+func TestStaleHolderReal(t *testing.T) {
+	c := realClient(t)
+	ctx := ctxT(t)
+	a, b := redis.New(c, testOpts), redis.New(c, testOpts)
+	defer a.Close()
+	defer b.Close()
+	key := "stale:" + rand.Text()
+	const ttl = 100 * time.Millisecond
+	old, err := a.TryAcquire(ctx, key, ttl)
+	if err != nil {
+		t.Fatalf("TryAcquire = %v; want a lease", err)
+	}
+	held := time.Now()
+	var s *lock.Lease
+	for s == nil {
+		s, err = b.TryAcquire(ctx, key, time.Minute)
+		switch {
+		case err == nil && time.Since(held) < ttl:
+			t.Fatalf("TryAcquire by another owner succeeded %v after a %v lock; want ErrNotAcquired", time.Since(held), ttl)
+		case err != nil && !errors.Is(err, lock.ErrNotAcquired):
+			t.Fatalf("TryAcquire = %v; want a lease or ErrNotAcquired", err)
+		case err != nil && time.Since(held) > ttl+5*time.Second:
+			t.Fatalf("lock of %v still held %v later", ttl, time.Since(held))
+		case err != nil:
+			time.Sleep(5 * time.Millisecond) // polling the server's clock
+		}
+	}
+	if err := old.Extend(ctx, time.Hour); !errors.Is(err, lock.ErrNotHeld) {
+		t.Errorf("stale Extend() = %v; want ErrNotHeld", err)
+	}
+	if err := old.Release(ctx); !errors.Is(err, lock.ErrNotHeld) {
+		t.Errorf("stale Release() = %v; want ErrNotHeld", err)
+	}
+	if got, err := c.Get(ctx, "lock:"+key).Result(); err != nil || got != s.Token() {
+		t.Errorf("GET after stale calls = %q, %v; want the new owner's token %q", got, err, s.Token())
+	}
+	if d, err := c.PTTL(ctx, "lock:"+key).Result(); err != nil || d < 50*time.Second {
+		t.Errorf("PTTL after a stale Extend = %v, %v; want the new owner's ttl of about 1m", d, err)
+	}
+	if err := s.Release(ctx); err != nil {
+		t.Errorf("new owner's Release() = %v; want nil", err)
+	}
+}
+
+// TestTTLPrecisionReal: a 50ms lock is not acquirable by another owner at
+// 45ms, and is soon after 50ms. Only attempts that ended before 50ms count
+// against the lock, so a loaded machine cannot fail the test by itself.
+func TestTTLPrecisionReal(t *testing.T) {
+	c := realClient(t)
+	ctx := ctxT(t)
+	a, b := redis.New(c, testOpts), redis.New(c, testOpts)
+	defer a.Close()
+	defer b.Close()
+	const ttl = 50 * time.Millisecond
+	checked := 0
+	for round := 0; round < 10; round++ {
+		key := "precision:" + rand.Text()
+		if _, err := a.TryAcquire(ctx, key, ttl); err != nil {
+			t.Fatalf("TryAcquire = %v; want a lease", err)
+		}
+		held := time.Now()
+		time.Sleep(45*time.Millisecond - time.Since(held))
+		_, err := b.TryAcquire(ctx, key, time.Minute)
+		ended := time.Since(held)
+		switch {
+		case err == nil && ended < ttl:
+			t.Fatalf("a %v lock was acquired by another owner in an attempt that ended %v after it was taken", ttl, ended)
+		case err != nil && !errors.Is(err, lock.ErrNotAcquired):
+			t.Fatalf("TryAcquire at %v = %v; want ErrNotAcquired", ended, err)
+		case err != nil && ended < ttl:
+			checked++
+		}
+		if err == nil {
+			continue // acquired after ttl: not a violation, nothing to poll
+		}
+		time.Sleep(60*time.Millisecond - time.Since(held))
+		for {
+			_, err := b.TryAcquire(ctx, key, time.Minute)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, lock.ErrNotAcquired) {
+				t.Fatalf("TryAcquire = %v; want a lease or ErrNotAcquired", err)
+			}
+			if d := time.Since(held); d > 2*time.Second {
+				t.Fatalf("a %v lock still held %v after it was taken; want it free by about 52ms", ttl, d)
+			}
+			time.Sleep(time.Millisecond) // polling the server's clock
+		}
+	}
+	if checked == 0 {
+		t.Fatalf("no attempt at 45ms ended before 50ms in 10 rounds: the machine is too slow to check precision")
+	}
+	t.Logf("%d of 10 attempts at 45ms ended before 50ms and found the lock held", checked)
+}

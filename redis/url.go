@@ -1,0 +1,229 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/urlparam"
+)
+
+// openURL opens a redis:// or rediss:// URL; see the package doc, # URLs.
+// The client it makes belongs to the Lock, whose Close closes it.
+func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
+	cfg, err := parseURL(u)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	client := cfg.newClient()
+	if err := ping(ctx, client); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("redis: ping: %w", redact(err, cfg.password))
+	}
+	return newLock(client, &cfg.opts, true), nil
+}
+
+// urlConfig is what a URL names: the lock's options and one of the three
+// kinds of go-redis client options.
+type urlConfig struct {
+	opts     Options
+	single   *goredis.Options
+	cluster  *goredis.ClusterOptions
+	failover *goredis.FailoverOptions
+	password string // kept to scrub it from errors
+}
+
+func (c *urlConfig) newClient() goredis.UniversalClient {
+	switch {
+	case c.cluster != nil:
+		return goredis.NewClusterClient(c.cluster)
+	case c.failover != nil:
+		return goredis.NewFailoverClient(c.failover)
+	}
+	return goredis.NewClient(c.single)
+}
+
+// lockParams are the query parameters the lock reads itself; every other
+// parameter goes to go-redis's URL parser.
+var lockParams = map[string]bool{
+	"prefix":        true,
+	"retry_timeout": true,
+	"max_ttl":       true,
+	"timeout":       true,
+	"cluster":       true,
+	"sentinel_auth": true,
+}
+
+// rejected lists parameters refused with a reason: credentials, which would
+// appear unredacted wherever the URL is printed, and the original toolkit's
+// settings that are named differently here.
+var rejected = map[string]string{
+	"username":          "give credentials in the URL's userinfo, redis://user:password@host, which error messages redact",
+	"password":          "give credentials in the URL's userinfo, redis://user:password@host, which error messages redact",
+	"sentinel_username": "sentinels use the URL's userinfo when sentinel_auth=true",
+	"sentinel_password": "sentinels use the URL's userinfo when sentinel_auth=true",
+	"host":              "name the server in the URL: redis://host:6379",
+	"port":              "name the server in the URL: redis://host:6379",
+	"uri":               "name the server in the URL: redis://host:6379",
+	"discovery_key":     "there is no discovery service: name the server in the URL",
+	"retries":           "use go-redis's max_retries",
+}
+
+// parseURL returns the configuration that u names. It does not modify u,
+// and the errors it returns never contain the URL's password: go-redis's
+// parser is handed the URL without its userinfo, and the credentials are
+// set on the options it returns.
+func parseURL(u *url.URL) (*urlConfig, error) {
+	const form = "want redis[s]://[user[:password]@]host[:port][/db][?parameters]"
+	if u.Opaque != "" || u.Fragment != "" {
+		return nil, errors.New(form)
+	}
+	if strings.Contains(u.Host, ",") {
+		return nil, errors.New("one host in the URL: name more cluster nodes or sentinels with addr= parameters")
+	}
+
+	mine, rest := url.Values{}, url.Values{}
+	for k, vs := range u.Query() {
+		if lockParams[k] || rejected[k] != "" {
+			mine[k] = vs
+		} else {
+			rest[k] = vs
+		}
+	}
+	c := &urlConfig{}
+	var (
+		timeout               time.Duration
+		cluster, sentinelAuth bool
+	)
+	q := urlparam.New(mine)
+	q.String("prefix", &c.opts.Prefix)
+	q.Duration("retry_timeout", &c.opts.RetryInterval)
+	q.Duration("max_ttl", &c.opts.MaxTTL)
+	q.Duration("timeout", &timeout)
+	q.Bool("cluster", &cluster)
+	q.Bool("sentinel_auth", &sentinelAuth)
+	for name, why := range rejected {
+		q.Reject(name, why)
+	}
+	if err := q.Err(); err != nil {
+		return nil, err
+	}
+	if q.Has("prefix") && c.opts.Prefix == "" {
+		return nil, fmt.Errorf("parameter prefix is empty: leave it out for the default %q", DefaultPrefix)
+	}
+	if q.Has("timeout") && timeout == 0 {
+		return nil, errors.New("parameter timeout=0: want a positive timeout")
+	}
+	master := rest.Get("master_name")
+	switch {
+	case cluster && rest.Has("master_name"):
+		return nil, errors.New("cluster=true and master_name exclude each other: a redis cluster fails over without sentinels")
+	case sentinelAuth && master == "":
+		return nil, errors.New("sentinel_auth needs master_name")
+	case rest.Has("addr") && !cluster && master == "":
+		return nil, errors.New("addr names more cluster nodes (with cluster=true) or sentinels (with master_name=…); a single server takes none")
+	case cluster && strings.Trim(u.Path, "/") != "" && strings.Trim(u.Path, "/") != "0":
+		return nil, fmt.Errorf("database %s: a redis cluster has only database 0", strings.Trim(u.Path, "/"))
+	}
+
+	// go-redis's parser sees the URL without its userinfo, so that none of
+	// its errors can carry the password.
+	g := (&url.URL{
+		Scheme:   strings.ToLower(u.Scheme),
+		Host:     u.Host,
+		Path:     u.Path,
+		RawPath:  u.RawPath,
+		RawQuery: rest.Encode(),
+	}).String()
+	var user, pass string
+	if u.User != nil {
+		user = u.User.Username()
+		pass, _ = u.User.Password()
+	}
+	c.password = pass
+	// setTimeouts applies timeout to the go-redis timeouts not given on
+	// their own.
+	setTimeouts := func(dial, read, write *time.Duration) {
+		if timeout <= 0 {
+			return
+		}
+		for _, t := range []struct {
+			name string
+			d    *time.Duration
+		}{{"dial_timeout", dial}, {"read_timeout", read}, {"write_timeout", write}} {
+			if !rest.Has(t.name) {
+				*t.d = timeout
+			}
+		}
+	}
+	var err error
+	switch {
+	case cluster:
+		var o *goredis.ClusterOptions
+		if o, err = goredis.ParseClusterURL(g); err == nil {
+			o.Username, o.Password = user, pass
+			setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+			c.cluster = o
+		}
+	case master != "":
+		var o *goredis.FailoverOptions
+		if o, err = goredis.ParseFailoverURL(g); err == nil {
+			o.Username, o.Password = user, pass
+			if sentinelAuth {
+				o.SentinelUsername, o.SentinelPassword = user, pass
+			}
+			setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+			c.failover = o
+		}
+	default:
+		var o *goredis.Options
+		if o, err = goredis.ParseURL(g); err == nil {
+			o.Username, o.Password = user, pass
+			setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+			c.single = o
+		}
+	}
+	if err != nil {
+		return nil, goRedisError(err)
+	}
+	return c, nil
+}
+
+// goRedisError drops the "redis: " that go-redis puts before its messages,
+// which this package adds itself, and the URL that url.Parse errors repeat.
+func goRedisError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "redis: "))
+}
+
+// redact replaces password in err's message, should the error echo it. No
+// error of go-redis is known to; this is a second line of defence.
+func redact(err error, password string) error {
+	if password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), password, "xxxxx"))
+}
+
+// ping checks that the store answers before ctx is done. The ping runs
+// aside, so that a dial that ignores ctx cannot hold Open past it; the
+// caller closes the client, which ends the ping.
+func ping(ctx context.Context, client goredis.UniversalClient) error {
+	done := make(chan error, 1)
+	go func() { done <- client.Ping(ctx).Err() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
