@@ -31,7 +31,10 @@
 // caller's token. If the key holds that token, the lock is reported
 // acquired, with its ttl restarted; otherwise it is not. If the check fails
 // too, the error is returned. A lock is never reported acquired unless it is
-// held.
+// held. When the acquire was cut short by its ctx, there is no time to
+// check: the call returns an error matching lock.ErrNotAcquired and the
+// ctx's error, and a compare-and-delete in the background removes the lock
+// the command may have stored.
 //
 // Release is a Lua compare-and-delete, Extend a Lua compare-and-pexpire:
 // each acts only if the key still holds the caller's token, atomically. The

@@ -136,9 +136,10 @@ func isReply(err error) bool {
 // SET NX would reply nil to the retry, and the lock would be left orphaned.
 //
 // When the command fails in transit, the outcome is checked before
-// answering, with the extend script, which restarts the ttl if the key
-// holds our token: held is reported only when it does. If the check fails
-// too, the error is returned, and nothing is reported held.
+// answering (see resolve): held is reported only when the key holds our
+// token. If the check fails too, the error is returned, and nothing is
+// reported held. When ctx ended the call, the error matches both
+// lock.ErrNotAcquired and ctx.Err(), as the Lock's waits promise.
 func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	k := b.prefix + key
 	ms := millis(ttl)
@@ -166,11 +167,42 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 	case isReply(err):
 		return false, fmt.Errorf("redis: %w", err)
 	}
+	return b.resolve(ctx, k, token, ms, err)
+}
+
+// resolve answers an acquire that failed in transit with err, whose
+// outcome is unknown, by checking whether the key holds token. The check is
+// the extend script, which also restarts the ttl from now. When ctx is done
+// there is no time to check: the acquire is abandoned.
+func (b *backend) resolve(ctx context.Context, k, token string, ms int64, err error) (bool, error) {
+	if ctx.Err() != nil {
+		b.abandon(k, token)
+		if !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return false, fmt.Errorf("redis: %w: %w", lock.ErrNotAcquired, err)
+	}
 	ok, cerr := b.extend(ctx, k, token, ms)
 	if cerr != nil {
 		return false, fmt.Errorf("redis: acquire failed in transit (%w), and checking its outcome failed: %w", err, cerr)
 	}
 	return ok, nil
+}
+
+// abandonTimeout bounds the release of an abandoned acquire.
+const abandonTimeout = 5 * time.Second
+
+// abandon releases, in the background, the lock that an acquire
+// interrupted by its ctx may have stored, so that it does not stay locked
+// for its whole ttl. The release checks the token, so another owner's lock
+// is left alone. It is best effort: a SET still on its way to the server
+// can land after it.
+func (b *backend) abandon(k, token string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), abandonTimeout)
+		defer cancel()
+		_ = releaseScript.Run(ctx, b.c, []string{k}, token).Err()
+	}()
 }
 
 // acquireByScript acquires with acquire.lua, for servers that refuse
@@ -185,11 +217,7 @@ func (b *backend) acquireByScript(ctx context.Context, k, token string, ms int64
 	case isReply(err):
 		return false, fmt.Errorf("redis: %w", err)
 	}
-	ok, cerr := b.extend(ctx, k, token, ms)
-	if cerr != nil {
-		return false, fmt.Errorf("redis: acquire failed in transit (%w), and checking its outcome failed: %w", err, cerr)
-	}
-	return ok, nil
+	return b.resolve(ctx, k, token, ms, err)
 }
 
 // Release runs release.lua, a compare-and-delete: one round trip (two the

@@ -424,3 +424,48 @@ func TestTTLPrecisionReal(t *testing.T) {
 	}
 	t.Logf("%d of 10 attempts at 45ms ended before 50ms and found the lock held", checked)
 }
+
+// cancelDuringSet is a go-redis hook that lets a SET reach the server and
+// then cancels the caller's ctx before the reply is read, as when a ctx
+// ends while a command is in flight.
+type cancelDuringSet struct{ cancel context.CancelFunc }
+
+func (h *cancelDuringSet) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *cancelDuringSet) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+func (h *cancelDuringSet) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if cmd.Name() != "set" {
+			return next(ctx, cmd)
+		}
+		_ = next(context.WithoutCancel(ctx), cmd)
+		h.cancel()
+		cmd.SetErr(ctx.Err())
+		return ctx.Err()
+	}
+}
+
+// TestAcquireInterrupted: a ctx that ends while the SET is in flight makes
+// the acquire fail with ErrNotAcquired and the ctx's error, and the lock the
+// SET stored is released in the background rather than left for its ttl.
+func TestAcquireInterrupted(t *testing.T) {
+	mr, c := mini(t)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	c.AddHook(&cancelDuringSet{cancel: cancel})
+	l := redis.New(c, testOpts)
+	defer l.Close()
+	ok, err := l.TryAcquireLock(ctx, "k", time.Hour)
+	if ok || !errors.Is(err, lock.ErrNotAcquired) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("TryAcquireLock interrupted = %v, %v; want false, ErrNotAcquired and context.Canceled", ok, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for mr.Exists("lock:k") {
+		if time.Now().After(deadline) {
+			t.Fatalf("lock:k still stored 5s after an interrupted acquire; want it released")
+		}
+		time.Sleep(time.Millisecond) // polling the server for the background release
+	}
+}

@@ -23,7 +23,13 @@ func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 	}
 	client := cfg.newClient()
 	if err := ping(ctx, client); err != nil {
-		_ = client.Close()
+		if ctx.Err() != nil {
+			// The ping may still be dialling; a failover client's Close
+			// waits for it, and Open must return now.
+			go client.Close()
+		} else {
+			_ = client.Close()
+		}
 		return nil, fmt.Errorf("redis: ping: %w", redact(err, cfg.password))
 	}
 	return newLock(client, &cfg.opts, true), nil

@@ -1,0 +1,277 @@
+package redis
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/distlock/lock"
+)
+
+// secret is the password of the URLs below; no error may contain it.
+const secret = "pa55-w0rd-s3cret"
+
+func mustParse(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("url.Parse(%q): %v", raw, err)
+	}
+	return u
+}
+
+func TestParseURL(t *testing.T) {
+	u := mustParse(t, "redis://alice:"+secret+"@db.example:6380/3?prefix=app:&retry_timeout=250&max_ttl=1h&pool_size=7&max_retries=2")
+	c, err := parseURL(u)
+	if err != nil {
+		t.Fatalf("parseURL(%s) = %v", u.Redacted(), err)
+	}
+	o := c.single
+	if o == nil {
+		t.Fatalf("parseURL(%s): no single-server options", u.Redacted())
+	}
+	if o.Addr != "db.example:6380" || o.DB != 3 || o.Username != "alice" || o.Password != secret ||
+		o.PoolSize != 7 || o.MaxRetries != 2 || o.TLSConfig != nil {
+		t.Errorf("parseURL(%s) = addr %q db %d user %q pool %d retries %d tls %v; want db.example:6380, 3, alice, 7, 2, no TLS",
+			u.Redacted(), o.Addr, o.DB, o.Username, o.PoolSize, o.MaxRetries, o.TLSConfig != nil)
+	}
+	want := Options{Prefix: "app:", RetryInterval: 250 * time.Millisecond, MaxTTL: time.Hour}
+	if c.opts != want {
+		t.Errorf("parseURL(%s) options = %+v; want %+v", u.Redacted(), c.opts, want)
+	}
+	if u.String() != "redis://alice:"+secret+"@db.example:6380/3?prefix=app:&retry_timeout=250&max_ttl=1h&pool_size=7&max_retries=2" {
+		t.Errorf("parseURL modified its URL: %s", u.Redacted())
+	}
+}
+
+func TestParseURLDefaults(t *testing.T) {
+	c, err := parseURL(mustParse(t, "redis://"))
+	if err != nil {
+		t.Fatalf("parseURL(redis://) = %v", err)
+	}
+	if c.single.Addr != "localhost:6379" || c.single.DB != 0 || c.opts != (Options{}) {
+		t.Errorf("parseURL(redis://) = addr %q db %d opts %+v; want localhost:6379, 0, zero options", c.single.Addr, c.single.DB, c.opts)
+	}
+	if got := c.opts.prefix(); got != DefaultPrefix {
+		t.Errorf("default prefix = %q; want %q", got, DefaultPrefix)
+	}
+}
+
+func TestParseURLTLS(t *testing.T) {
+	c, err := parseURL(mustParse(t, "rediss://:"+secret+"@secure.example/1"))
+	if err != nil {
+		t.Fatalf("parseURL(rediss://…) = %v", err)
+	}
+	o := c.single
+	if o.TLSConfig == nil || o.TLSConfig.ServerName != "secure.example" || o.TLSConfig.InsecureSkipVerify {
+		t.Fatalf("parseURL(rediss://…) TLS = %+v; want ServerName secure.example, verifying", o.TLSConfig)
+	}
+	if o.Addr != "secure.example:6379" || o.DB != 1 || o.Password != secret || o.Username != "" {
+		t.Errorf("parseURL(rediss://…) = addr %q db %d user %q; want secure.example:6379, 1, no user", o.Addr, o.DB, o.Username)
+	}
+	c, err = parseURL(mustParse(t, "REDISS://h?skip_verify=true"))
+	if err != nil {
+		t.Fatalf("parseURL(REDISS://h?skip_verify=true) = %v", err)
+	}
+	if c.single.TLSConfig == nil || !c.single.TLSConfig.InsecureSkipVerify {
+		t.Errorf("parseURL(REDISS://h?skip_verify=true) TLS = %+v; want InsecureSkipVerify", c.single.TLSConfig)
+	}
+}
+
+func TestParseURLTimeout(t *testing.T) {
+	c, err := parseURL(mustParse(t, "redis://h?timeout=1500&read_timeout=4s"))
+	if err != nil {
+		t.Fatalf("parseURL = %v", err)
+	}
+	o := c.single
+	if o.DialTimeout != 1500*time.Millisecond || o.WriteTimeout != 1500*time.Millisecond || o.ReadTimeout != 4*time.Second {
+		t.Errorf("timeout=1500&read_timeout=4s: dial %v read %v write %v; want 1.5s, 4s, 1.5s", o.DialTimeout, o.ReadTimeout, o.WriteTimeout)
+	}
+}
+
+func TestParseURLCluster(t *testing.T) {
+	c, err := parseURL(mustParse(t, "redis://bob:"+secret+"@n1:7000?cluster=true&addr=n2:7001&addr=n3:7002&read_timeout=2s"))
+	if err != nil {
+		t.Fatalf("parseURL = %v", err)
+	}
+	o := c.cluster
+	if o == nil || c.single != nil || c.failover != nil {
+		t.Fatalf("cluster=true: got %+v; want cluster options only", c)
+	}
+	if got, want := strings.Join(o.Addrs, ","), "n1:7000,n2:7001,n3:7002"; got != want {
+		t.Errorf("cluster addrs = %s; want %s", got, want)
+	}
+	if o.Username != "bob" || o.Password != secret || o.ReadTimeout != 2*time.Second {
+		t.Errorf("cluster user %q read timeout %v; want bob, 2s", o.Username, o.ReadTimeout)
+	}
+}
+
+func TestParseURLSentinel(t *testing.T) {
+	for _, auth := range []bool{false, true} {
+		raw := "redis://:" + secret + "@s1:26379/2?master_name=mymaster&addr=s2:26379"
+		if auth {
+			raw += "&sentinel_auth=true"
+		}
+		c, err := parseURL(mustParse(t, raw))
+		if err != nil {
+			t.Fatalf("parseURL = %v", err)
+		}
+		o := c.failover
+		if o == nil || c.single != nil || c.cluster != nil {
+			t.Fatalf("master_name: got %+v; want failover options only", c)
+		}
+		if o.MasterName != "mymaster" || o.DB != 2 || o.Password != secret || strings.Join(o.SentinelAddrs, ",") != "s1:26379,s2:26379" {
+			t.Errorf("failover = master %q db %d sentinels %v; want mymaster, 2, s1:26379,s2:26379", o.MasterName, o.DB, o.SentinelAddrs)
+		}
+		if got := o.SentinelPassword == secret; got != auth {
+			t.Errorf("sentinel_auth=%v: sentinel password set = %v; want %v", auth, got, auth)
+		}
+	}
+}
+
+// TestParseURLErrors checks that bad URLs fail, with a message that says
+// why, and that no message, through lock.Open either, contains the
+// password.
+func TestParseURLErrors(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"redis://u:" + secret + "@h?nonsense=1", "unexpected option: nonsense"},
+		{"redis://u:" + secret + "@h?password=x", "parameter password is not supported"},
+		{"redis://u:" + secret + "@h?username=u", "parameter username is not supported"},
+		{"redis://u:" + secret + "@h?master_name=m&sentinel_password=x", "parameter sentinel_password is not supported"},
+		{"redis://u:" + secret + "@h?retries=3", "max_retries"},
+		{"redis://u:" + secret + "@h?host=x", "name the server in the URL"},
+		{"redis://u:" + secret + "@h?prefix=", "prefix is empty"},
+		{"redis://u:" + secret + "@h?prefix=a&prefix=b", "given 2 times"},
+		{"redis://u:" + secret + "@h?retry_timeout=soon", "retry_timeout"},
+		{"redis://u:" + secret + "@h?timeout=-5", "negative"},
+		{"redis://u:" + secret + "@h?timeout=0", "positive timeout"},
+		{"redis://u:" + secret + "@h?cluster=maybe", "want true or false"},
+		{"redis://u:" + secret + "@h/x", "invalid database number"},
+		{"redis://u:" + secret + "@h/1/2", "invalid URL path"},
+		{"redis://u:" + secret + "@h?pool_size=many", "invalid pool_size number"},
+		{"redis://u:" + secret + "@h?read_timeout=later", "invalid read_timeout duration"},
+		{"redis://u:" + secret + "@h?addr=h2:6379", "addr names more cluster nodes"},
+		{"redis://u:" + secret + "@h?cluster=true&master_name=m", "exclude each other"},
+		{"redis://u:" + secret + "@h?sentinel_auth=true", "sentinel_auth needs master_name"},
+		{"redis://u:" + secret + "@h/3?cluster=true", "only database 0"},
+		{"redis://u:" + secret + "@h?cluster=true&addr=nocolon", "unable to parse addr"},
+		{"redis://u:" + secret + "@h?master_name=m&addr=nocolon", "unable to parse addr"},
+		{"redis://u:" + secret + "@h1:6379,h2:6379", "one host in the URL"},
+		{"redis://u:" + secret + "@h#frag", "want redis"},
+	} {
+		_, err := parseURL(mustParse(t, tc.url))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseURL(%s) = %v; want an error containing %q", mustParse(t, tc.url).Redacted(), err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("parseURL(%s) error contains the password: %v", mustParse(t, tc.url).Redacted(), err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = lock.Open(ctx, tc.url)
+		cancel()
+		if err == nil || strings.Contains(err.Error(), secret) || !strings.HasPrefix(err.Error(), "lock: open ") || !strings.Contains(err.Error(), ": redis: ") {
+			t.Errorf("lock.Open(%s) = %v; want an error without the password, with the redacted URL and a redis: prefix", mustParse(t, tc.url).Redacted(), err)
+		}
+	}
+}
+
+// TestOpenUnreachable checks that Open reports an unreachable server at
+// once, within its ctx, without the password.
+func TestOpenUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	for _, raw := range []string{
+		"redis://u:" + secret + "@" + addr + "/0",
+		"redis://u:" + secret + "@" + addr + "?cluster=true",
+		"redis://u:" + secret + "@" + addr + "?master_name=m&sentinel_auth=true",
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		start := time.Now()
+		l, err := lock.Open(ctx, raw)
+		took := time.Since(start)
+		cancel()
+		if err == nil {
+			l.Close()
+			t.Fatalf("lock.Open(%s) = nil error; want the server reported unreachable", mustParse(t, raw).Redacted())
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("lock.Open(%s) error contains the password: %v", mustParse(t, raw).Redacted(), err)
+		}
+		if took > 3*time.Second {
+			t.Errorf("lock.Open(%s) took %v; want it to return within its 2s ctx", mustParse(t, raw).Redacted(), took)
+		}
+	}
+}
+
+// TestOpenHangingServer checks that Open returns at its ctx deadline when
+// the server accepts connections but never answers.
+func TestOpenHangingServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent, until the test ends
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = lock.Open(ctx, "redis://:"+secret+"@"+ln.Addr().String())
+	if took := time.Since(start); err == nil || took > 2*time.Second {
+		t.Fatalf("lock.Open on a silent server = %v after %v; want an error by the 300ms ctx deadline", err, took)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("lock.Open error contains the password: %v", err)
+	}
+}
+
+// TestOpenAuth checks credentials against a server that requires them, and
+// that a refusal does not echo the password.
+func TestOpenAuth(t *testing.T) {
+	mr := miniredis.RunT(t)
+	mr.RequireUserAuth("alice", secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wrong := secret + "-wrong"
+	if l, err := lock.Open(ctx, "redis://alice:"+wrong+"@"+mr.Addr()); err == nil {
+		l.Close()
+		t.Errorf("lock.Open with a wrong password = nil error; want a refusal")
+	} else if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), secret) {
+		t.Errorf("lock.Open refusal contains the password: %v", err)
+	}
+	l, err := lock.Open(ctx, "redis://alice:"+secret+"@"+mr.Addr()+"?prefix=auth:")
+	if err != nil {
+		t.Fatalf("lock.Open with the right password = %v", err)
+	}
+	defer l.Close()
+	if ok, err := l.TryAcquireLock(ctx, "k", time.Minute); !ok || err != nil {
+		t.Fatalf("TryAcquireLock = %v, %v; want true, nil", ok, err)
+	}
+	if !mr.Exists("auth:k") {
+		t.Errorf("key auth:k not stored; want the prefix from the URL used")
+	}
+}
+
+func TestRedact(t *testing.T) {
+	err := redact(net.UnknownNetworkError("x "+secret+" y"), secret)
+	if got, want := err.Error(), "unknown network x xxxxx y"; got != want {
+		t.Errorf("redact = %q; want %q", got, want)
+	}
+}
