@@ -1,0 +1,85 @@
+package redis_test
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/distlock/lock/redis"
+)
+
+// benchClient returns a client of the real server of LOCK_TEST_REDIS_URL,
+// or of a miniredis when it is not set.
+func benchClient(b *testing.B) *goredis.Client {
+	b.Helper()
+	if os.Getenv("LOCK_TEST_REDIS_URL") != "" {
+		return realClient(b)
+	}
+	_, c := mini(b)
+	return c
+}
+
+// BenchmarkCycle measures TryAcquire and Release of a lease: SET NX GET and
+// the compare-and-delete script, two round trips.
+func BenchmarkCycle(b *testing.B) {
+	c := benchClient(b)
+	l := redis.New(c, nil)
+	defer l.Close()
+	ctx := context.Background()
+	key := "bench:cycle:" + rand.Text()
+	for b.Loop() {
+		s, err := l.TryAcquire(ctx, key, time.Minute)
+		if err != nil {
+			b.Fatalf("TryAcquire = %v", err)
+		}
+		if err := s.Release(ctx); err != nil {
+			b.Fatalf("Release = %v", err)
+		}
+	}
+}
+
+// BenchmarkRawSetNXDel is the unsafe baseline of BenchmarkCycle: a plain
+// SET NX PX and DEL through the same client, with no owner check.
+func BenchmarkRawSetNXDel(b *testing.B) {
+	c := benchClient(b)
+	ctx := context.Background()
+	key := "lock:bench:raw:" + rand.Text()
+	token := rand.Text()
+	for b.Loop() {
+		ok, err := c.SetNX(ctx, key, token, time.Minute).Result()
+		if err != nil || !ok {
+			b.Fatalf("SetNX = %v, %v", ok, err)
+		}
+		if err := c.Del(ctx, key).Err(); err != nil {
+			b.Fatalf("Del = %v", err)
+		}
+	}
+}
+
+// BenchmarkParallelDistinctKeys measures cycles of goroutines that each
+// lock keys of their own, through one Lock value.
+func BenchmarkParallelDistinctKeys(b *testing.B) {
+	c := benchClient(b)
+	l := redis.New(c, nil)
+	defer l.Close()
+	ctx := context.Background()
+	prefix := "bench:parallel:" + rand.Text() + ":"
+	b.RunParallel(func(pb *testing.PB) {
+		key := prefix + rand.Text()
+		for pb.Next() {
+			s, err := l.TryAcquire(ctx, key, time.Minute)
+			if err != nil {
+				b.Errorf("TryAcquire = %v", err)
+				return
+			}
+			if err := s.Release(ctx); err != nil {
+				b.Errorf("Release = %v", err)
+				return
+			}
+		}
+	})
+}
