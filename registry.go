@@ -59,12 +59,14 @@ func Schemes() []string {
 
 // Open returns a Lock on the store that rawURL names, through the backend
 // registered for its scheme. Each backend documents its URL form and
-// parameters; unknown parameters are an error. Passwords in rawURL never
-// appear in the errors Open returns.
+// parameters; unknown parameters are an error. The host part may list
+// several servers separated by commas (memcached://h1:11211,h2:11211); the
+// Opener then finds them, comma-separated, in u.Host. Passwords in rawURL
+// never appear in the errors Open returns.
 func Open(ctx context.Context, rawURL string) (Lock, error) {
-	u, err := url.Parse(rawURL)
+	u, err := ParseURL(rawURL)
 	if err != nil {
-		// *url.Error prints the whole URL, password included.
+		// A *url.Error prints the whole URL, password included.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
@@ -93,4 +95,37 @@ func registered() string {
 		return strings.Join(s, ", ")
 	}
 	return "none"
+}
+
+// ParseURL parses raw as Open does: as url.Parse, except that the host part
+// may be a comma-separated list of servers (h1:11211,h2:11211), which
+// url.Parse rejects; u.Host then holds the list. Backend authors use it to
+// test their Openers. Its errors may contain raw, password included.
+func ParseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err == nil {
+		return u, nil
+	}
+	_, rest, ok := strings.Cut(raw, "://")
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	at := strings.LastIndex(authority, "@") + 1
+	hosts := authority[at:]
+	if !ok || !strings.Contains(hosts, ",") {
+		return nil, err
+	}
+	start := len(raw) - len(rest) + at
+	u, err2 := url.Parse(raw[:start] + "placeholder" + raw[start+len(hosts):])
+	if err2 != nil {
+		return nil, err
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if _, err := url.Parse("x://" + h); err != nil {
+			return nil, err
+		}
+	}
+	u.Host = hosts
+	return u, nil
 }

@@ -62,3 +62,14 @@ func TestConformanceReal(t *testing.T) {
 		RetryInterval: testRetry,
 	})
 }
+
+func memcachedDial(tb testing.TB, addrs []string) (lock.Lock, error) {
+	return memcached.Dial(tb.Context(), addrs, &memcached.Options{RetryInterval: testRetry})
+}
+
+func TestOpenRedactsPassword(t *testing.T) {
+	_, err := lock.Open(t.Context(), "memcached://user:secret@127.0.0.1:1")
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("Open with a password in the URL: error = %v; want an error without the password", err)
+	}
+}

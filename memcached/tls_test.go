@@ -1,0 +1,141 @@
+package memcached_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/locktest"
+	"github.com/distlock/lock/memcached"
+)
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir, and
+// returns a pool that trusts it.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "memcached test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
+}
+
+// startTLSServer starts the memcached binary of LOCK_TEST_MEMCACHED_BIN
+// with TLS on a free loopback port, and returns its address.
+func startTLSServer(t *testing.T) (addr string, roots *x509.CertPool) {
+	t.Helper()
+	bin := os.Getenv("LOCK_TEST_MEMCACHED_BIN")
+	if bin == "" {
+		t.Skip("LOCK_TEST_MEMCACHED_BIN not set")
+	}
+	certFile, keyFile, roots := selfSigned(t, t.TempDir())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-Z",
+		"-o", "ssl_chain_cert=" + certFile + ",ssl_key=" + keyFile}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "nobody")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("LOCK_TEST_MEMCACHED_BIN=%s: %v", bin, err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return addr, roots
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("memcached -Z on %s did not start: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for another process to listen: no channel to wait on
+	}
+}
+
+// TestTLS runs the conformance suite over TLS against a real memcached
+// started with --enable-ssl, and checks that the server's certificate is
+// verified.
+func TestTLS(t *testing.T) {
+	addr, roots := startTLSServer(t)
+	ctx := t.Context()
+
+	// tls=true verifies against the system roots, which do not hold the
+	// test's certificate.
+	if l, err := lock.Open(ctx, "memcached://"+addr+"?tls=true&retries=0"); err == nil {
+		l.Close()
+		t.Fatal("Open(tls=true) with an untrusted certificate succeeded; want a verification error")
+	} else if !errors.As(err, new(*tls.CertificateVerificationError)) {
+		t.Logf("Open(tls=true) with an untrusted certificate: %v", err)
+	}
+
+	opts := &memcached.Options{TLS: &tls.Config{RootCAs: roots}, RetryInterval: testRetry}
+	// Without TLS, the server does not answer the text protocol.
+	if l, err := memcached.Dial(ctx, []string{addr}, &memcached.Options{Timeout: 300 * time.Millisecond, Retries: -1}); err == nil {
+		l.Close()
+		t.Fatal("Dial without TLS to a TLS-only server succeeded; want an error")
+	}
+	locktest.Run(t, locktest.Harness{
+		New: func(t *testing.T) lock.Lock {
+			l, err := memcached.Dial(ctx, []string{addr}, opts)
+			if err != nil {
+				t.Fatalf("Dial over TLS: %v", err)
+			}
+			return l
+		},
+		Granularity:   2 * time.Second,
+		TTL:           time.Second,
+		RetryInterval: testRetry,
+	})
+}
