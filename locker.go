@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,11 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		}
 		ok, err := l.b.Acquire(ctx, key, token, ttl)
 		if err != nil {
+			if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+				return "", fmt.Errorf("%w: %w: %w", ErrNotAcquired, cerr, err)
+			} else if cerr != nil {
+				return "", fmt.Errorf("%w: %w", ErrNotAcquired, err)
+			}
 			return "", err
 		}
 		if ok {
@@ -146,7 +152,12 @@ func (l *locker) TryAcquireLock(ctx context.Context, key string, ttl time.Durati
 }
 
 func (l *locker) AcquireLock(ctx context.Context, key string, ttl, timeout time.Duration) error {
-	token, err := l.wait(ctx, key, ttl, time.Now().Add(timeout))
+	now := time.Now()
+	deadline := now.Add(timeout)
+	if timeout > 0 && deadline.Before(now) {
+		deadline = time.Time{} // too far to represent: no deadline
+	}
+	token, err := l.wait(ctx, key, ttl, deadline)
 	if err != nil {
 		return err
 	}

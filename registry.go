@@ -74,18 +74,18 @@ func Open(ctx context.Context, rawURL string) (Lock, error) {
 		return nil, fmt.Errorf("lock: invalid URL: %w", err)
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("lock: open %s: URL has no scheme (registered: %s)", u.Redacted(), registered())
+		return nil, fmt.Errorf("lock: open %s: URL has no scheme (registered: %s)", redact(u), registered())
 	}
 	registry.RLock()
 	opener := registry.openers[strings.ToLower(u.Scheme)]
 	registry.RUnlock()
 	if opener == nil {
 		return nil, fmt.Errorf("lock: open %s: unknown scheme %q (registered: %s; forgotten import?)",
-			u.Redacted(), u.Scheme, registered())
+			redact(u), u.Scheme, registered())
 	}
 	l, err := opener(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("lock: open %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("lock: open %s: %w", redact(u), err)
 	}
 	return l, nil
 }
@@ -128,4 +128,28 @@ func ParseURL(raw string) (*url.URL, error) {
 	}
 	u.Host = hosts
 	return u, nil
+}
+
+// redact returns u for an error message: the password hidden, as by
+// (*url.URL).Redacted, and so are the values of query parameters whose
+// names suggest a secret.
+func redact(u *url.URL) string {
+	q := u.Query()
+	hidden := false
+	for name := range q {
+		n := strings.ToLower(name)
+		for _, secret := range []string{"pass", "secret", "token", "credential", "apikey", "api_key"} {
+			if strings.Contains(n, secret) {
+				q[name] = []string{"xxxxx"}
+				hidden = true
+				break
+			}
+		}
+	}
+	if !hidden {
+		return u.Redacted()
+	}
+	c := *u
+	c.RawQuery = q.Encode()
+	return c.Redacted()
 }

@@ -1,0 +1,80 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/distlock/lock"
+	_ "github.com/distlock/lock/memory" // registers memory://
+)
+
+// Two Lock values on one store contend as two processes would.
+func Example() {
+	ctx := context.Background()
+	a, err := lock.Open(ctx, "memory://example")
+	if err != nil {
+		panic(err)
+	}
+	defer a.Close()
+	b, err := lock.Open(ctx, "memory://example")
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+
+	ok, _ := a.TryAcquireLock(ctx, "report:2026-11", time.Minute)
+	fmt.Println("a acquired:", ok)
+	ok, _ = b.TryAcquireLock(ctx, "report:2026-11", time.Minute)
+	fmt.Println("b acquired:", ok)
+
+	_ = a.ReleaseLock(ctx, "report:2026-11")
+	err = b.AcquireLock(ctx, "report:2026-11", time.Minute, time.Second)
+	fmt.Println("b after a's release:", err)
+	// Output:
+	// a acquired: true
+	// b acquired: false
+	// b after a's release: <nil>
+}
+
+// A Lease carries its own ownership token: goroutines sharing a Lock value
+// each release exactly what they acquired.
+func ExampleLock_Acquire() {
+	ctx := context.Background()
+	l, err := lock.Open(ctx, "memory://")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+
+	lease, err := l.Acquire(ctx, "invoice:42", 10*time.Second)
+	if err != nil {
+		panic(err)
+	}
+	// ... work; extend the lease if the work runs long.
+	if err := lease.Extend(ctx, 10*time.Second); err != nil {
+		fmt.Println("lost the lock:", err)
+	}
+	fmt.Println("released:", lease.Release(ctx))
+	fmt.Println("released again:", errors.Is(lease.Release(ctx), lock.ErrNotHeld))
+	// Output:
+	// released: <nil>
+	// released again: true
+}
+
+// A wait ends at its timeout with an error that matches both ErrNotAcquired
+// and context.DeadlineExceeded.
+func ExampleLock_AcquireLock_timeout() {
+	ctx := context.Background()
+	l, _ := lock.Open(ctx, "memory://timeout-example")
+	defer l.Close()
+	other, _ := lock.Open(ctx, "memory://timeout-example")
+	defer other.Close()
+
+	_, _ = other.TryAcquireLock(ctx, "job", time.Minute)
+	err := l.AcquireLock(ctx, "job", time.Minute, 50*time.Millisecond)
+	fmt.Println(errors.Is(err, lock.ErrNotAcquired), errors.Is(err, context.DeadlineExceeded))
+	// Output:
+	// true true
+}

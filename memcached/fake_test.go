@@ -1,0 +1,220 @@
+package memcached_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/memcachedfake"
+	"github.com/distlock/lock/locktest"
+	"github.com/distlock/lock/memcached"
+)
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// startFake starts an in-process fake memcached, on a clock of its own when
+// clock is not nil, and returns it with a client of it.
+func startFake(t *testing.T, clock *fakeClock) (*memcachedfake.Server, *memcache.Client) {
+	t.Helper()
+	opts := &memcachedfake.Options{}
+	if clock != nil {
+		opts.Now = clock.Now
+	}
+	srv, err := memcachedfake.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c := memcache.New(srv.Addr())
+	c.MaxIdleConns = 16
+	t.Cleanup(func() { c.Close() })
+	return srv, c
+}
+
+func TestConformanceFake(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 900_000_000)} // just before a second ticks
+	_, c := startFake(t, clock)
+	locktest.Run(t, locktest.Harness{
+		New:           func(t *testing.T) lock.Lock { return newLock(t, c) },
+		Advance:       clock.Advance,
+		Granularity:   2 * time.Second,
+		RetryInterval: testRetry,
+	})
+}
+
+// The tests below cut connections at chosen commands: the outcome of the
+// command is then unknown to the client, and the backend must find it out.
+
+func newFakeLock(t *testing.T, c *memcache.Client, retries int) lock.Lock {
+	t.Helper()
+	l, err := memcached.New(c, &memcached.Options{Retries: retries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func TestAddReplyLost(t *testing.T) {
+	srv, c := startFake(t, nil)
+	l, rival := newFakeLock(t, c, 0), newFakeLock(t, c, 0)
+	ctx := t.Context()
+	srv.DropNextReply("add") // the add lands; its answer does not
+	ok, err := l.TryAcquireLock(ctx, "k", time.Minute)
+	if !ok || err != nil {
+		t.Fatalf("TryAcquireLock with the add's reply lost = %v, %v; want true: the lock is ours", ok, err)
+	}
+	if ok, _ := rival.TryAcquireLock(ctx, "k", time.Minute); ok {
+		t.Fatal("rival acquired a held lock")
+	}
+	if err := l.ReleaseLock(ctx, "k"); err != nil {
+		t.Fatalf("ReleaseLock = %v; want nil", err)
+	}
+	if keys := srv.Keys(); len(keys) != 0 {
+		t.Fatalf("server keys after release = %q; want none", keys)
+	}
+}
+
+func TestAddRequestLost(t *testing.T) {
+	srv, c := startFake(t, nil)
+	ctx := t.Context()
+
+	// With retries, the lost add is read back (absent) and sent again.
+	l := newFakeLock(t, c, 0)
+	srv.FailNext("add")
+	if ok, err := l.TryAcquireLock(ctx, "a", time.Minute); !ok || err != nil {
+		t.Fatalf("TryAcquireLock with one add lost = %v, %v; want true after a retry", ok, err)
+	}
+
+	// Without retries, the call fails, and reports nothing it does not hold.
+	none := newFakeLock(t, c, -1)
+	srv.FailNext("add")
+	if ok, err := none.TryAcquireLock(ctx, "b", time.Minute); ok || err == nil {
+		t.Fatalf("TryAcquireLock with the add lost and no retries = %v, %v; want false and an error", ok, err)
+	}
+	if keys := srv.Keys(); len(keys) != 1 || keys[0] != "lock:a" {
+		t.Fatalf("server keys = %q; want only lock:a", keys)
+	}
+}
+
+func TestAddAndReadBackLost(t *testing.T) {
+	srv, c := startFake(t, nil)
+	l := newFakeLock(t, c, 0)
+	srv.DropNextReply("add")
+	srv.FailNext("gets")
+	ok, err := l.TryAcquireLock(t.Context(), "k", time.Minute)
+	if ok || err == nil {
+		t.Fatalf("TryAcquireLock with the add's reply and the read-back lost = %v, %v; want false and an error (outcome unknown)", ok, err)
+	}
+}
+
+func TestAddLostThenTaken(t *testing.T) {
+	// The add is lost and, before the retry, another owner takes the key:
+	// the read-back must see the other token and answer not acquired.
+	srv, c := startFake(t, nil)
+	l := newFakeLock(t, c, 0)
+	other := newFakeLock(t, c, 0)
+	ctx := t.Context()
+	if ok, _ := other.TryAcquireLock(ctx, "k", time.Minute); !ok {
+		t.Fatal("setup: other could not acquire")
+	}
+	srv.FailNext("add")
+	if ok, err := l.TryAcquireLock(ctx, "k", time.Minute); ok || err != nil {
+		t.Fatalf("TryAcquireLock of a held key with the add lost = %v, %v; want false, nil", ok, err)
+	}
+}
+
+func TestCASReplyLost(t *testing.T) {
+	srv, c := startFake(t, nil)
+	l, rival := newFakeLock(t, c, 0), newFakeLock(t, c, 0)
+	ctx := t.Context()
+
+	s, err := l.TryAcquire(ctx, "k", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.DropNextReply("cas") // the extend lands; its answer does not
+	if err := s.Extend(ctx, time.Hour); err != nil {
+		t.Fatalf("Extend with the cas reply lost = %v; want nil after a retry", err)
+	}
+	srv.DropNextReply("cas") // the release lands; its answer does not
+	if err := s.Release(ctx); err != nil {
+		t.Fatalf("Release with the cas reply lost = %v; want nil", err)
+	}
+	if ok, err := rival.TryAcquireLock(ctx, "k", time.Minute); !ok || err != nil {
+		t.Fatalf("rival TryAcquireLock after release = %v, %v; want true", ok, err)
+	}
+}
+
+func TestCASRequestLost(t *testing.T) {
+	srv, c := startFake(t, nil)
+	l, rival := newFakeLock(t, c, 0), newFakeLock(t, c, 0)
+	ctx := t.Context()
+	s, err := l.TryAcquire(ctx, "k", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.FailNext("cas")
+	if err := s.Release(ctx); err != nil {
+		t.Fatalf("Release with one cas lost = %v; want nil after a retry", err)
+	}
+	if ok, _ := rival.TryAcquireLock(ctx, "k", time.Minute); !ok {
+		t.Fatal("rival could not acquire after the release")
+	}
+
+	// With no retries, the error is returned and the lease can retry.
+	none := newFakeLock(t, c, -1)
+	s, err = none.TryAcquire(ctx, "n", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.FailNext("cas")
+	if err := s.Release(ctx); err == nil || errors.Is(err, lock.ErrNotHeld) {
+		t.Fatalf("Release with the cas lost and no retries = %v; want a transport error", err)
+	}
+	if err := s.Release(ctx); err != nil {
+		t.Fatalf("Release retried by the caller = %v; want nil", err)
+	}
+}
+
+// TestNoInjectionFake checks, on the fake whose keys can be listed, that
+// keys carrying protocol text store one item each and nothing else.
+func TestNoInjectionFake(t *testing.T) {
+	srv, c := startFake(t, nil)
+	l := newFakeLock(t, c, 0)
+	keys := []string{"a\r\nset x 0 0 1\r\nx", "b set y 0 0 1", "c\nflush_all\n", "d\x00", "#e"}
+	for _, k := range keys {
+		if ok, err := l.TryAcquireLock(t.Context(), k, time.Minute); !ok || err != nil {
+			t.Fatalf("TryAcquireLock(%q) = %v, %v; want true", k, ok, err)
+		}
+	}
+	got := srv.Keys()
+	if len(got) != len(keys) {
+		t.Fatalf("server keys = %q; want %d, one per lock", got, len(keys))
+	}
+	for _, k := range got {
+		if len(k) != len("lock:")+44 || k[:6] != "lock:#" {
+			t.Errorf("server key %q; want lock:# and a hash", k)
+		}
+	}
+}
