@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -56,4 +57,64 @@ func TestConformanceURL(t *testing.T) {
 		},
 		RetryInterval: 50 * time.Millisecond,
 	})
+}
+
+func TestJanitorRemovesAbandonedLocks(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	store := memory.NewStore(&memory.Options{Now: clock.Now, SweepInterval: time.Millisecond})
+	l := store.Lock()
+	defer l.Close()
+	for i := range 100 {
+		if ok, err := l.TryAcquireLock(t.Context(), fmt.Sprint(i), time.Second); !ok || err != nil {
+			t.Fatalf("TryAcquireLock = %v, %v", ok, err)
+		}
+	}
+	if n := store.Len(); n != 100 {
+		t.Fatalf("Len() = %d; want 100", n)
+	}
+	clock.Advance(time.Second)
+	// The janitor runs on its own goroutine, every millisecond: wait for it.
+	for deadline := time.Now().Add(10 * time.Second); store.Len() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("Len() = %d 10s after every lock expired; want 0: the janitor did not sweep", store.Len())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestPrivateAndNamedStores(t *testing.T) {
+	ctx := t.Context()
+	a, b := memory.New(nil), memory.New(nil)
+	defer a.Close()
+	defer b.Close()
+	if ok, _ := a.TryAcquireLock(ctx, "k", time.Minute); !ok {
+		t.Fatal("a could not acquire")
+	}
+	if ok, _ := b.TryAcquireLock(ctx, "k", time.Minute); !ok {
+		t.Fatal("memory.New stores are not private: b could not acquire a key held in another store")
+	}
+	x, _ := lock.Open(ctx, "memory://shared-test")
+	y, _ := lock.Open(ctx, "memory://shared-test")
+	z, _ := lock.Open(ctx, "memory://other-test")
+	for _, l := range []lock.Lock{x, y, z} {
+		defer l.Close()
+	}
+	if ok, _ := x.TryAcquireLock(ctx, "k", time.Minute); !ok {
+		t.Fatal("x could not acquire")
+	}
+	if ok, _ := y.TryAcquireLock(ctx, "k", time.Minute); ok {
+		t.Fatal("memory://shared-test twice: y acquired a key x holds; want one shared store per name")
+	}
+	if ok, _ := z.TryAcquireLock(ctx, "k", time.Minute); !ok {
+		t.Fatal("memory://other-test shares a store with memory://shared-test")
+	}
+}
+
+func TestOpenURLErrors(t *testing.T) {
+	for _, raw := range []string{"memory://x:1", "memory://x/path", "memory:opaque", "memory://u:p@x", "memory://x?retry_timeout=-1", "memory://x?size=1"} {
+		if l, err := lock.Open(t.Context(), raw); err == nil {
+			l.Close()
+			t.Errorf("Open(%q) succeeded; want an error", raw)
+		}
+	}
 }

@@ -1,0 +1,83 @@
+// Package lock is one API for distributed locks over several stores:
+// memcached, redis, and an in-process store for tests. Pick the store by URL
+// with [Open], or with a backend's constructor over a client you already
+// have; the code that locks stays the same.
+//
+//	import (
+//		"github.com/distlock/lock"
+//		_ "github.com/distlock/lock/memcached" // registers memcached://
+//	)
+//
+//	l, err := lock.Open(ctx, "memcached://cache1:11211")
+//	...
+//	defer l.Close()
+//	lease, err := l.Acquire(ctx, "invoice:42", 30*time.Second)
+//	if err != nil { ... }
+//	defer lease.Release(ctx)
+//
+// # The contract
+//
+// Every backend keeps these rules, checked by the conformance suite in
+// package locktest:
+//
+//   - Keys: any non-empty string is a key of its own: spaces, newlines,
+//     unicode, invalid UTF-8, kilobytes long. An empty key is ErrInvalidKey.
+//   - TTL: a lock is never acquirable by another owner before its ttl has
+//     passed, counted from when the acquiring call returned. It may live up
+//     to the backend's granularity longer (about 2s on memcached, a
+//     millisecond on redis). A ttl <= 0 or above the backend's maximum is
+//     ErrInvalidTTL.
+//   - Exclusion: at most one owner holds a key at a time, across goroutines,
+//     Lock values and processes sharing a store.
+//   - Ownership: every acquisition has a random token of at least 128 bits;
+//     release and extend act only while the store still holds that token,
+//     checked atomically by the store.
+//   - Ambiguity: a call that fails in transit never reports a lock acquired
+//     unless it is held.
+//   - Waiting: AcquireLock and Acquire try at least once, retry with capped,
+//     jittered backoff (or wake on a release, where the store can tell),
+//     and stop at their timeout or when ctx is done, within one retry
+//     interval. A failed wait holds nothing and returns an error matching
+//     ErrNotAcquired and the ctx error.
+//   - Closing: after Close, every call returns ErrClosed.
+//
+// Errors from a store are wrapped with the backend's name (%w), so
+// errors.Is sees through them; URLs in errors never show passwords.
+//
+// # Two ways to hold a lock
+//
+// The key-based calls, TryAcquireLock, AcquireLock and ReleaseLock, keep
+// the classic lock API: the Lock value is the owner, so a release of a key
+// this value did not acquire does nothing. The lease calls, TryAcquire and
+// Acquire, return a [Lease] with a token of its own: use them when
+// goroutines share a Lock value, or to Extend a lock.
+//
+// # Backends
+//
+// A backend is a package that registers a URL scheme and implements
+// [Backend], three atomic primitives; [New] builds the Lock over them, so
+// validation, tokens, leases and waiting are the same everywhere:
+//
+//   - github.com/distlock/lock/memcached: memcached://host:11211,... (add;
+//     gets and cas). Expiry precise to about a second.
+//   - github.com/distlock/lock/redis: redis:// and rediss:// (SET NX PX;
+//     Lua scripts), single node, sentinel or cluster. One round trip per
+//     call, millisecond ttls.
+//   - github.com/distlock/lock/memory: memory://name, in-process, with an
+//     injectable clock for tests.
+//
+// A new backend implements [Backend], registers its scheme with [Register]
+// in init, and calls locktest.Run from its tests.
+//
+// # Caveats
+//
+// A lock here is a lease with a ttl, not a guarantee of exclusion against a
+// paused process: a holder stopped past its ttl (a long GC pause, a
+// suspended VM) may act after another owner has taken the lock. No backend
+// offers fencing tokens. Keep ttls well above the work they protect, and
+// extend the lease as the work goes on.
+//
+// The stores are not consensus systems: memcached drops locks on restart or
+// eviction; redis with asynchronous replication can lose a lock on failover.
+// Each backend's package doc says what its store guarantees.
+package lock

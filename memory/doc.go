@@ -1,0 +1,33 @@
+// Package memory keeps locks in the memory of the process: a map under a
+// mutex. It needs no server, so it serves tests, single-process programs,
+// and the examples. It passes the same conformance suite (locktest) as the
+// networked backends.
+//
+// [New] returns a Lock on a private store; [NewStore] returns a store on
+// which [Store.Lock] hands out any number of Lock values that contend as
+// separate processes would. By URL, after importing this package:
+//
+//	l, err := lock.Open(ctx, "memory://jobs")
+//
+// # URLs
+//
+//	memory://[name][?retry_timeout=…]
+//
+// Every URL with the same name (the empty name included) shares one store
+// for the life of the process. retry_timeout is the longest pause between
+// attempts of a wait, in milliseconds or as a Go duration (default 100ms);
+// other parameters are an error.
+//
+// # Expiry and waking
+//
+// A lock expires exactly at its ttl on the store's clock ([Options].Now,
+// which tests may replace to let locks expire without sleeping). Expired
+// locks are removed when next touched, and by a janitor that sweeps the store
+// every SweepInterval while the store holds locks and has open Lock values,
+// so abandoned keys do not grow memory without bound. A release wakes the
+// waits on its key at once; an expiry wakes them within their retry interval.
+//
+// # Caveats
+//
+// Locks are shared only within one process, and are lost when it exits.
+package memory
