@@ -78,3 +78,35 @@ func ExampleLock_AcquireLock_timeout() {
 	// Output:
 	// true true
 }
+
+// The calls at a glance; the README shows this example.
+func Example_glance() {
+	ctx := context.Background()
+	l, err := lock.Open(ctx, "memory://glance") // or "memcached://cache1:11211,cache2:11211?prefix=myapp:"
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+
+	// Classic calls: the Lock value is the owner.
+	ok, err := l.TryAcquireLock(ctx, "report:2026-11", time.Minute) // one attempt
+	fmt.Println(ok, err)
+	err = l.AcquireLock(ctx, "report:2026-11", time.Minute, 50*time.Millisecond) // waits up to 50ms
+	fmt.Println(errors.Is(err, lock.ErrNotAcquired))                             // held by l itself: not re-entrant
+	err = l.ReleaseLock(ctx, "report:2026-11")
+	fmt.Println(err)
+
+	// Leases: each acquisition has its own token; safe when goroutines share l.
+	lease, err := l.Acquire(ctx, "invoice:42", 30*time.Second) // waits until acquired or ctx is done
+	if err != nil {
+		panic(err)
+	}
+	defer lease.Release(ctx)
+	err = lease.Extend(ctx, 30*time.Second) // lock.ErrNotHeld if the lock was lost
+	fmt.Println(err)
+	// Output:
+	// true <nil>
+	// true
+	// <nil>
+	// <nil>
+}
