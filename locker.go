@@ -31,7 +31,9 @@ type locker struct {
 	maxTTL time.Duration
 
 	mu   sync.Mutex
-	held map[string]string // key -> token, for the key-based calls
+	held map[string]heldKey // for the key-based calls
+	// prune is the size of held at which expired entries are next pruned.
+	prune int
 
 	closed atomic.Bool
 	done   chan struct{} // closed by Close, wakes waits
@@ -94,12 +96,15 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		}
 		ok, err := l.b.Acquire(ctx, key, token, ttl)
 		if err != nil {
-			if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-				return "", fmt.Errorf("%w: %w: %w", ErrNotAcquired, cerr, err)
-			} else if cerr != nil {
+			// A call cut short by ctx ends the wait like ctx itself does.
+			switch cerr := ctx.Err(); {
+			case cerr == nil:
+				return "", err
+			case errors.Is(err, cerr):
 				return "", fmt.Errorf("%w: %w", ErrNotAcquired, err)
+			default:
+				return "", fmt.Errorf("%w: %w: %w", ErrNotAcquired, cerr, err)
 			}
-			return "", err
 		}
 		if ok {
 			return token, nil
@@ -134,19 +139,41 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 	}
 }
 
-func (l *locker) remember(key, token string) {
+// heldKey is a key acquired by the key-based calls.
+type heldKey struct {
+	token   string
+	expires time.Time // local estimate; the store may keep the lock longer
+}
+
+// forgetAfter is how long after its ttl a key acquired by the key-based
+// calls and never released is forgotten: long past any backend's expiry
+// granularity, so a ReleaseLock until then still says ErrNotHeld.
+const forgetAfter = time.Minute
+
+func (l *locker) remember(key, token string, ttl time.Duration) {
+	now := time.Now()
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.held == nil {
-		l.held = make(map[string]string)
+		l.held = make(map[string]heldKey)
 	}
-	l.held[key] = token
-	l.mu.Unlock()
+	l.held[key] = heldKey{token: token, expires: now.Add(ttl)}
+	// Callers that let locks expire instead of releasing them must not grow
+	// the map without bound: prune it each time it doubles.
+	if len(l.held) >= l.prune {
+		for k, h := range l.held {
+			if now.Sub(h.expires) > forgetAfter {
+				delete(l.held, k)
+			}
+		}
+		l.prune = max(64, 2*len(l.held))
+	}
 }
 
 func (l *locker) TryAcquireLock(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	token, ok, err := l.try(ctx, key, ttl)
 	if ok {
-		l.remember(key, token)
+		l.remember(key, token, ttl)
 	}
 	return ok, err
 }
@@ -161,7 +188,7 @@ func (l *locker) AcquireLock(ctx context.Context, key string, ttl, timeout time.
 	if err != nil {
 		return err
 	}
-	l.remember(key, token)
+	l.remember(key, token, ttl)
 	return nil
 }
 
@@ -173,17 +200,17 @@ func (l *locker) ReleaseLock(ctx context.Context, key string) error {
 		return fmt.Errorf("%w: empty key", ErrInvalidKey)
 	}
 	l.mu.Lock()
-	token, ok := l.held[key]
+	h, ok := l.held[key]
 	l.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	released, err := l.b.Release(ctx, key, token)
+	released, err := l.b.Release(ctx, key, h.token)
 	if err != nil {
 		return err
 	}
 	l.mu.Lock()
-	if l.held[key] == token { // not re-acquired meanwhile by another goroutine
+	if l.held[key].token == h.token { // not re-acquired meanwhile by another goroutine
 		delete(l.held, key)
 	}
 	l.mu.Unlock()
