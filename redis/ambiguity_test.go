@@ -30,6 +30,7 @@ type faultProxy struct {
 	target string
 	fault  atomic.Int32 // for the next SET only
 	sets   atomic.Int32 // SET commands seen
+	onCut  func()       // if not nil, called as a reply is dropped; set before the fault
 
 	mu    sync.Mutex
 	conns map[net.Conn]bool
@@ -107,6 +108,9 @@ func (p *faultProxy) serve(client net.Conn) {
 		for {
 			n, err := server.Read(buf)
 			if n > 0 && cutReply.Swap(false) {
+				if p.onCut != nil {
+					p.onCut()
+				}
 				cut()
 				if die.Load() {
 					p.stop()
@@ -168,10 +172,10 @@ func proxied(t *testing.T, addr string, maxRetries int) (*faultProxy, *goredis.C
 	return p, c
 }
 
-// TestAmbiguousSetLanded: the SET reached the server, its reply was lost.
-// Without retries in go-redis, the backend's own check finds the token;
-// with them, the retried SET NX GET finds it. Either way the lock is
-// reported acquired, with its full ttl.
+// TestAmbiguousSetLanded: the SET reached the server, its reply was lost,
+// and time passed. Without retries in go-redis, the backend's own check
+// finds the token; with them, the retried SET NX GET finds it. Either way
+// the lock is reported acquired, with its full ttl restarted.
 func TestAmbiguousSetLanded(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -187,6 +191,7 @@ func TestAmbiguousSetLanded(t *testing.T) {
 			l := redis.New(c, testOpts)
 			defer l.Close()
 			ctx := ctxT(t)
+			p.onCut = func() { mr.FastForward(10 * time.Second) }
 			p.fault.Store(dropReply)
 			s, err := l.TryAcquire(ctx, "k", time.Minute)
 			if err != nil {
@@ -199,7 +204,7 @@ func TestAmbiguousSetLanded(t *testing.T) {
 				t.Errorf("stored token = %q, %v; want the lease's %q", got, err, s.Token())
 			}
 			if got, want := mr.TTL("lock:k"), time.Minute+time.Millisecond; got != want {
-				t.Errorf("PTTL = %v; want %v", got, want)
+				t.Errorf("PTTL = %v; want %v (restarted when the acquire returned)", got, want)
 			}
 			if err := s.Release(ctx); err != nil {
 				t.Errorf("Release() = %v; want nil", err)

@@ -47,7 +47,7 @@ func runOpened(t *testing.T, raw string) {
 			}
 			return l
 		},
-		Granularity:   2 * time.Millisecond,
+		Granularity:   granularity,
 		TTL:           200 * time.Millisecond,
 		RetryInterval: testRetry,
 	})
@@ -77,7 +77,7 @@ func TestClusterReal(t *testing.T) {
 		}
 		locktest.Run(t, locktest.Harness{
 			New:           func(*testing.T) lock.Lock { return redis.New(c, testOpts) },
-			Granularity:   2 * time.Millisecond,
+			Granularity:   granularity,
 			TTL:           200 * time.Millisecond,
 			RetryInterval: testRetry,
 		})

@@ -13,7 +13,8 @@
 //
 // # Algorithms
 //
-// Every operation is one round trip.
+// Each attempt to acquire, each release and each extend is one round trip
+// on its normal path.
 //
 // Acquire is SET key token PX ms NX GET. redis replies with the value the
 // key held before: nil means the key was free and now holds the lock's
@@ -22,8 +23,8 @@
 // landed, the retry finds the caller's own token, which is reported as
 // acquired (its ttl restarted by a compare-and-pexpire, a second round trip
 // on that rare path only). Servers before redis 7.0 refuse NX with GET; on
-// them, Acquire switches, after the first refusal, to a Lua script that does
-// the same in one round trip.
+// them, each Lock value switches, after its first refusal, to a Lua script
+// that does the same in one round trip.
 //
 // When an acquire fails in transit (a timeout, a reset connection: not an
 // error reply of the server), its outcome is unknown, and it is checked
@@ -31,21 +32,21 @@
 // caller's token. If the key holds that token, the lock is reported
 // acquired, with its ttl restarted; otherwise it is not. If the check fails
 // too, the error is returned. A lock is never reported acquired unless it is
-// held. When the acquire was cut short by its ctx, there is no time to
-// check: the call returns an error matching lock.ErrNotAcquired and the
-// ctx's error, and a compare-and-delete in the background removes the lock
-// the command may have stored.
+// held. When the acquire's ctx is done by then, there is no time to check:
+// the error is returned (a wait then fails with an error matching
+// lock.ErrNotAcquired and the ctx's error), and a compare-and-delete in the
+// background, best effort, removes the lock the command may have stored.
 //
 // Release is a Lua compare-and-delete, Extend a Lua compare-and-pexpire:
 // each acts only if the key still holds the caller's token, atomically. The
-// scripts run by SHA (EVALSHA), falling back to their source (EVAL) the
-// first time a server meets them.
+// scripts run by SHA (EVALSHA), falling back to their source (EVAL), one
+// more round trip, the first time a server meets them.
 //
 // The expiry sent is the ttl rounded up to whole milliseconds, plus one
 // millisecond: redis counts it from when it runs the command, and the extra
-// millisecond covers the reply's trip back, so that a lock lives at least
-// its ttl from the return of the call. A lock may live up to about 2ms
-// longer than its ttl.
+// millisecond covers the reply's way back on a local network, so that a
+// lock lives at least its ttl from the return of the call. redis keeps time
+// in whole milliseconds, so a lock may live up to 3ms longer than its ttl.
 //
 // The key is prefix+key (the prefix is "lock:" by default). redis keys are
 // binary safe, so every key, of any bytes and length, is its own lock. In a
@@ -71,7 +72,7 @@
 //   - max_ttl: the longest ttl accepted (default 720h, as the other backends).
 //   - timeout: the original toolkit's operation timeout; sets go-redis's
 //     dial_timeout, read_timeout and write_timeout, each unless given itself
-//     (default: go-redis's, 5s to dial and 3s to read or write).
+//     (default: go-redis's, 5s each in go-redis v9.22).
 //   - cluster: "true" for a redis cluster. The URL's host and any addr=
 //     parameters are seed nodes: redis://host1:6379?cluster=true&addr=host2:6379.
 //     The database must be 0.

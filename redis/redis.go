@@ -5,7 +5,6 @@ import (
 	_ "embed" // the Lua scripts
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -79,8 +78,7 @@ func newLock(client goredis.UniversalClient, opts *Options, owned bool) lock.Loc
 	return lock.New(&backend{c: client, prefix: opts.prefix(), owned: owned}, opts.lockOptions())
 }
 
-// The scripts, run by SHA (EVALSHA) with a fallback to their source (EVAL)
-// when the server does not know them yet.
+// The scripts; see run.
 var (
 	//go:embed release.lua
 	releaseSrc string
@@ -102,15 +100,15 @@ type backend struct {
 	owned  bool // c was made from a URL: Close closes it
 
 	// legacy is set once the server refused SET with both NX and GET
-	// (redis before 7.0): Acquire then runs acquire.lua instead.
+	// (redis before 7.0): acquire then runs acquire.lua instead.
 	legacy atomic.Bool
 }
 
 // millis returns the expiry, in whole milliseconds, sent for ttl: ttl
 // rounded up, never down, plus one millisecond. redis counts the lifetime
 // from when it runs the command, a little before the caller hears back; the
-// extra millisecond covers that trip, so that the lock lives at least ttl
-// from the return of the call.
+// extra millisecond covers the reply's way back on a local network, so that
+// the lock lives at least ttl from the return of the call.
 func millis(ttl time.Duration) int64 {
 	ms := int64(ttl / time.Millisecond)
 	if ttl%time.Millisecond != 0 {
@@ -127,97 +125,79 @@ func isReply(err error) bool {
 	return errors.As(err, &re)
 }
 
-// Acquire runs SET key token PX ms NX GET: one round trip. The GET option
-// makes the answer unambiguous: redis replies with the value the key held
-// before, nil when the key was free and is now ours. go-redis retries a
-// command whose connection failed; when an earlier attempt had stored the
-// token, the retry finds it there, and the lock is reported held (its ttl is
-// restarted first, a second round trip on this rare path only). A plain
-// SET NX would reply nil to the retry, and the lock would be left orphaned.
+// Acquire makes one attempt (see acquire) and answers an attempt that failed
+// in transit, whose outcome is unknown, by checking whether the key holds
+// token: the extend script, which also restarts the ttl from now. Held is
+// reported only when the key holds token; if the check fails too, the error
+// is returned and nothing is reported held.
 //
-// When the command fails in transit, the outcome is checked before
-// answering (see resolve): held is reported only when the key holds our
-// token. If the check fails too, the error is returned, and nothing is
-// reported held. When ctx ended the call, the error matches both
-// lock.ErrNotAcquired and ctx.Err(), as the Lock's waits promise.
+// When ctx is done there is no time for the check: the error is returned
+// (the Lock's waits add lock.ErrNotAcquired and the ctx's error to it), and
+// the lock the attempt may have stored is released in the background (see
+// abandon).
 func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	k := b.prefix + key
-	ms := millis(ttl)
-	if b.legacy.Load() {
-		return b.acquireByScript(ctx, k, token, ms)
-	}
-	cmd := goredis.NewStringCmd(ctx, "set", k, token, "px", ms, "nx", "get")
-	err := b.c.Process(ctx, cmd)
+	k, ms := b.prefix+key, millis(ttl)
+	ok, err := b.acquire(ctx, k, token, ms)
 	switch {
-	case errors.Is(err, goredis.Nil):
-		return true, nil
-	case err == nil && cmd.Val() != token:
-		return false, nil
 	case err == nil:
-		// An earlier attempt of this call stored the token.
-		ok, err := b.extend(ctx, k, token, ms)
-		if err != nil {
-			return false, fmt.Errorf("redis: %w", err)
-		}
 		return ok, nil
-	case isReply(err) && strings.Contains(strings.ToLower(err.Error()), "syntax error"):
-		// redis before 7.0 refuses NX together with GET.
-		b.legacy.Store(true)
-		return b.acquireByScript(ctx, k, token, ms)
 	case isReply(err):
 		return false, fmt.Errorf("redis: %w", err)
-	}
-	return b.resolve(ctx, k, token, ms, err)
-}
-
-// resolve answers an acquire that failed in transit with err, whose
-// outcome is unknown, by checking whether the key holds token. The check is
-// the extend script, which also restarts the ttl from now. When ctx is done
-// there is no time to check: the acquire is abandoned.
-func (b *backend) resolve(ctx context.Context, k, token string, ms int64, err error) (bool, error) {
-	if ctx.Err() != nil {
+	case ctx.Err() != nil:
 		b.abandon(k, token)
-		if !errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
-		}
-		return false, fmt.Errorf("redis: %w: %w", lock.ErrNotAcquired, err)
+		return false, fmt.Errorf("redis: %w", err)
 	}
-	ok, cerr := b.extend(ctx, k, token, ms)
+	ok, cerr := b.run(ctx, extendScript, k, token, ms)
 	if cerr != nil {
 		return false, fmt.Errorf("redis: acquire failed in transit (%w), and checking its outcome failed: %w", err, cerr)
 	}
 	return ok, nil
 }
 
+// acquire runs SET key token PX ms NX GET: one round trip. The GET option
+// makes the answer unambiguous: redis replies with the value the key held
+// before, nil when the key was free and is now ours. go-redis retries a
+// command whose connection failed; when an earlier attempt had stored the
+// token, the retry finds it there, and the lock is held: its ttl is
+// restarted, a second round trip on this rare path only. (A plain SET NX
+// would reply nil to that retry, and leave the lock orphaned.)
+//
+// A server before redis 7.0 refuses NX with GET; after the first refusal,
+// acquire runs acquire.lua instead, which does the same in one round trip.
+func (b *backend) acquire(ctx context.Context, k, token string, ms int64) (bool, error) {
+	if b.legacy.Load() {
+		return b.run(ctx, acquireScript, k, token, ms)
+	}
+	cmd := goredis.NewStringCmd(ctx, "set", k, token, "px", ms, "nx", "get")
+	err := b.c.Process(ctx, cmd)
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return true, nil
+	case err == nil && cmd.Val() == token:
+		return b.run(ctx, extendScript, k, token, ms)
+	case err == nil:
+		return false, nil
+	case goredis.HasErrorPrefix(err, "syntax error"):
+		b.legacy.Store(true)
+		return b.run(ctx, acquireScript, k, token, ms)
+	}
+	return false, err
+}
+
 // abandonTimeout bounds the release of an abandoned acquire.
 const abandonTimeout = 5 * time.Second
 
-// abandon releases, in the background, the lock that an acquire
-// interrupted by its ctx may have stored, so that it does not stay locked
-// for its whole ttl. The release checks the token, so another owner's lock
-// is left alone. It is best effort: a SET still on its way to the server
-// can land after it.
+// abandon releases, in the background, the lock that an acquire cut short
+// by its ctx may have stored, so that the key is not left locked, by no one,
+// for the whole ttl. The release checks the token, which no caller holds,
+// so another owner's lock is left alone. It is best effort: a SET still on
+// its way to the server can land after it.
 func (b *backend) abandon(k, token string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), abandonTimeout)
 		defer cancel()
-		_ = releaseScript.Run(ctx, b.c, []string{k}, token).Err()
+		_, _ = b.run(ctx, releaseScript, k, token)
 	}()
-}
-
-// acquireByScript acquires with acquire.lua, for servers that refuse
-// SET NX GET. The script is idempotent for a given token, so a retried
-// attempt answers as the first; a failure in transit is checked as in
-// Acquire.
-func (b *backend) acquireByScript(ctx context.Context, k, token string, ms int64) (bool, error) {
-	n, err := acquireScript.Run(ctx, b.c, []string{k}, token, ms).Int64()
-	switch {
-	case err == nil:
-		return n == 1, nil
-	case isReply(err):
-		return false, fmt.Errorf("redis: %w", err)
-	}
-	return b.resolve(ctx, k, token, ms, err)
 }
 
 // Release runs release.lua, a compare-and-delete: one round trip (two the
@@ -226,26 +206,29 @@ func (b *backend) acquireByScript(ctx context.Context, k, token string, ms int64
 // is reported as not held: a false alarm, never a release of another
 // owner's lock.
 func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
-	n, err := releaseScript.Run(ctx, b.c, []string{b.prefix + key}, token).Int64()
-	if err != nil {
-		return false, fmt.Errorf("redis: %w", err)
-	}
-	return n == 1, nil
-}
-
-// Extend runs extend.lua, a compare-and-pexpire: one round trip (two the
-// first time a server meets the script). It is idempotent, so a retried
-// attempt answers as the first.
-func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	ok, err := b.extend(ctx, b.prefix+key, token, millis(ttl))
+	ok, err := b.run(ctx, releaseScript, b.prefix+key, token)
 	if err != nil {
 		return false, fmt.Errorf("redis: %w", err)
 	}
 	return ok, nil
 }
 
-func (b *backend) extend(ctx context.Context, k, token string, ms int64) (bool, error) {
-	n, err := extendScript.Run(ctx, b.c, []string{k}, token, ms).Int64()
+// Extend runs extend.lua, a compare-and-pexpire: one round trip (two the
+// first time a server meets the script). It is idempotent, so a retried
+// attempt answers as the first.
+func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	ok, err := b.run(ctx, extendScript, b.prefix+key, token, millis(ttl))
+	if err != nil {
+		return false, fmt.Errorf("redis: %w", err)
+	}
+	return ok, nil
+}
+
+// run runs script on the key k and reports whether it returned 1. The
+// scripts run by SHA (EVALSHA), and by their source (EVAL) when the server
+// does not know them yet.
+func (b *backend) run(ctx context.Context, script *goredis.Script, k string, args ...any) (bool, error) {
+	n, err := script.Run(ctx, b.c, []string{k}, args...).Int64()
 	return n == 1, err
 }
 

@@ -30,7 +30,8 @@ func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 		} else {
 			_ = client.Close()
 		}
-		return nil, fmt.Errorf("redis: ping: %w", redact(err, cfg.password))
+		pass, _ := u.User.Password()
+		return nil, fmt.Errorf("redis: ping: %w", redact(err, pass))
 	}
 	return newLock(client, &cfg.opts, true), nil
 }
@@ -42,7 +43,6 @@ type urlConfig struct {
 	single   *goredis.Options
 	cluster  *goredis.ClusterOptions
 	failover *goredis.FailoverOptions
-	password string // kept to scrub it from errors
 }
 
 func (c *urlConfig) newClient() goredis.UniversalClient {
@@ -147,12 +147,8 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 		RawPath:  u.RawPath,
 		RawQuery: rest.Encode(),
 	}).String()
-	var user, pass string
-	if u.User != nil {
-		user = u.User.Username()
-		pass, _ = u.User.Password()
-	}
-	c.password = pass
+	user := u.User.Username()
+	pass, _ := u.User.Password()
 	// setTimeouts applies timeout to the go-redis timeouts not given on
 	// their own.
 	setTimeouts := func(dial, read, write *time.Duration) {

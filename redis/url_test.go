@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
 )
@@ -26,7 +28,8 @@ func mustParse(t *testing.T, raw string) *url.URL {
 }
 
 func TestParseURL(t *testing.T) {
-	u := mustParse(t, "redis://alice:"+secret+"@db.example:6380/3?prefix=app:&retry_timeout=250&max_ttl=1h&pool_size=7&max_retries=2")
+	const raw = "redis://alice:" + secret + "@db.example:6380/3?prefix=app:&retry_timeout=250&max_ttl=1h&pool_size=7&max_retries=2&protocol=2&client_name=app"
+	u := mustParse(t, raw)
 	c, err := parseURL(u)
 	if err != nil {
 		t.Fatalf("parseURL(%s) = %v", u.Redacted(), err)
@@ -36,15 +39,15 @@ func TestParseURL(t *testing.T) {
 		t.Fatalf("parseURL(%s): no single-server options", u.Redacted())
 	}
 	if o.Addr != "db.example:6380" || o.DB != 3 || o.Username != "alice" || o.Password != secret ||
-		o.PoolSize != 7 || o.MaxRetries != 2 || o.TLSConfig != nil {
-		t.Errorf("parseURL(%s) = addr %q db %d user %q pool %d retries %d tls %v; want db.example:6380, 3, alice, 7, 2, no TLS",
-			u.Redacted(), o.Addr, o.DB, o.Username, o.PoolSize, o.MaxRetries, o.TLSConfig != nil)
+		o.PoolSize != 7 || o.MaxRetries != 2 || o.Protocol != 2 || o.ClientName != "app" || o.TLSConfig != nil {
+		t.Errorf("parseURL(%s) = addr %q db %d user %q pool %d retries %d protocol %d client %q tls %v; want db.example:6380, 3, alice, 7, 2, 2, app, no TLS",
+			u.Redacted(), o.Addr, o.DB, o.Username, o.PoolSize, o.MaxRetries, o.Protocol, o.ClientName, o.TLSConfig != nil)
 	}
 	want := Options{Prefix: "app:", RetryInterval: 250 * time.Millisecond, MaxTTL: time.Hour}
 	if c.opts != want {
 		t.Errorf("parseURL(%s) options = %+v; want %+v", u.Redacted(), c.opts, want)
 	}
-	if u.String() != "redis://alice:"+secret+"@db.example:6380/3?prefix=app:&retry_timeout=250&max_ttl=1h&pool_size=7&max_retries=2" {
+	if u.String() != raw {
 		t.Errorf("parseURL modified its URL: %s", u.Redacted())
 	}
 }
@@ -83,37 +86,53 @@ func TestParseURLTLS(t *testing.T) {
 	}
 }
 
+// TestParseURLTimeout checks timeout, in the lock's units (a plain number
+// is milliseconds), against go-redis's own timeouts, in theirs (seconds),
+// and the defaults the package doc states.
 func TestParseURLTimeout(t *testing.T) {
-	c, err := parseURL(mustParse(t, "redis://h?timeout=1500&read_timeout=4s"))
-	if err != nil {
-		t.Fatalf("parseURL = %v", err)
-	}
-	o := c.single
-	if o.DialTimeout != 1500*time.Millisecond || o.WriteTimeout != 1500*time.Millisecond || o.ReadTimeout != 4*time.Second {
-		t.Errorf("timeout=1500&read_timeout=4s: dial %v read %v write %v; want 1.5s, 4s, 1.5s", o.DialTimeout, o.ReadTimeout, o.WriteTimeout)
+	for _, tc := range []struct {
+		query             string
+		dial, read, write time.Duration
+	}{
+		{"timeout=1500&read_timeout=4s", 1500 * time.Millisecond, 4 * time.Second, 1500 * time.Millisecond},
+		{"timeout=1.5s&read_timeout=4", 1500 * time.Millisecond, 4 * time.Second, 1500 * time.Millisecond},
+		{"timeout=250&dial_timeout=2&write_timeout=3", 2 * time.Second, 250 * time.Millisecond, 3 * time.Second},
+		{"", 5 * time.Second, 5 * time.Second, 5 * time.Second}, // go-redis's defaults
+	} {
+		c, err := parseURL(mustParse(t, "redis://h?"+tc.query))
+		if err != nil {
+			t.Fatalf("parseURL(?%s) = %v", tc.query, err)
+		}
+		client := goredis.NewClient(c.single) // applies go-redis's defaults; dials nothing yet
+		o := client.Options()
+		client.Close()
+		if o.DialTimeout != tc.dial || o.ReadTimeout != tc.read || o.WriteTimeout != tc.write {
+			t.Errorf("?%s: dial %v read %v write %v; want %v, %v, %v", tc.query, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, tc.dial, tc.read, tc.write)
+		}
 	}
 }
 
 func TestParseURLCluster(t *testing.T) {
-	c, err := parseURL(mustParse(t, "redis://bob:"+secret+"@n1:7000?cluster=true&addr=n2:7001&addr=n3:7002&read_timeout=2s"))
+	c, err := parseURL(mustParse(t, "redis://bob:"+secret+"@n1:7000/0?cluster=true&addr=n2:7001&addr=n3:7002&read_timeout=2s&timeout=1500"))
 	if err != nil {
 		t.Fatalf("parseURL = %v", err)
 	}
 	o := c.cluster
 	if o == nil || c.single != nil || c.failover != nil {
-		t.Fatalf("cluster=true: got %+v; want cluster options only", c)
+		t.Fatalf("cluster=true: single %v cluster %v failover %v; want cluster options only", c.single != nil, c.cluster != nil, c.failover != nil)
 	}
 	if got, want := strings.Join(o.Addrs, ","), "n1:7000,n2:7001,n3:7002"; got != want {
 		t.Errorf("cluster addrs = %s; want %s", got, want)
 	}
-	if o.Username != "bob" || o.Password != secret || o.ReadTimeout != 2*time.Second {
-		t.Errorf("cluster user %q read timeout %v; want bob, 2s", o.Username, o.ReadTimeout)
+	if o.Username != "bob" || o.Password != secret || o.ReadTimeout != 2*time.Second ||
+		o.DialTimeout != 1500*time.Millisecond || o.WriteTimeout != 1500*time.Millisecond {
+		t.Errorf("cluster user %q timeouts dial %v read %v write %v; want bob, 1.5s, 2s, 1.5s", o.Username, o.DialTimeout, o.ReadTimeout, o.WriteTimeout)
 	}
 }
 
 func TestParseURLSentinel(t *testing.T) {
 	for _, auth := range []bool{false, true} {
-		raw := "redis://:" + secret + "@s1:26379/2?master_name=mymaster&addr=s2:26379"
+		raw := "redis://:" + secret + "@s1:26379/2?master_name=mymaster&addr=s2:26379&timeout=1500"
 		if auth {
 			raw += "&sentinel_auth=true"
 		}
@@ -123,13 +142,16 @@ func TestParseURLSentinel(t *testing.T) {
 		}
 		o := c.failover
 		if o == nil || c.single != nil || c.cluster != nil {
-			t.Fatalf("master_name: got %+v; want failover options only", c)
+			t.Fatalf("master_name: single %v cluster %v failover %v; want failover options only", c.single != nil, c.cluster != nil, c.failover != nil)
 		}
 		if o.MasterName != "mymaster" || o.DB != 2 || o.Password != secret || strings.Join(o.SentinelAddrs, ",") != "s1:26379,s2:26379" {
 			t.Errorf("failover = master %q db %d sentinels %v; want mymaster, 2, s1:26379,s2:26379", o.MasterName, o.DB, o.SentinelAddrs)
 		}
 		if got := o.SentinelPassword == secret; got != auth {
 			t.Errorf("sentinel_auth=%v: sentinel password set = %v; want %v", auth, got, auth)
+		}
+		if o.DialTimeout != 1500*time.Millisecond || o.ReadTimeout != 1500*time.Millisecond || o.WriteTimeout != 1500*time.Millisecond {
+			t.Errorf("failover timeouts dial %v read %v write %v; want 1.5s each", o.DialTimeout, o.ReadTimeout, o.WriteTimeout)
 		}
 	}
 }
@@ -143,8 +165,12 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis://u:" + secret + "@h?password=x", "parameter password is not supported"},
 		{"redis://u:" + secret + "@h?username=u", "parameter username is not supported"},
 		{"redis://u:" + secret + "@h?master_name=m&sentinel_password=x", "parameter sentinel_password is not supported"},
+		{"redis://u:" + secret + "@h?master_name=m&sentinel_username=x", "parameter sentinel_username is not supported"},
 		{"redis://u:" + secret + "@h?retries=3", "max_retries"},
 		{"redis://u:" + secret + "@h?host=x", "name the server in the URL"},
+		{"redis://u:" + secret + "@h?port=6379", "name the server in the URL"},
+		{"redis://u:" + secret + "@h?uri=redis://x", "name the server in the URL"},
+		{"redis://u:" + secret + "@h?discovery_key=k", "no discovery service"},
 		{"redis://u:" + secret + "@h?prefix=", "prefix is empty"},
 		{"redis://u:" + secret + "@h?prefix=a&prefix=b", "given 2 times"},
 		{"redis://u:" + secret + "@h?retry_timeout=soon", "retry_timeout"},
@@ -256,11 +282,14 @@ func TestOpenAuth(t *testing.T) {
 	} else if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), secret) {
 		t.Errorf("lock.Open refusal contains the password: %v", err)
 	}
-	l, err := lock.Open(ctx, "redis://alice:"+secret+"@"+mr.Addr()+"?prefix=auth:")
+	l, err := lock.Open(ctx, "redis://alice:"+secret+"@"+mr.Addr()+"?prefix=auth:&max_ttl=1m")
 	if err != nil {
 		t.Fatalf("lock.Open with the right password = %v", err)
 	}
 	defer l.Close()
+	if _, err := l.TryAcquireLock(ctx, "k", time.Minute+time.Millisecond); !errors.Is(err, lock.ErrInvalidTTL) {
+		t.Errorf("TryAcquireLock(ttl 1m1ms) with max_ttl=1m = %v; want ErrInvalidTTL", err)
+	}
 	if ok, err := l.TryAcquireLock(ctx, "k", time.Minute); !ok || err != nil {
 		t.Fatalf("TryAcquireLock = %v, %v; want true, nil", ok, err)
 	}

@@ -51,6 +51,9 @@ func run(ctx context.Context, rawURL string) error {
 		return err
 	}
 	fmt.Printf("TryAcquireLock(%q, 10s) = %v\n", key, ok)
+	if !ok {
+		return fmt.Errorf("%q is held by another owner, perhaps an earlier run: try again once its ttl has passed", key)
+	}
 
 	// Over a client the program already has: the client stays ours.
 	opts, err := goredis.ParseURL(rawURL)

@@ -1,0 +1,125 @@
+package redis_test
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/redis"
+)
+
+// countWrites is a go-redis hook that counts the writes on the connections
+// the client dials. go-redis writes a command it sends alone in one write,
+// so each write is one round trip.
+type countWrites struct{ n atomic.Int32 }
+
+func (h *countWrites) DialHook(next goredis.DialHook) goredis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{conn, &h.n}, nil
+	}
+}
+
+func (h *countWrites) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+
+func (h *countWrites) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+func TestRoundTripsMiniredis(t *testing.T) {
+	mr, _ := mini(t)
+	testRoundTrips(t, &goredis.Options{Addr: mr.Addr()})
+}
+
+func TestRoundTripsReal(t *testing.T) {
+	o, err := goredis.ParseURL(realURL(t))
+	if err != nil {
+		t.Fatalf("LOCK_TEST_REDIS_URL: %v", err)
+	}
+	testRoundTrips(t, o)
+}
+
+// testRoundTrips checks the promise of the package doc: acquire, extend and
+// release are each one round trip on their normal path, once the
+// connection is up and the server knows the scripts; on a server that
+// refuses SET NX GET too.
+func testRoundTrips(t *testing.T, o *goredis.Options) {
+	for _, old := range []bool{false, true} {
+		name := "Current"
+		if old {
+			name = "OldServer"
+		}
+		t.Run(name, func(t *testing.T) {
+			o := *o
+			o.PoolSize = 1 // one connection: no dial in the counts
+			c := goredis.NewClient(&o)
+			defer c.Close()
+			writes := &countWrites{}
+			c.AddHook(writes)
+			if old {
+				c.AddHook(&refuseNXGet{})
+			}
+			l := redis.New(c, testOpts)
+			defer l.Close()
+			ctx := ctxT(t)
+			key := "roundtrips:" + t.Name()
+			count := func(what string, call func() error) {
+				t.Helper()
+				before := writes.n.Load()
+				if err := call(); err != nil {
+					t.Fatalf("%s = %v", what, err)
+				}
+				if got := writes.n.Load() - before; got != 1 {
+					t.Errorf("%s took %d round trips; want 1", what, got)
+				}
+			}
+			// Warm up: dial, and let the server meet every script.
+			for range 2 {
+				s, err := l.TryAcquire(ctx, key, time.Minute)
+				if err != nil {
+					t.Fatalf("TryAcquire = %v", err)
+				}
+				if err := s.Extend(ctx, time.Minute); err != nil {
+					t.Fatalf("Extend = %v", err)
+				}
+				if err := s.Release(ctx); err != nil {
+					t.Fatalf("Release = %v", err)
+				}
+			}
+			if writes.n.Load() == 0 {
+				t.Fatal("no writes counted: the hook does not see the connection")
+			}
+			var s *lock.Lease
+			count("TryAcquire of a free key", func() (err error) {
+				s, err = l.TryAcquire(ctx, key, time.Minute)
+				return err
+			})
+			count("TryAcquireLock of a held key", func() error {
+				if ok, err := l.TryAcquireLock(ctx, key, time.Minute); ok || err != nil {
+					t.Errorf("TryAcquireLock of a held key = %v, %v; want false, nil", ok, err)
+				}
+				return nil
+			})
+			count("Extend", func() error { return s.Extend(ctx, time.Minute) })
+			count("Release", func() error { return s.Release(ctx) })
+		})
+	}
+}
