@@ -1,0 +1,65 @@
+package urlparam
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestQuery(t *testing.T) {
+	v, _ := url.ParseQuery("a=250&b=1.5s&c=7&d=3&e=true&f=x&g=old&z=1&y=2")
+	q := New(v)
+	var (
+		a, b, c time.Duration
+		d       int
+		e       bool
+		f       string
+	)
+	q.Duration("a", &a)
+	q.Duration("b", &b)
+	q.Seconds("c", &c)
+	q.Int("d", &d)
+	q.Bool("e", &e)
+	q.String("f", &f)
+	q.Reject("g", "it is gone")
+	q.Reject("h", "absent, so fine")
+	if a != 250*time.Millisecond || b != 1500*time.Millisecond || c != 7*time.Second || d != 3 || !e || f != "x" {
+		t.Errorf("got %v %v %v %v %v %q; want 250ms 1.5s 7s 3 true x", a, b, c, d, e, f)
+	}
+	if rest := q.Rest(); len(rest) != 2 || rest.Get("y") != "2" || rest.Get("z") != "1" {
+		t.Errorf("Rest() = %v; want y and z", rest)
+	}
+	err := q.Err()
+	if err == nil || !strings.Contains(err.Error(), "g is not supported: it is gone") || !strings.Contains(err.Error(), "unknown parameter(s): y, z") {
+		t.Errorf("Err() = %v; want the rejected g and the unknown y, z", err)
+	}
+}
+
+func TestQueryBadValues(t *testing.T) {
+	for raw, want := range map[string]string{
+		"t=-5":                  "negative",
+		"t=-1s":                 "negative",
+		"t=soon":                "want milliseconds or a Go duration",
+		"t=9223372036854775807": "too large",
+		"t=1&t=2":               "given 2 times",
+		"n=-1":                  "non-negative integer",
+		"n=x":                   "non-negative integer",
+		"b=maybe":               "true or false",
+	} {
+		v, _ := url.ParseQuery(raw)
+		q := New(v)
+		var d time.Duration
+		var n int
+		var b bool
+		q.Duration("t", &d)
+		q.Int("n", &n)
+		q.Bool("b", &b)
+		if err := q.Err(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Err() = %v; want one containing %q", raw, err, want)
+		}
+		if d != 0 || n != 0 || b {
+			t.Errorf("%s: a bad value was stored: %v %v %v", raw, d, n, b)
+		}
+	}
+}
