@@ -24,8 +24,8 @@
 //     unicode, invalid UTF-8, kilobytes long. An empty key is ErrInvalidKey.
 //   - TTL: a lock is never acquirable by another owner before its ttl has
 //     passed, counted from when the acquiring call returned. It may live up
-//     to the backend's granularity longer (about 2s on memcached, a
-//     millisecond on redis). A ttl <= 0 or above the backend's maximum is
+//     to the backend's granularity longer (about 2s on memcached, a few
+//     milliseconds on redis). A ttl <= 0 or above the backend's maximum is
 //     ErrInvalidTTL.
 //   - Exclusion: at most one owner holds a key at a time, across goroutines,
 //     Lock values and processes sharing a store.
@@ -34,7 +34,8 @@
 //     checked atomically by the store.
 //   - Ambiguity: a call that fails in transit never reports a lock acquired
 //     unless it is held.
-//   - Waiting: AcquireLock and Acquire try at least once, retry with capped,
+//   - Waiting: AcquireLock and Acquire try at least once (unless ctx is
+//     already done and the store's client refuses it), retry with capped,
 //     jittered backoff (or wake on a release, where the store can tell),
 //     and stop at their timeout or when ctx is done, within one retry
 //     interval. A failed wait holds nothing and returns an error matching
@@ -60,7 +61,7 @@
 //
 //   - github.com/distlock/lock/memcached: memcached://host:11211,... (add;
 //     gets and cas). Expiry precise to about a second.
-//   - github.com/distlock/lock/redis: redis:// and rediss:// (SET NX PX;
+//   - github.com/distlock/lock/redis: redis:// and rediss:// (SET NX PX GET;
 //     Lua scripts), single node, sentinel or cluster. One round trip per
 //     call, millisecond ttls.
 //   - github.com/distlock/lock/memory: memory://name, in-process, with an

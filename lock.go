@@ -53,12 +53,15 @@ type Lock interface {
 	// true when the lock was acquired by this Lock value and false, with a
 	// nil error, when another owner holds it (this Lock value included: a
 	// key is not re-entrant). It returns ErrInvalidKey, ErrInvalidTTL,
-	// ErrClosed, or an infrastructure error from the store.
+	// ErrClosed, or an error from the store, which matches ctx.Err() when
+	// ctx cut the attempt short.
 	TryAcquireLock(ctx context.Context, key string, ttl time.Duration) (bool, error)
 
 	// AcquireLock acquires key for ttl, retrying with jittered backoff until
 	// it succeeds, timeout passes or ctx is done. It makes at least one
-	// attempt, even when timeout <= 0. A wait that ends unsuccessfully
+	// attempt, even when timeout <= 0 (a backend that passes ctx to its
+	// store fails that attempt at once if ctx is already done). A wait that
+	// ends unsuccessfully
 	// returns an error matching ErrNotAcquired and either
 	// context.DeadlineExceeded (timeout or ctx deadline) or ctx.Err(); it
 	// returns within one retry interval of the timeout, and holds nothing.
@@ -82,9 +85,9 @@ type Lock interface {
 	TryAcquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error)
 
 	// Acquire acquires key for ttl, waiting until it succeeds or ctx is
-	// done, and returns a Lease. It makes at least one attempt even when ctx
-	// is already done. A wait that ends on ctx returns an error matching
-	// both ErrNotAcquired and ctx.Err(), and holds nothing.
+	// done, and returns a Lease. A wait that ends on ctx, during an attempt
+	// or between two, returns an error matching both ErrNotAcquired and
+	// ctx.Err(), and holds nothing.
 	Acquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error)
 
 	// Close releases the resources of this Lock value and wakes any of its

@@ -209,11 +209,13 @@ func testReleaseByNonOwner(e *env) {
 func testReleaseDoesNotStealNewOwner(e *env) {
 	a, b, c := e.lock(), e.lock(), e.lock()
 	key, ttl := e.key(), e.ttl()
+	// The keyed lock first: it expires no later than the lease's, which the
+	// take-over below waits for.
+	e.mustTry(a, key+"/keyed", ttl)
 	old, err := a.TryAcquire(e.ctx, key, ttl)
 	if err != nil {
 		e.Fatalf("TryAcquire(%q) = %v; want a lease", key, err)
 	}
-	e.mustTry(a, key+"/keyed", ttl)
 	held := time.Now()
 	s := e.takeOver(b, key, ttl, held)
 	defer s.Release(e.ctx)

@@ -12,7 +12,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/redis"
 )
 
 // Faults that faultProxy injects into the next SET command.
@@ -188,7 +187,7 @@ func TestAmbiguousSetLanded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			mr, _ := mini(t)
 			p, c := proxied(t, mr.Addr(), tc.maxRetries)
-			l := redis.New(c, testOpts)
+			l := mustNew(t, c, testOpts)
 			defer l.Close()
 			ctx := ctxT(t)
 			p.onCut = func() { mr.FastForward(10 * time.Second) }
@@ -222,14 +221,14 @@ func TestAmbiguousSetLanded(t *testing.T) {
 func TestAmbiguousSetHeld(t *testing.T) {
 	for _, maxRetries := range []int{-1, 0} {
 		mr, direct := mini(t)
-		holder := redis.New(direct, testOpts)
+		holder := mustNew(t, direct, testOpts)
 		ctx := ctxT(t)
 		held, err := holder.TryAcquire(ctx, "k", time.Minute)
 		if err != nil {
 			t.Fatalf("TryAcquire by the holder = %v", err)
 		}
 		p, c := proxied(t, mr.Addr(), maxRetries)
-		l := redis.New(c, testOpts)
+		l := mustNew(t, c, testOpts)
 		p.fault.Store(dropReply)
 		ok, err := l.TryAcquireLock(ctx, "k", time.Minute)
 		if ok || err != nil {
@@ -251,7 +250,7 @@ func TestAmbiguousSetHeld(t *testing.T) {
 func TestAmbiguousSetLost(t *testing.T) {
 	mr, _ := mini(t)
 	p, c := proxied(t, mr.Addr(), -1)
-	l := redis.New(c, testOpts)
+	l := mustNew(t, c, testOpts)
 	defer l.Close()
 	ctx := ctxT(t)
 	p.fault.Store(dropRequest)
@@ -273,7 +272,7 @@ func TestAmbiguousSetLost(t *testing.T) {
 func TestAmbiguousCheckFails(t *testing.T) {
 	mr, _ := mini(t)
 	p, c := proxied(t, mr.Addr(), -1)
-	l := redis.New(c, testOpts)
+	l := mustNew(t, c, testOpts)
 	defer l.Close()
 	ctx := ctxT(t)
 	p.fault.Store(dropAndDie)

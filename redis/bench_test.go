@@ -8,8 +8,6 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/distlock/lock/redis"
 )
 
 // benchClient returns a client of the real server of LOCK_TEST_REDIS_URL,
@@ -27,7 +25,7 @@ func benchClient(b *testing.B) *goredis.Client {
 // the compare-and-delete script, two round trips.
 func BenchmarkCycle(b *testing.B) {
 	c := benchClient(b)
-	l := redis.New(c, nil)
+	l := mustNew(b, c, nil)
 	defer l.Close()
 	ctx := context.Background()
 	key := "bench:cycle:" + rand.Text()
@@ -64,7 +62,7 @@ func BenchmarkRawSetNXDel(b *testing.B) {
 // lock keys of their own, through one Lock value.
 func BenchmarkParallelDistinctKeys(b *testing.B) {
 	c := benchClient(b)
-	l := redis.New(c, nil)
+	l := mustNew(b, c, nil)
 	defer l.Close()
 	ctx := context.Background()
 	prefix := "bench:parallel:" + rand.Text() + ":"

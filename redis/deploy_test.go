@@ -10,7 +10,6 @@ import (
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/locktest"
-	"github.com/distlock/lock/redis"
 )
 
 // envURL returns the URL in env with the test Locks' retry interval added,
@@ -76,7 +75,7 @@ func TestClusterReal(t *testing.T) {
 			t.Fatalf("cluster Ping: %v", err)
 		}
 		locktest.Run(t, locktest.Harness{
-			New:           func(*testing.T) lock.Lock { return redis.New(c, testOpts) },
+			New:           func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) },
 			Granularity:   granularity,
 			TTL:           200 * time.Millisecond,
 			RetryInterval: testRetry,

@@ -65,13 +65,13 @@ func (o *Options) lockOptions() *lock.Options {
 // *goredis.Client (single node, or sentinel failover through
 // goredis.NewFailoverClient) or a *goredis.ClusterClient. The client stays
 // the caller's: it is used concurrently, its settings are not changed, and
-// the Lock's Close does not close it. New does no I/O. It panics if client
-// is nil.
-func New(client goredis.UniversalClient, opts *Options) lock.Lock {
+// the Lock's Close does not close it. New does no I/O; it fails only on a
+// nil client.
+func New(client goredis.UniversalClient, opts *Options) (lock.Lock, error) {
 	if client == nil {
-		panic("redis: New with a nil client")
+		return nil, errors.New("redis: nil client")
 	}
-	return newLock(client, opts, false)
+	return newLock(client, opts, false), nil
 }
 
 func newLock(client goredis.UniversalClient, opts *Options, owned bool) lock.Lock {

@@ -76,7 +76,7 @@ func ctxT(t testing.TB) context.Context {
 func TestConformanceMiniredis(t *testing.T) {
 	mr, c := mini(t)
 	locktest.Run(t, locktest.Harness{
-		New:           func(*testing.T) lock.Lock { return redis.New(c, testOpts) },
+		New:           func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) },
 		Advance:       mr.FastForward,
 		Granularity:   granularity,
 		RetryInterval: testRetry,
@@ -86,7 +86,7 @@ func TestConformanceMiniredis(t *testing.T) {
 func TestConformanceReal(t *testing.T) {
 	c := realClient(t)
 	locktest.Run(t, locktest.Harness{
-		New:           func(*testing.T) lock.Lock { return redis.New(c, testOpts) },
+		New:           func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) },
 		Granularity:   granularity,
 		TTL:           200 * time.Millisecond,
 		RetryInterval: testRetry,
@@ -168,7 +168,7 @@ func TestConformanceOldServer(t *testing.T) {
 	locktest.Run(t, locktest.Harness{
 		New: func(*testing.T) lock.Lock {
 			made.Add(1)
-			return redis.New(c, testOpts)
+			return mustNew(t, c, testOpts)
 		},
 		Advance:       mr.FastForward,
 		Granularity:   granularity,
@@ -193,7 +193,7 @@ func TestConformanceOldServerReal(t *testing.T) {
 		}
 	})
 	locktest.Run(t, locktest.Harness{
-		New:           func(*testing.T) lock.Lock { return redis.New(c, testOpts) },
+		New:           func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) },
 		Granularity:   granularity,
 		TTL:           200 * time.Millisecond,
 		RetryInterval: testRetry,
@@ -206,7 +206,7 @@ func TestOldServerRefusedOnce(t *testing.T) {
 	_, c := mini(t)
 	h := &refuseNXGet{}
 	c.AddHook(h)
-	l := redis.New(c, testOpts)
+	l := mustNew(t, c, testOpts)
 	defer l.Close()
 	ctx := ctxT(t)
 	for i := range 5 {
@@ -227,7 +227,7 @@ func TestOldServerRefusedOnce(t *testing.T) {
 // whole milliseconds, plus one.
 func TestExpiryMilliseconds(t *testing.T) {
 	mr, c := mini(t)
-	l := redis.New(c, nil)
+	l := mustNew(t, c, nil)
 	defer l.Close()
 	ctx := ctxT(t)
 	for _, tc := range []struct {
@@ -272,7 +272,7 @@ func TestPrefix(t *testing.T) {
 		{&redis.Options{}, "lock:" + key},
 		{&redis.Options{Prefix: "app/"}, "app/" + key},
 	} {
-		l := redis.New(c, tc.opts)
+		l := mustNew(t, c, tc.opts)
 		s, err := l.TryAcquire(ctx, key, time.Minute)
 		if err != nil {
 			t.Fatalf("TryAcquire = %v; want a lease", err)
@@ -293,7 +293,7 @@ func TestPrefix(t *testing.T) {
 // TestNewKeepsClient checks that a Lock from New leaves its client open.
 func TestNewKeepsClient(t *testing.T) {
 	_, c := mini(t)
-	l := redis.New(c, nil)
+	l := mustNew(t, c, nil)
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
@@ -328,13 +328,20 @@ func TestOpenClosesClient(t *testing.T) {
 	}
 }
 
-func TestNewNilClientPanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Errorf("New(nil, nil) did not panic")
-		}
-	}()
-	redis.New(nil, nil)
+func TestNewNilClient(t *testing.T) {
+	if l, err := redis.New(nil, nil); l != nil || err == nil {
+		t.Errorf("New(nil, nil) = %v, %v; want nil and an error", l, err)
+	}
+}
+
+// mustNew returns redis.New(c, opts), failing the test on an error.
+func mustNew(t testing.TB, c goredis.UniversalClient, opts *redis.Options) lock.Lock {
+	t.Helper()
+	l, err := redis.New(c, opts)
+	if err != nil {
+		t.Fatalf("redis.New: %v", err)
+	}
+	return l
 }
 
 // TestStaleHolderReal: a holder whose lock expired and was taken over can
@@ -343,7 +350,7 @@ func TestNewNilClientPanics(t *testing.T) {
 func TestStaleHolderReal(t *testing.T) {
 	c := realClient(t)
 	ctx := ctxT(t)
-	a, b := redis.New(c, testOpts), redis.New(c, testOpts)
+	a, b := mustNew(t, c, testOpts), mustNew(t, c, testOpts)
 	defer a.Close()
 	defer b.Close()
 	key := "stale:" + rand.Text()
@@ -390,7 +397,7 @@ func TestStaleHolderReal(t *testing.T) {
 func TestTTLPrecisionReal(t *testing.T) {
 	c := realClient(t)
 	ctx := ctxT(t)
-	a, b := redis.New(c, testOpts), redis.New(c, testOpts)
+	a, b := mustNew(t, c, testOpts), mustNew(t, c, testOpts)
 	defer a.Close()
 	defer b.Close()
 	const ttl = 50 * time.Millisecond
@@ -469,7 +476,7 @@ func TestAcquireInterrupted(t *testing.T) {
 			mr, c := mini(t)
 			ctx, cancel := context.WithCancel(ctxT(t))
 			c.AddHook(&cancelDuringSet{cancel: cancel})
-			l := redis.New(c, testOpts)
+			l := mustNew(t, c, testOpts)
 			defer l.Close()
 			var err error
 			switch api {

@@ -10,7 +10,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/redis"
 )
 
 // countWrites is a go-redis hook that counts the writes on the connections
@@ -77,7 +76,7 @@ func testRoundTrips(t *testing.T, o *goredis.Options) {
 			if old {
 				c.AddHook(&refuseNXGet{})
 			}
-			l := redis.New(c, testOpts)
+			l := mustNew(t, c, testOpts)
 			defer l.Close()
 			ctx := ctxT(t)
 			key := "roundtrips:" + t.Name()

@@ -62,7 +62,10 @@ func run(ctx context.Context, rawURL string) error {
 	}
 	client := goredis.NewClient(opts)
 	defer client.Close()
-	overClient := redis.New(client, &redis.Options{RetryInterval: 50 * time.Millisecond})
+	overClient, err := redis.New(client, &redis.Options{RetryInterval: 50 * time.Millisecond})
+	if err != nil {
+		return err
+	}
 	defer overClient.Close()
 
 	_, err = overClient.TryAcquire(ctx, key, 10*time.Second)
