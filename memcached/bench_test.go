@@ -108,3 +108,24 @@ func totalConnections(tb testing.TB, addrs []string) int {
 	}
 	return total
 }
+
+// BenchmarkRawAddGetsCAS is the lock's own three commands, sent directly
+// through the same client: what the cycle costs in protocol alone.
+func BenchmarkRawAddGetsCAS(b *testing.B) {
+	c := realClient(b)
+	item := &memcache.Item{Key: "lock:bench-rawcas-" + benchRun, Value: []byte("01234567890123456789012345"), Expiration: 61}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Add(item); err != nil {
+			b.Fatal(err)
+		}
+		got, err := c.Get(item.Key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got.Expiration = -1
+		if err := c.CompareAndSwap(got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
