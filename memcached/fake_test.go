@@ -2,39 +2,21 @@ package memcached_test
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/fakeclock"
 	"github.com/distlock/lock/internal/memcachedfake"
 	"github.com/distlock/lock/locktest"
 	"github.com/distlock/lock/memcached"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // startFake starts an in-process fake memcached, on a clock of its own when
 // clock is not nil, and returns it with a client of it.
-func startFake(t *testing.T, clock *fakeClock) (*memcachedfake.Server, *memcache.Client) {
+func startFake(t *testing.T, clock *fakeclock.Clock) (*memcachedfake.Server, *memcache.Client) {
 	t.Helper()
 	opts := &memcachedfake.Options{}
 	if clock != nil {
@@ -52,7 +34,7 @@ func startFake(t *testing.T, clock *fakeClock) (*memcachedfake.Server, *memcache
 }
 
 func TestConformanceFake(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1_800_000_000, 900_000_000)} // just before a second ticks
+	clock := fakeclock.New(time.Unix(1_800_000_000, 900_000_000)) // just before a second ticks
 	_, c := startFake(t, clock)
 	locktest.Run(t, locktest.Harness{
 		New:           func(t *testing.T) lock.Lock { return newLock(t, c) },

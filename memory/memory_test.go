@@ -2,35 +2,17 @@ package memory_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/fakeclock"
 	"github.com/distlock/lock/locktest"
 	"github.com/distlock/lock/memory"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestConformanceFakeClock(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	store := memory.NewStore(&memory.Options{Now: clock.Now})
 	locktest.Run(t, locktest.Harness{
 		New:     func(*testing.T) lock.Lock { return store.Lock() },
@@ -60,7 +42,7 @@ func TestConformanceURL(t *testing.T) {
 }
 
 func TestJanitorRemovesAbandonedLocks(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	store := memory.NewStore(&memory.Options{Now: clock.Now, SweepInterval: time.Millisecond})
 	l := store.Lock()
 	defer l.Close()

@@ -2,15 +2,9 @@ package memcachedfake
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -22,27 +16,10 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/distlock/lock/internal/fakeclock"
+	"github.com/distlock/lock/internal/testcert"
 )
-
-// testClock is a settable clock for Options.Now.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock(t time.Time) *testClock { return &testClock{t: t} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 func startServer(t *testing.T, opts *Options) *Server {
 	t.Helper()
@@ -175,7 +152,7 @@ func TestClientBasics(t *testing.T) {
 
 func TestExpiryWholeSeconds(t *testing.T) {
 	const base = 1_700_000_000
-	clk := newTestClock(time.Unix(base+10, 900_000_000))
+	clk := fakeclock.New(time.Unix(base+10, 900_000_000))
 	s := startServer(t, &Options{Now: clk.Now})
 	c := newClient(t, s)
 
@@ -222,7 +199,7 @@ func TestExpiryWholeSeconds(t *testing.T) {
 }
 
 func TestNegativeExpiration(t *testing.T) {
-	clk := newTestClock(time.Unix(1_700_000_000, 0))
+	clk := fakeclock.New(time.Unix(1_700_000_000, 0))
 	s := startServer(t, &Options{Now: clk.Now})
 	c := newClient(t, s)
 
@@ -257,7 +234,7 @@ func TestNegativeExpiration(t *testing.T) {
 
 func TestAbsoluteExpiration(t *testing.T) {
 	const now = 1_700_000_100
-	clk := newTestClock(time.Unix(now, 500_000_000))
+	clk := fakeclock.New(time.Unix(now, 500_000_000))
 	s := startServer(t, &Options{Now: clk.Now})
 	c := newClient(t, s)
 
@@ -286,7 +263,7 @@ func TestAbsoluteExpiration(t *testing.T) {
 
 func TestDelayedFlushAll(t *testing.T) {
 	const now = 1_700_000_000
-	clk := newTestClock(time.Unix(now, 0))
+	clk := fakeclock.New(time.Unix(now, 0))
 	s := startServer(t, &Options{Now: clk.Now})
 	rc := dialRaw(t, s.Addr())
 
@@ -426,7 +403,7 @@ func TestTotalConnections(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	clk := newTestClock(time.Unix(1_700_000_000, 700_000_000))
+	clk := fakeclock.New(time.Unix(1_700_000_000, 700_000_000))
 	s := startServer(t, &Options{Now: clk.Now})
 	rc := dialRaw(t, s.Addr())
 	rc.expect("set a 0 0 1\r\na\r\nset b 0 -1 1\r\nb\r\nset c 0 5 1\r\nc\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
@@ -447,7 +424,8 @@ func TestStats(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	cert, pool := selfSignedCert(t)
+	tc := testcert.New(t)
+	cert, pool := tc.TLS, tc.Roots
 	s := startServer(t, &Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
 
 	c := newClient(t, s)
@@ -471,38 +449,8 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-func selfSignedCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "memcachedfake test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
-
 func TestCloseEndsConnections(t *testing.T) {
-	cert, _ := selfSignedCert(t)
+	cert := testcert.New(t).TLS
 	for _, tc := range []struct {
 		name string
 		opts *Options
