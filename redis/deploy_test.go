@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"os"
 	"testing"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -38,18 +37,7 @@ func runOpened(t *testing.T, raw string) {
 		t.Fatalf("lock.Open: %v", err) // set but unreachable: a failure, not a skip
 	}
 	l.Close()
-	locktest.Run(t, locktest.Harness{
-		New: func(t *testing.T) lock.Lock {
-			l, err := lock.Open(ctxT(t), raw)
-			if err != nil {
-				t.Fatalf("lock.Open: %v", err)
-			}
-			return l
-		},
-		Granularity:   granularity,
-		TTL:           200 * time.Millisecond,
-		RetryInterval: testRetry,
-	})
+	locktest.Run(t, realHarness(func(t *testing.T) lock.Lock { return mustOpen(t, raw) }))
 }
 
 // TestClusterReal runs the suite on a redis cluster named by
@@ -74,12 +62,7 @@ func TestClusterReal(t *testing.T) {
 		if err := c.Ping(ctxT(t)).Err(); err != nil {
 			t.Fatalf("cluster Ping: %v", err)
 		}
-		locktest.Run(t, locktest.Harness{
-			New:           func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) },
-			Granularity:   granularity,
-			TTL:           200 * time.Millisecond,
-			RetryInterval: testRetry,
-		})
+		locktest.Run(t, realHarness(func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) }))
 	})
 }
 

@@ -85,12 +85,7 @@ func TestConformanceMiniredis(t *testing.T) {
 
 func TestConformanceReal(t *testing.T) {
 	c := realClient(t)
-	locktest.Run(t, locktest.Harness{
-		New:           func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) },
-		Granularity:   granularity,
-		TTL:           200 * time.Millisecond,
-		RetryInterval: testRetry,
-	})
+	locktest.Run(t, realHarness(func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) }))
 }
 
 // TestConformanceRealOpen runs the suite on Lock values opened by URL, whose client
@@ -192,12 +187,7 @@ func TestConformanceOldServerReal(t *testing.T) {
 			t.Errorf("SET NX GET never refused; want the old-server path exercised")
 		}
 	})
-	locktest.Run(t, locktest.Harness{
-		New:           func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) },
-		Granularity:   granularity,
-		TTL:           200 * time.Millisecond,
-		RetryInterval: testRetry,
-	})
+	locktest.Run(t, realHarness(func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) }))
 }
 
 // TestOldServerRefusedOnce checks that one Lock value asks SET NX GET once
@@ -332,6 +322,21 @@ func TestNewNilClient(t *testing.T) {
 	if l, err := redis.New(nil, nil); l != nil || err == nil {
 		t.Errorf("New(nil, nil) = %v, %v; want nil and an error", l, err)
 	}
+}
+
+// realHarness is the suite's harness for a real server, on real time.
+func realHarness(newLock func(t *testing.T) lock.Lock) locktest.Harness {
+	return locktest.Harness{New: newLock, Granularity: granularity, TTL: 200 * time.Millisecond, RetryInterval: testRetry}
+}
+
+// mustOpen returns lock.Open(raw), failing the test on an error.
+func mustOpen(t *testing.T, raw string) lock.Lock {
+	t.Helper()
+	l, err := lock.Open(ctxT(t), raw)
+	if err != nil {
+		t.Fatalf("lock.Open: %v", err)
+	}
+	return l
 }
 
 // mustNew returns redis.New(c, opts), failing the test on an error.
