@@ -75,8 +75,9 @@ type Lock interface {
 	// leaves the store untouched (a new owner keeps its lock) and returns
 	// ErrNotHeld, so that a caller learns its critical section may not have
 	// been exclusive. After an infrastructure error the key stays recorded,
-	// so the release can be retried. A key acquired and never released is
-	// forgotten a minute after its ttl; its ReleaseLock then returns nil.
+	// so the release can be retried. A key acquired and never released may
+	// be forgotten once its ttl is a minute past (the record is pruned as
+	// this Lock value acquires more keys); its ReleaseLock then returns nil.
 	ReleaseLock(ctx context.Context, key string) error
 
 	// TryAcquire makes one attempt to acquire key for ttl and returns a

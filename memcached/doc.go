@@ -44,7 +44,7 @@
 // them; durations are milliseconds as plain numbers, or Go durations such as
 // 1.5s:
 //
-//   - prefix: prepended to every key (default "lock:").
+//   - prefix: prepended to every key (default "lock:"; may not be empty).
 //   - timeout: dial and read/write timeout of one operation (default 500ms).
 //   - pool_size: idle connections kept per server (default twice GOMAXPROCS,
 //     at least 8).
@@ -75,6 +75,11 @@
 //
 // Expiry is precise to about a second: a lock lives between its ttl and ttl
 // plus 2s. Release takes two round trips.
+//
+// An add that the server runs only after the client gave up on it, and
+// after the read-back that followed, leaves a lock that no caller holds: it
+// blocks its key until its ttl passes. memcached has no way to tell such a
+// late command apart; keep ttls no longer than the work needs.
 //
 // There are no fencing tokens: a holder paused past its ttl (a long GC, a
 // stopped VM) can act after another owner has taken the lock. Keep ttls well

@@ -101,12 +101,42 @@ func TestAddRequestLost(t *testing.T) {
 
 func TestAddAndReadBackLost(t *testing.T) {
 	srv, c := startFake(t, nil)
+	ctx := t.Context()
+
+	// With retries, a lost read-back is read again: the add landed.
 	l := newFakeLock(t, c, 0)
 	srv.DropNextReply("add")
 	srv.FailNext("gets")
-	ok, err := l.TryAcquireLock(t.Context(), "k", time.Minute)
-	if ok || err == nil {
-		t.Fatalf("TryAcquireLock with the add's reply and the read-back lost = %v, %v; want false and an error (outcome unknown)", ok, err)
+	if ok, err := l.TryAcquireLock(ctx, "a", time.Minute); !ok || err != nil {
+		t.Fatalf("TryAcquireLock with the add's reply and one read-back lost = %v, %v; want true", ok, err)
+	}
+
+	// Without, the outcome stays unknown: an error, never "acquired".
+	none := newFakeLock(t, c, -1)
+	srv.DropNextReply("add")
+	srv.FailNext("gets")
+	if ok, err := none.TryAcquireLock(ctx, "b", time.Minute); ok || err == nil {
+		t.Fatalf("TryAcquireLock with the add's reply and the read-back lost, no retries = %v, %v; want false and an error (outcome unknown)", ok, err)
+	}
+}
+
+// TestAddReplyLate: the add lands, and its reply comes so late that the
+// client gives up (the clock moves meanwhile). The lock is reported held,
+// and must then live its whole ttl counted from that report, not from when
+// the add landed.
+func TestAddReplyLate(t *testing.T) {
+	clock := fakeclock.New(time.Unix(1_800_000_000, 900_000_000))
+	srv, c := startFake(t, clock)
+	l, rival := newFakeLock(t, c, 0), newFakeLock(t, c, 0)
+	ctx := t.Context()
+	const ttl = time.Second
+	srv.LateReply("add", func() { clock.Advance(900 * time.Millisecond) })
+	if ok, err := l.TryAcquireLock(ctx, "k", ttl); !ok || err != nil {
+		t.Fatalf("TryAcquireLock with a late add reply = %v, %v; want true: the lock is ours", ok, err)
+	}
+	clock.Advance(ttl - time.Millisecond)
+	if ok, err := rival.TryAcquireLock(ctx, "k", time.Minute); ok || err != nil {
+		t.Fatalf("rival TryAcquireLock %v after a %v lock was reported held = %v, %v; want false, nil", ttl-time.Millisecond, ttl, ok, err)
 	}
 }
 

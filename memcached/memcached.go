@@ -246,28 +246,21 @@ func transient(err error) bool {
 	return true
 }
 
-// retry runs op until it returns a non-transient result, the retries are
-// spent, or ctx is done. op always runs at least once.
-func (b *backend) retry(ctx context.Context, op func() (bool, error)) (bool, error) {
-	for attempt := 0; ; attempt++ {
-		ok, err := op()
-		if !transient(err) || attempt >= b.cfg.retries || ctx.Err() != nil {
-			if err != nil {
-				return false, fmt.Errorf("memcached: %w", err)
-			}
-			return ok, nil
-		}
-	}
-}
-
 // Acquire adds the key: one round trip. When the add fails in transit its
-// outcome is unknown (a request can even be executed after the client gave
-// up on it), so the key is read back before answering: a lock that was taken
-// is reported as held rather than left orphaned, and one that was not is
-// never reported held. A lost add is retried up to the configured retries.
+// outcome is unknown: it may have landed, even after the client gave up on
+// it. The key is then read back before answering. If it holds our token,
+// the add did land, at some moment before now, so the expiration is written
+// again from now (a compare-and-swap on the cas id read) before the lock is
+// reported held: it never expires early, and is not left orphaned. If it
+// holds another token, the lock is not ours; if it is absent, the add was
+// lost and is sent again, up to the configured retries.
 func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	item := &memcache.Item{Key: b.cfg.keys.native(key), Value: []byte(token), Expiration: expiration(ttl)}
+	native, exp := b.cfg.keys.native(key), expiration(ttl)
+	item := &memcache.Item{Key: native, Value: []byte(token), Expiration: exp}
 	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
 		err := b.mc.Add(item)
 		switch {
 		case err == nil:
@@ -278,14 +271,16 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 			return false, fmt.Errorf("memcached: %w", err)
 		}
 		// This add failed in transit, or an earlier one did and this one
-		// found the key taken: read back whose token is stored.
-		stored, gerr := b.mc.Get(item.Key)
+		// found the key taken: whose token is stored?
+		st, rerr := b.swap(ctx, native, token, exp)
 		switch {
-		case gerr == nil:
-			return string(stored.Value) == token, nil
-		case !errors.Is(gerr, memcache.ErrCacheMiss):
-			return false, fmt.Errorf("memcached: add failed (%w), and reading it back failed: %w", err, gerr)
-		case attempt >= b.cfg.retries || ctx.Err() != nil:
+		case rerr != nil:
+			return false, fmt.Errorf("memcached: add failed (%w), and reading it back failed: %w", err, rerr)
+		case st == swapped:
+			return true, nil
+		case st == other:
+			return false, nil
+		case attempt >= b.cfg.retries:
 			return false, fmt.Errorf("memcached: %w", err)
 		}
 	}
@@ -294,42 +289,74 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 // Release expires the key at once with a compare-and-swap on the cas id of
 // the item read, so it acts only if the token read is still stored.
 func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
-	return b.swap(ctx, key, token, -1)
+	st, err := b.swap(ctx, b.cfg.keys.native(key), token, -1)
+	return st == swapped, err
 }
 
 // Extend sets the key's expiration with a compare-and-swap, as Release.
 func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	return b.swap(ctx, key, token, expiration(ttl))
+	st, err := b.swap(ctx, b.cfg.keys.native(key), token, expiration(ttl))
+	return st == swapped, err
 }
 
-// swap gets the key and, if it stores token, swaps in the same token with
-// exp. exp -1 expires the item at once: memcached then treats the key as
+// state is what swap found.
+type state int
+
+const (
+	absent  state = iota // no item
+	other                // an item with another token, or changed under the cas
+	swapped              // our token, now stored with the new expiration
+)
+
+// swap gets native and, if it stores token, writes token back with exp by a
+// compare-and-swap on the cas id read: two round trips, atomic through the
+// cas id. exp -1 expires the item at once: memcached then treats the key as
 // absent, and no plain delete, which would not check the owner, is needed.
-func (b *backend) swap(ctx context.Context, key, token string, exp int32) (bool, error) {
-	native := b.cfg.keys.native(key)
-	gone := false // an earlier release failed in transit and may have landed
-	return b.retry(ctx, func() (bool, error) {
-		item, err := b.mc.Get(native)
-		switch {
-		case errors.Is(err, memcache.ErrCacheMiss):
-			return gone, nil
-		case err != nil:
-			return false, err
-		case string(item.Value) != token:
-			return false, nil
+// Failures in transit are retried up to the configured retries.
+func (b *backend) swap(ctx context.Context, native, token string, exp int32) (state, error) {
+	casLost := false // a cas failed in transit: it may have landed
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return absent, err
 		}
-		item.Expiration = exp
-		switch err := b.mc.CompareAndSwap(item); {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCacheMiss):
-			// Changed or gone between the get and the cas: not ours any more.
-			return false, nil
-		default:
-			gone = exp < 0
-			return false, err
+		st, casSent, err := b.swapOnce(native, token, exp)
+		if err == nil {
+			if st == absent && casLost && exp < 0 {
+				// Our release landed (or the lock expired meanwhile):
+				// either way it was ours, and it is gone.
+				st = swapped
+			}
+			return st, nil
 		}
-	})
+		casLost = casLost || casSent
+		if !transient(err) || attempt >= b.cfg.retries {
+			return absent, fmt.Errorf("memcached: %w", err)
+		}
+	}
+}
+
+// swapOnce is one attempt of swap. casSent reports whether the cas was sent.
+func (b *backend) swapOnce(native, token string, exp int32) (st state, casSent bool, err error) {
+	item, err := b.mc.Get(native)
+	switch {
+	case errors.Is(err, memcache.ErrCacheMiss):
+		return absent, false, nil
+	case err != nil:
+		return absent, false, err
+	case string(item.Value) != token:
+		return other, false, nil
+	}
+	item.Expiration = exp
+	switch err := b.mc.CompareAndSwap(item); {
+	case err == nil:
+		return swapped, true, nil
+	case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored):
+		return absent, true, nil // expired between the get and the cas
+	case errors.Is(err, memcache.ErrCASConflict):
+		return other, true, nil // changed between the get and the cas: not ours any more
+	default:
+		return absent, true, err
+	}
 }
 
 func (b *backend) Close() error {

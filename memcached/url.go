@@ -47,6 +47,9 @@ func parseURL(u *url.URL) ([]string, *Options, error) {
 	opts := &Options{}
 	q := urlparam.New(u.Query())
 	q.String("prefix", &opts.Prefix)
+	if q.Has("prefix") && opts.Prefix == "" {
+		return nil, nil, errors.New("parameter prefix is empty: leave it out for the default " + DefaultPrefix)
+	}
 	q.Duration("retry_timeout", &opts.RetryInterval)
 	q.Int("retries", &opts.Retries)
 	if q.Has("retries") && opts.Retries == 0 {

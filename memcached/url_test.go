@@ -58,6 +58,7 @@ func TestParseURLErrors(t *testing.T) {
 		"memcached://h?max_key_size=251":        "max_key_size",
 		"memcached://h?max_expiration=2592001":  "max_expiration",
 		"memcached://h?prefix=a%20b":            "prefix",
+		"memcached://h?prefix=":                 "prefix is empty",
 		"memcached://h?tls=maybe":               "tls",
 		"memcached://h?host=x":                  "host is not supported: name servers in the URL",
 		"memcached://h?discovery_key=x":         "discovery_key is not supported",

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"sync"
 	"time"
@@ -132,9 +133,9 @@ func (s *Store) remove(key string) {
 }
 
 func (s *Store) acquire(key, token string, ttl time.Duration) bool {
-	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now() // after the mutex: waiting for it must not shorten a lock
 	if _, ok := s.held(key, now); ok {
 		return false
 	}
@@ -147,9 +148,9 @@ func (s *Store) acquire(key, token string, ttl time.Duration) bool {
 }
 
 func (s *Store) release(key, token string) bool {
-	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now() // after the mutex: waiting for it must not shorten a lock
 	it, ok := s.held(key, now)
 	if !ok || it.token != token {
 		return false
@@ -159,9 +160,9 @@ func (s *Store) release(key, token string) bool {
 }
 
 func (s *Store) extend(key, token string, ttl time.Duration) bool {
-	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now() // after the mutex: waiting for it must not shorten a lock
 	it, ok := s.held(key, now)
 	if !ok || it.token != token {
 		return false
@@ -174,9 +175,9 @@ func (s *Store) extend(key, token string, ttl time.Duration) bool {
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func (s *Store) watchKey(key string) <-chan struct{} {
-	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now() // after the mutex: waiting for it must not shorten a lock
 	if _, ok := s.held(key, now); !ok {
 		return closedChan
 	}
@@ -207,7 +208,9 @@ func (s *Store) janitor(stop chan struct{}) {
 			}
 		}
 		if len(s.items) == 0 {
-			s.stop = nil
+			if s.stop == stop { // not already replaced by a newer janitor
+				s.stop = nil
+			}
 			s.mu.Unlock()
 			return
 		}
@@ -265,7 +268,7 @@ func openURL(_ context.Context, u *url.URL) (lock.Lock, error) {
 	q := urlparam.New(u.Query())
 	q.Duration("retry_timeout", &opts.RetryInterval)
 	if err := q.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memory: %w", err)
 	}
 	named.Lock()
 	s, ok := named.stores[u.Host]

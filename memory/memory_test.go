@@ -75,9 +75,11 @@ func TestPrivateAndNamedStores(t *testing.T) {
 	if ok, _ := b.TryAcquireLock(ctx, "k", time.Minute); !ok {
 		t.Fatal("memory.New stores are not private: b could not acquire a key held in another store")
 	}
-	x, _ := lock.Open(ctx, "memory://shared-test")
-	y, _ := lock.Open(ctx, "memory://shared-test")
-	z, _ := lock.Open(ctx, "memory://other-test")
+	// Names of their own, so that the test can run more than once in a process.
+	shared, other := fmt.Sprint("memory://shared-", time.Now().UnixNano()), fmt.Sprint("memory://other-", time.Now().UnixNano())
+	x, _ := lock.Open(ctx, shared)
+	y, _ := lock.Open(ctx, shared)
+	z, _ := lock.Open(ctx, other)
 	for _, l := range []lock.Lock{x, y, z} {
 		defer l.Close()
 	}
@@ -85,10 +87,10 @@ func TestPrivateAndNamedStores(t *testing.T) {
 		t.Fatal("x could not acquire")
 	}
 	if ok, _ := y.TryAcquireLock(ctx, "k", time.Minute); ok {
-		t.Fatal("memory://shared-test twice: y acquired a key x holds; want one shared store per name")
+		t.Fatalf("%s twice: y acquired a key x holds; want one shared store per name", shared)
 	}
 	if ok, _ := z.TryAcquireLock(ctx, "k", time.Minute); !ok {
-		t.Fatal("memory://other-test shares a store with memory://shared-test")
+		t.Fatalf("%s shares a store with %s", other, shared)
 	}
 }
 

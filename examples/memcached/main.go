@@ -35,7 +35,14 @@ func run(rawURL, server string) error {
 	key := fmt.Sprintf("example:%d", time.Now().UnixNano())
 
 	// 1. By URL: the Lock owns its client and closes it.
-	byURL, err := lock.Open(ctx, rawURL+"?prefix=example:&timeout=500ms")
+	u, err := lock.ParseURL(rawURL)
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("prefix", "example:")
+	u.RawQuery = q.Encode()
+	byURL, err := lock.Open(ctx, u.String())
 	if err != nil {
 		return fmt.Errorf("is memcached running? %w", err)
 	}

@@ -18,23 +18,27 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/distlock/lock"
 	_ "github.com/distlock/lock/memcached"
-	_ "github.com/distlock/lock/memory"
 	_ "github.com/distlock/lock/redis"
 )
 
 func main() {
-	rawURL := flag.String("url", "memory://", "lock store URL (memory:// is shared only within one process)")
+	rawURL := flag.String("url", "", "lock store URL, of a store shared between processes (required)")
 	procs := flag.Int("procs", 4, "processes")
 	workers := flag.Int("workers", 2, "goroutines per process, each with its own Lock")
 	ops := flag.Int("ops", 1000, "lock cycles per goroutine")
 	child := flag.String("child", "", "internal: run as a child on this counter file and key")
 	flag.Parse()
 
+	if *rawURL == "" || strings.HasPrefix(*rawURL, "memory:") {
+		fmt.Fprintln(os.Stderr, "stress: -url must name a store shared between processes, such as memcached://127.0.0.1:11211")
+		os.Exit(2)
+	}
 	var err error
 	if *child != "" {
 		err = runChild(*rawURL, *child, *workers, *ops)
@@ -91,10 +95,11 @@ func runParent(rawURL string, procs, workers, ops int) error {
 }
 
 func runChild(rawURL, arg string, workers, ops int) error {
-	counter, key, ok := cut(arg)
-	if !ok {
+	i := strings.LastIndexByte(arg, '|')
+	if i < 0 {
 		return errors.New("bad -child argument")
 	}
+	counter, key := arg[:i], arg[i+1:]
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
@@ -143,13 +148,4 @@ func readCounter(path string) (int, error) {
 		return 0, fmt.Errorf("counter file half-written (%q): two holders at once", b)
 	}
 	return n, nil
-}
-
-func cut(s string) (string, string, bool) {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '|' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return "", "", false
 }

@@ -84,7 +84,7 @@ type Server struct {
 	conns      map[net.Conn]struct{}
 	closed     bool
 	totalConns int
-	dropReply  map[string]int
+	dropReply  map[string][]func() // per verb, a queue of faults: what to run before dropping
 	failNext   map[string]int
 	st         counters
 }
@@ -130,7 +130,7 @@ func Start(opts *Options) (*Server, error) {
 		startSec:  now().Unix(),
 		items:     make(map[string]*item),
 		conns:     make(map[net.Conn]struct{}),
-		dropReply: make(map[string]int),
+		dropReply: make(map[string][]func()),
 		failNext:  make(map[string]int),
 	}
 	s.wg.Add(1)
@@ -194,10 +194,16 @@ func (s *Server) TotalConnections() int {
 // DropNextReply makes the next command with the given verb (such as "add",
 // "cas" or "gets") take effect as usual, but closes its connection instead of
 // writing the reply. Each call affects one more command.
-func (s *Server) DropNextReply(verb string) {
+func (s *Server) DropNextReply(verb string) { s.LateReply(verb, nil) }
+
+// LateReply is DropNextReply for a reply that comes too late: after the
+// command takes effect, meanwhile runs (a test moves its clock there, by the
+// time the reply takes), and then the connection closes as the client,
+// which gave up waiting, sees it. A nil meanwhile does nothing.
+func (s *Server) LateReply(verb string, meanwhile func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dropReply[verb]++
+	s.dropReply[verb] = append(s.dropReply[verb], meanwhile)
 }
 
 // FailNext makes the next command with the given verb close its connection
@@ -240,19 +246,20 @@ const (
 	failFault
 )
 
-// takeFault claims the fault, if any, registered for verb.
-func (s *Server) takeFault(verb string) fault {
+// takeFault claims the fault, if any, registered for verb, and for a
+// dropped reply what to run before dropping it.
+func (s *Server) takeFault(verb string) (fault, func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failNext[verb] > 0 {
 		s.failNext[verb]--
-		return failFault
+		return failFault, nil
 	}
-	if s.dropReply[verb] > 0 {
-		s.dropReply[verb]--
-		return dropFault
+	if q := s.dropReply[verb]; len(q) > 0 {
+		s.dropReply[verb] = q[1:]
+		return dropFault, q[0]
 	}
-	return noFault
+	return noFault, nil
 }
 
 // errLineTooLong ends a connection that sends an overlong command line.
@@ -282,9 +289,12 @@ func (s *Server) serve(raw net.Conn) {
 			return
 		}
 		toks := tokenize(line)
-		f := noFault
+		var (
+			f         fault
+			meanwhile func()
+		)
 		if len(toks) > 0 {
-			f = s.takeFault(toks[0])
+			f, meanwhile = s.takeFault(toks[0])
 		}
 		if f == failFault {
 			discardData(r, toks)
@@ -294,6 +304,9 @@ func (s *Server) serve(raw net.Conn) {
 		out.Reset()
 		keep := s.handle(toks, r, &out)
 		if f == dropFault {
+			if meanwhile != nil {
+				meanwhile()
+			}
 			w.Flush()
 			return
 		}

@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// Query reads parameters from url.Values, remembering which were read. The
-// first bad value is kept and reported by Err. The zero value is not usable;
+// Query reads parameters from url.Values, remembering which were read. Bad
+// values are kept, unread, and reported together by Err. The zero value is not usable;
 // call New.
 type Query struct {
 	v    url.Values
@@ -79,6 +79,9 @@ func (q *Query) duration(name string, unit time.Duration, dst *time.Duration) {
 func parseDuration(s string, unit time.Duration) (time.Duration, error) {
 	var d time.Duration
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 {
+			return 0, errors.New("negative")
+		}
 		if n > int64(time.Duration(1<<63-1)/unit) {
 			return 0, errors.New("too large")
 		}

@@ -39,6 +39,7 @@ func TestQuery(t *testing.T) {
 func TestQueryBadValues(t *testing.T) {
 	for raw, want := range map[string]string{
 		"t=-5":                  "negative",
+		"t=-9223372036854775807": "negative",
 		"t=-1s":                 "negative",
 		"t=soon":                "want milliseconds or a Go duration",
 		"t=9223372036854775807": "too large",
