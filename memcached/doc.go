@@ -76,6 +76,11 @@
 // Expiry is precise to about a second: a lock lives between its ttl and ttl
 // plus 2s. Release takes two round trips.
 //
+// gomemcache takes no context: ctx is checked before each command, but a
+// command once sent runs to its answer or to the timeout parameter, so a
+// wait on a server that stops answering ends up to two timeouts (a command
+// and its read-back) after its ctx, rather than within one retry interval.
+//
 // An add that the server runs only after the client gave up on it, and
 // after the read-back that followed, leaves a lock that no caller holds: it
 // blocks its key until its ttl passes. memcached has no way to tell such a

@@ -102,3 +102,32 @@ func TestOpenURLErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseWakesWaiter checks that a wait wakes on a release, not at its
+// next poll: with a 10s retry interval, the first poll comes 312ms or more
+// after the wait starts.
+func TestReleaseWakesWaiter(t *testing.T) {
+	store := memory.NewStore(&memory.Options{RetryInterval: 10 * time.Second})
+	holder, waiter := store.Lock(), store.Lock()
+	defer holder.Close()
+	defer waiter.Close()
+	ctx := t.Context()
+	if ok, _ := holder.TryAcquireLock(ctx, "k", time.Minute); !ok {
+		t.Fatal("holder could not acquire")
+	}
+	done := make(chan time.Time, 1)
+	go func() {
+		if err := waiter.AcquireLock(ctx, "k", time.Minute, time.Minute); err != nil {
+			t.Error(err)
+		}
+		done <- time.Now()
+	}()
+	time.Sleep(50 * time.Millisecond) // let the wait begin; if it has not, it acquires at once
+	released := time.Now()
+	if err := holder.ReleaseLock(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if d := (<-done).Sub(released); d > 200*time.Millisecond {
+		t.Fatalf("waiter acquired %v after the release; want it woken by the release, well before its first poll", d)
+	}
+}
