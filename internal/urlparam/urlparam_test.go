@@ -38,15 +38,15 @@ func TestQuery(t *testing.T) {
 
 func TestQueryBadValues(t *testing.T) {
 	for raw, want := range map[string]string{
-		"t=-5":                  "negative",
+		"t=-5":                   "negative",
 		"t=-9223372036854775807": "negative",
-		"t=-1s":                 "negative",
-		"t=soon":                "want milliseconds or a Go duration",
-		"t=9223372036854775807": "too large",
-		"t=1&t=2":               "given 2 times",
-		"n=-1":                  "non-negative integer",
-		"n=x":                   "non-negative integer",
-		"b=maybe":               "true or false",
+		"t=-1s":                  "negative",
+		"t=soon":                 "want milliseconds or a Go duration",
+		"t=9223372036854775807":  "too large",
+		"t=1&t=2":                "given 2 times",
+		"n=-1":                   "non-negative integer",
+		"n=x":                    "non-negative integer",
+		"b=maybe":                "true or false",
 	} {
 		v, _ := url.ParseQuery(raw)
 		q := New(v)
