@@ -3,19 +3,18 @@ package redis_test
 import (
 	"context"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/countconn"
 )
 
 // countWrites is a go-redis hook that counts the writes on the connections
-// the client dials. go-redis writes a command it sends alone in one write,
-// so each write is one round trip.
-type countWrites struct{ n atomic.Int32 }
+// the client dials.
+type countWrites struct{ countconn.Counter }
 
 func (h *countWrites) DialHook(next goredis.DialHook) goredis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -23,7 +22,7 @@ func (h *countWrites) DialHook(next goredis.DialHook) goredis.DialHook {
 		if err != nil {
 			return nil, err
 		}
-		return countingConn{conn, &h.n}, nil
+		return h.Wrap(conn), nil
 	}
 }
 
@@ -31,16 +30,6 @@ func (h *countWrites) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook 
 
 func (h *countWrites) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return next
-}
-
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int32
-}
-
-func (c countingConn) Write(p []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(p)
 }
 
 func TestRoundTripsMiniredis(t *testing.T) {
@@ -82,11 +71,11 @@ func testRoundTrips(t *testing.T, o *goredis.Options) {
 			key := "roundtrips:" + t.Name()
 			count := func(what string, call func() error) {
 				t.Helper()
-				before := writes.n.Load()
+				writes.Swap(0)
 				if err := call(); err != nil {
 					t.Fatalf("%s = %v", what, err)
 				}
-				if got := writes.n.Load() - before; got != 1 {
+				if got := writes.Swap(0); got != 1 {
 					t.Errorf("%s took %d round trips; want 1", what, got)
 				}
 			}
@@ -103,7 +92,7 @@ func testRoundTrips(t *testing.T, o *goredis.Options) {
 					t.Fatalf("Release = %v", err)
 				}
 			}
-			if writes.n.Load() == 0 {
+			if writes.Swap(0) == 0 {
 				t.Fatal("no writes counted: the hook does not see the connection")
 			}
 			var s *lock.Lease
