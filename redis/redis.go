@@ -110,7 +110,11 @@ type backend struct {
 // extra millisecond covers the reply's way back on a local network, so that
 // the lock lives at least ttl from the return of the call.
 func millis(ttl time.Duration) int64 {
-	return int64((ttl+time.Millisecond-1)/time.Millisecond) + 1
+	ms := int64(ttl / time.Millisecond) // rounded up below: ttl+1ms-1 could overflow
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
+	return ms + 1
 }
 
 // isReply reports whether err is an error reply of the server, which is a
