@@ -18,6 +18,17 @@ import (
 	"github.com/distlock/lock/redis"
 )
 
+// TestMain silences go-redis's own log of failed dials (the tests of
+// unreachable servers provoke many); each test reports what it saw.
+func TestMain(m *testing.M) {
+	goredis.SetLogger(quietLogger{})
+	os.Exit(m.Run())
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
 // testRetry is the retry interval of the test Locks: small, so waits are
 // quick.
 const testRetry = 20 * time.Millisecond
