@@ -22,6 +22,13 @@ type Backend interface {
 	// expired). It reports false, with a nil error, when key is held. It
 	// must never report true unless token is stored, and never let key
 	// expire before ttl has passed from the moment it returns.
+	//
+	// An error means the outcome is unknown: when the attempt failed in
+	// transit, or ctx cut it short, token may be stored all the same. The
+	// Lock then calls Release with token in the background, so that such a
+	// lock, which nobody else can release, does not block key until its
+	// ttl ends. A backend that can learn the outcome cheaply (a read-back)
+	// should do so and answer instead of erring.
 	Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
 
 	// Release deletes key if, atomically, it still stores token. It
@@ -33,7 +40,8 @@ type Backend interface {
 	// another token.
 	Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
 
-	// Close releases the backend's resources. The Lock calls it once.
+	// Close releases the backend's resources. The Lock calls it once, after
+	// the calls in flight have returned, and calls nothing after it.
 	Close() error
 }
 
@@ -66,7 +74,7 @@ type Options struct {
 	// jittered over its upper half, so a wait notices a release within one
 	// RetryInterval (at once on a backend that implements Watcher) and
 	// returns within one RetryInterval of its timeout. Zero means
-	// DefaultRetryInterval.
+	// DefaultRetryInterval; values under a millisecond mean a millisecond.
 	RetryInterval time.Duration
 
 	// MaxTTL is the longest ttl the backend can honour; longer ttls fail
@@ -78,7 +86,7 @@ func (o *Options) retryInterval() time.Duration {
 	if o == nil || o.RetryInterval <= 0 {
 		return DefaultRetryInterval
 	}
-	return o.RetryInterval
+	return max(o.RetryInterval, time.Millisecond)
 }
 
 func (o *Options) maxTTL() time.Duration {

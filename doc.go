@@ -33,14 +33,17 @@
 //     release and extend act only while the store still holds that token,
 //     checked atomically by the store.
 //   - Ambiguity: a call that fails in transit never reports a lock acquired
-//     unless it is held.
+//     unless it is held. When an attempt fails with its outcome unknown,
+//     the Lock releases its token in the background, so a lock it may have
+//     stored does not block the key, held by no one, until its ttl ends.
 //   - Waiting: AcquireLock and Acquire try at least once (unless ctx is
 //     already done and the store's client refuses it), retry with capped,
 //     jittered backoff (or wake on a release, where the store can tell),
 //     and stop at their timeout or when ctx is done, within one retry
 //     interval. A failed wait holds nothing and returns an error matching
 //     ErrNotAcquired and the ctx error.
-//   - Closing: after Close, every call returns ErrClosed.
+//   - Closing: Close ends the waits in progress and waits for the other
+//     calls in flight; after it, every call returns ErrClosed.
 //
 // Errors from a store are wrapped with the backend's name (%w), so
 // errors.Is sees through them; URLs in errors never show passwords.

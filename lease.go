@@ -45,9 +45,10 @@ func (s *Lease) Token() string { return s.token }
 func (s *Lease) Release(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.l.closed.Load() {
+	if !s.l.enter() {
 		return ErrClosed
 	}
+	defer s.l.life.RUnlock()
 	if s.gone != nil {
 		return s.gone
 	}
@@ -70,9 +71,10 @@ func (s *Lease) Release(ctx context.Context) error {
 func (s *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.l.closed.Load() {
+	if !s.l.enter() {
 		return ErrClosed
 	}
+	defer s.l.life.RUnlock()
 	if err := s.l.checkTTL(ttl); err != nil {
 		return err
 	}

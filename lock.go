@@ -61,10 +61,12 @@ type Lock interface {
 	// it succeeds, timeout passes or ctx is done. It makes at least one
 	// attempt, even when timeout <= 0 (a backend that passes ctx to its
 	// store fails that attempt at once if ctx is already done). A wait that
-	// ends unsuccessfully
-	// returns an error matching ErrNotAcquired and either
-	// context.DeadlineExceeded (timeout or ctx deadline) or ctx.Err(); it
-	// returns within one retry interval of the timeout, and holds nothing.
+	// ends unsuccessfully returns an error matching ErrNotAcquired and
+	// either context.DeadlineExceeded (timeout or ctx deadline) or
+	// ctx.Err(); it returns within one retry interval of the timeout (a
+	// store call still in flight then is cut short through its ctx), and
+	// holds nothing: a lock that an attempt cut short may have stored is
+	// released in the background.
 	AcquireLock(ctx context.Context, key string, ttl, timeout time.Duration) error
 
 	// ReleaseLock releases key if this Lock value acquired it with
@@ -91,9 +93,11 @@ type Lock interface {
 	// ctx.Err(), and holds nothing.
 	Acquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error)
 
-	// Close releases the resources of this Lock value and wakes any of its
-	// waits, which return ErrClosed. Locks it holds are not released: they
-	// expire at the end of their ttl. Every call after Close returns
-	// ErrClosed. Close is idempotent; only the first call reports an error.
+	// Close releases the resources of this Lock value. It ends its waits,
+	// which return ErrClosed, and waits for its other calls in flight to
+	// return (a store call lasts at most the client's timeout). Locks it
+	// holds are not released: they expire at the end of their ttl. Every
+	// call after Close returns ErrClosed. Close is idempotent; only the
+	// first call reports an error.
 	Close() error
 }

@@ -18,8 +18,8 @@ func New(b Backend, opts *Options) Lock {
 		b:      b,
 		retry:  opts.retryInterval(),
 		maxTTL: opts.maxTTL(),
-		done:   make(chan struct{}),
 	}
+	l.stop, l.cancel = context.WithCancel(context.Background())
 	l.watch, _ = b.(Watcher)
 	return l
 }
@@ -35,8 +35,24 @@ type locker struct {
 	// prune is the size of held at which expired entries are next pruned.
 	prune int
 
+	// life is read-held by every call into b, so that Close, which sets
+	// closed and then write-locks life, closes b only once no call is in
+	// flight. A call holding life must not take it again.
+	life   sync.RWMutex
 	closed atomic.Bool
-	done   chan struct{} // closed by Close, wakes waits
+	stop   context.Context // cancelled by Close: ends waits and forgets
+	cancel context.CancelFunc
+}
+
+// enter starts a call into the backend: it reports false after Close, and
+// otherwise the caller must call l.life.RUnlock when done with b.
+func (l *locker) enter() bool {
+	l.life.RLock()
+	if l.closed.Load() {
+		l.life.RUnlock()
+		return false
+	}
+	return true
 }
 
 // newToken returns a fresh ownership token: 26 base32 characters, 130 bits
@@ -68,16 +84,89 @@ func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (token 
 	if err := l.check(key, ttl); err != nil {
 		return "", false, err
 	}
+	if !l.enter() {
+		return "", false, ErrClosed
+	}
+	defer l.life.RUnlock()
 	token = newToken()
 	ok, err = l.b.Acquire(ctx, key, token, ttl)
-	return token, ok && err == nil, err
+	if err = l.settle(ctx, key, token, ttl, ok, err); err != nil {
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) && !errors.Is(err, ErrClosed) {
+			err = fmt.Errorf("%w: %w", cerr, err)
+		}
+		return "", false, err
+	}
+	return token, ok, nil
+}
+
+// settle looks at the outcome of an attempt made while holding l.life. After
+// an error the store may hold token all the same (the request arrived, its
+// reply did not), and nobody else knows token: settle has it released in the
+// background so the key is not left locked, by no one, until the ttl ends. A
+// lock acquired while Close was under way is released at once and reported
+// as ErrClosed.
+func (l *locker) settle(ctx context.Context, key, token string, ttl time.Duration, ok bool, err error) error {
+	switch {
+	case err != nil:
+		if !errors.Is(err, ErrInvalidKey) && !errors.Is(err, ErrInvalidTTL) && !errors.Is(err, ErrClosed) {
+			go l.forget(context.WithoutCancel(ctx), key, token, ttl)
+		}
+		if l.closed.Load() {
+			return ErrClosed
+		}
+		return err
+	case ok && l.closed.Load():
+		l.release(context.WithoutCancel(ctx), key, token, ttl)
+		return ErrClosed
+	}
+	return nil
+}
+
+// forget releases token unless Close has begun; Close cuts it short.
+func (l *locker) forget(ctx context.Context, key, token string, ttl time.Duration) {
+	if !l.enter() {
+		return
+	}
+	defer l.life.RUnlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(l.stop, cancel)()
+	l.release(ctx, key, token, ttl)
+}
+
+// forgetTimeout bounds the best-effort release of a token that an attempt
+// may have stored without saying so.
+const forgetTimeout = 5 * time.Second
+
+// release releases token, best effort and bounded in time: the lock expires
+// anyway. Release checks the owner, so another owner's lock is left alone.
+// The caller holds l.life.
+func (l *locker) release(ctx context.Context, key, token string, ttl time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, min(ttl, forgetTimeout))
+	defer cancel()
+	_, _ = l.b.Release(ctx, key, token)
 }
 
 // wait attempts until acquired, deadline (if not zero) passes, ctx is done or
-// the Lock is closed. It makes at least one attempt.
+// the Lock is closed. It makes at least one attempt. With a deadline, the
+// attempts run under a context that ends one retry interval after it, so a
+// slow store cannot hold the wait much past its timeout. (Close ends a wait
+// between two attempts; an attempt in flight runs to its end, and Close
+// waits for it.)
 func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadline time.Time) (string, error) {
 	if err := l.check(key, ttl); err != nil {
 		return "", err
+	}
+	if !l.enter() {
+		return "", ErrClosed
+	}
+	defer l.life.RUnlock()
+	wctx := ctx
+	if !deadline.IsZero() && time.Until(deadline) > 0 {
+		// (A timeout <= 0 leaves its single attempt unbounded, as in try.)
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, deadline.Add(l.retry))
+		defer cancel()
 	}
 	token := newToken()
 	var (
@@ -94,34 +183,27 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		if l.watch != nil {
 			wake = l.watch.Watch(key)
 		}
-		ok, err := l.b.Acquire(ctx, key, token, ttl)
-		if err != nil {
-			// A call cut short by ctx ends the wait like ctx itself does.
-			switch cerr := ctx.Err(); {
-			case cerr == nil:
+		ok, err := l.b.Acquire(wctx, key, token, ttl)
+		if err = l.settle(ctx, key, token, ttl, ok, err); err != nil {
+			if errors.Is(err, ErrClosed) || wctx.Err() == nil {
 				return "", err
-			case errors.Is(err, cerr):
-				return "", fmt.Errorf("%w: %w", ErrNotAcquired, err)
-			default:
-				return "", fmt.Errorf("%w: %w: %w", ErrNotAcquired, cerr, err)
 			}
+			// A call cut short ends the wait like its ctx or timeout does.
+			return "", l.ended(ctx, err)
 		}
 		if ok {
 			return token, nil
-		}
-		if l.closed.Load() {
-			return "", ErrClosed
 		}
 		pause := bo.next()
 		if !deadline.IsZero() {
 			left := time.Until(deadline)
 			if left <= 0 {
-				return "", fmt.Errorf("%w: %w", ErrNotAcquired, context.DeadlineExceeded)
+				return "", l.ended(ctx, nil)
 			}
 			pause = min(pause, left)
 		}
-		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("%w: %w", ErrNotAcquired, err)
+		if wctx.Err() != nil {
+			return "", l.ended(ctx, nil)
 		}
 		if timer == nil {
 			timer = time.NewTimer(pause)
@@ -131,11 +213,31 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		select {
 		case <-timer.C:
 		case <-wake:
-		case <-ctx.Done():
-			return "", fmt.Errorf("%w: %w", ErrNotAcquired, ctx.Err())
-		case <-l.done:
+		case <-wctx.Done():
+			return "", l.ended(ctx, nil)
+		case <-l.stop.Done():
 			return "", ErrClosed
 		}
+	}
+}
+
+// ended is the error of a wait that ended unsuccessfully on ctx, on its
+// timeout or on Close; err is the error of an attempt cut short, if any.
+func (l *locker) ended(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	switch {
+	case l.closed.Load():
+		return ErrClosed
+	case cerr == nil:
+		cerr = context.DeadlineExceeded // the wait's own timeout
+	}
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w: %w", ErrNotAcquired, cerr)
+	case errors.Is(err, cerr):
+		return fmt.Errorf("%w: %w", ErrNotAcquired, err)
+	default:
+		return fmt.Errorf("%w: %w: %w", ErrNotAcquired, cerr, err)
 	}
 }
 
@@ -193,27 +295,31 @@ func (l *locker) AcquireLock(ctx context.Context, key string, ttl, timeout time.
 }
 
 func (l *locker) ReleaseLock(ctx context.Context, key string) error {
-	if l.closed.Load() {
-		return ErrClosed
-	}
-	if key == "" {
+	if key == "" && !l.closed.Load() {
 		return fmt.Errorf("%w: empty key", ErrInvalidKey)
 	}
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.life.RUnlock()
+	// The record leaves the map before the store is asked, so that of two
+	// concurrent releases one releases and the other is a no-op.
 	l.mu.Lock()
 	h, ok := l.held[key]
+	delete(l.held, key)
 	l.mu.Unlock()
 	if !ok {
 		return nil
 	}
 	released, err := l.b.Release(ctx, key, h.token)
 	if err != nil {
+		l.mu.Lock()
+		if _, again := l.held[key]; !again { // keep it for a retry
+			l.held[key] = h
+		}
+		l.mu.Unlock()
 		return err
 	}
-	l.mu.Lock()
-	if l.held[key].token == h.token { // not re-acquired meanwhile by another goroutine
-		delete(l.held, key)
-	}
-	l.mu.Unlock()
 	if !released {
 		return errLost
 	}
@@ -243,6 +349,8 @@ func (l *locker) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	close(l.done)
+	l.cancel()    // ends waits and background releases between calls
+	l.life.Lock() // waits for the calls in flight
+	defer l.life.Unlock()
 	return l.b.Close()
 }

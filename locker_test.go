@@ -54,3 +54,11 @@ func TestHeldKeysPruned(t *testing.T) {
 		t.Fatalf("held keys = %d (%d expired an hour ago); want the 2000 live ones only", n, old)
 	}
 }
+
+// TestRetryIntervalFloor checks that a tiny retry interval cannot make a
+// wait spin: pauses are at least a millisecond apart at their cap.
+func TestRetryIntervalFloor(t *testing.T) {
+	if got := New(freeBackend{}, &Options{RetryInterval: time.Nanosecond}).(*locker).retry; got != time.Millisecond {
+		t.Fatalf("retry interval for Options.RetryInterval 1ns = %v; want 1ms", got)
+	}
+}

@@ -131,10 +131,9 @@ func isReply(err error) bool {
 // reported only when the key holds token; if the check fails too, the error
 // is returned and nothing is reported held.
 //
-// When ctx is done there is no time for the check: the error is returned
-// (the Lock's waits add lock.ErrNotAcquired and the ctx's error to it), and
-// the lock the attempt may have stored is released in the background (see
-// abandon).
+// When ctx is done there is no time for the check: the error is returned,
+// and the Lock releases, in the background, the lock the attempt may have
+// stored (see lock.Backend).
 func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	k, ms := b.prefix+key, millis(ttl)
 	ok, err := b.acquire(ctx, k, token, ms)
@@ -144,7 +143,6 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 	case isReply(err):
 		return false, fmt.Errorf("redis: %w", err)
 	case ctx.Err() != nil:
-		b.abandon(k, token)
 		return false, fmt.Errorf("redis: %w", err)
 	}
 	ok, cerr := b.run(ctx, extendScript, k, token, ms)
@@ -182,22 +180,6 @@ func (b *backend) acquire(ctx context.Context, k, token string, ms int64) (bool,
 		return b.run(ctx, acquireScript, k, token, ms)
 	}
 	return false, err
-}
-
-// abandonTimeout bounds the release of an abandoned acquire.
-const abandonTimeout = 5 * time.Second
-
-// abandon releases, in the background, the lock that an acquire cut short
-// by its ctx may have stored, so that the key is not left locked, by no one,
-// for the whole ttl. The release checks the token, which no caller holds,
-// so another owner's lock is left alone. It is best effort: a SET still on
-// its way to the server can land after it.
-func (b *backend) abandon(k, token string) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), abandonTimeout)
-		defer cancel()
-		_, _ = b.run(ctx, releaseScript, k, token)
-	}()
 }
 
 // Release runs release.lua, a compare-and-delete: one round trip (two the

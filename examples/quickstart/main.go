@@ -37,6 +37,9 @@ func main() {
 }
 
 func run(rawURL string, workers, rounds int) error {
+	if workers < 1 || rounds < 1 {
+		return fmt.Errorf("-workers and -rounds must be at least 1 (got %d, %d)", workers, rounds)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	key := fmt.Sprintf("quickstart:%d", time.Now().UnixNano())
@@ -61,19 +64,23 @@ func run(rawURL string, workers, rounds int) error {
 	}
 	say("%d workers, each with its own Lock on %s, share key %q", workers, rawURL, key)
 
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
+	var (
+		wg       sync.WaitGroup
+		failOnce sync.Once
+		failed   error
+	)
+	fail := func(err error) { failOnce.Do(func() { failed = err }) }
 	for w, l := range locks {
 		wg.Go(func() {
 			for range rounds {
 				lease, err := l.Acquire(ctx, key, 10*time.Second)
 				if err != nil {
-					errs <- fmt.Errorf("worker %d: %w", w, err)
+					fail(fmt.Errorf("worker %d: %w", w, err))
 					return
 				}
 				mu.Lock()
 				if holder != -1 {
-					errs <- fmt.Errorf("worker %d acquired while worker %d holds the lock", w, holder)
+					fail(fmt.Errorf("worker %d acquired while worker %d holds the lock", w, holder))
 				}
 				holder = w
 				mu.Unlock()
@@ -84,7 +91,7 @@ func run(rawURL string, workers, rounds int) error {
 				mu.Unlock()
 				say("worker %d releases it", w)
 				if err := lease.Release(ctx); err != nil {
-					errs <- fmt.Errorf("worker %d: %w", w, err)
+					fail(fmt.Errorf("worker %d: %w", w, err))
 					return
 				}
 				time.Sleep(5 * time.Millisecond) // other work between turns, so the others get theirs
@@ -92,9 +99,8 @@ func run(rawURL string, workers, rounds int) error {
 		})
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		return err
+	if failed != nil {
+		return failed
 	}
 	say("done: %d turns, never two holders at once", workers*rounds)
 	return nil
