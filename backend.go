@@ -21,7 +21,7 @@ type Backend interface {
 	// Acquire stores token under key for ttl if key is free (absent or
 	// expired). It reports false, with a nil error, when key is held. It
 	// must never report true unless token is stored, and never let key
-	// expire before ttl has passed from the moment it returns.
+	// expire before ttl has passed from the moment it was called.
 	//
 	// An error means the outcome is unknown: when the attempt failed in
 	// transit, or ctx cut it short, token may be stored all the same. The

@@ -23,8 +23,9 @@
 //   - Keys: any non-empty string is a key of its own: spaces, newlines,
 //     unicode, invalid UTF-8, kilobytes long. An empty key is ErrInvalidKey.
 //   - TTL: a lock is never acquirable by another owner before its ttl has
-//     passed, counted from when the acquiring call returned. It may live up
-//     to the backend's granularity longer (about 2s on memcached, a few
+//     passed, counted from when the acquiring attempt began (not from its
+//     return: the reply's way back is time the store cannot see). It may
+//     live up to the backend's granularity longer (about 2s on memcached, a few
 //     milliseconds on redis). A ttl <= 0 or above the backend's maximum is
 //     ErrInvalidTTL.
 //   - Exclusion: at most one owner holds a key at a time, across goroutines,

@@ -40,8 +40,10 @@ var (
 // Keys are arbitrary non-empty strings: spaces, newlines, unicode and
 // invalid UTF-8 are all valid and distinct. A ttl must be positive and at most
 // the backend's maximum. A lock is never acquirable by another owner before
-// its ttl has passed, counted from the moment the acquiring call returned; it
-// may live up to the backend's expiry granularity longer.
+// its ttl has passed, counted from the moment the acquiring attempt began
+// (the store starts the ttl when the request reaches it, and cannot know
+// how long the reply takes to come back: budget work from before the call);
+// it may live up to the backend's expiry granularity longer.
 //
 // The key-based calls (TryAcquireLock, AcquireLock, ReleaseLock) follow the
 // classic lock API: ownership belongs to the Lock value, so any goroutine

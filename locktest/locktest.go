@@ -178,9 +178,10 @@ func (e *env) expire(ttl time.Duration) {
 	time.Sleep(ttl + e.h.Granularity + 50*time.Millisecond)
 }
 
-// takeOver makes l acquire key once a lock of ttl on it, acquired before
-// held, expires, and returns l's lease. On real time it polls, and checks
-// that the lock is not acquirable before ttl has passed since held.
+// takeOver makes l acquire key once a lock of ttl on it, acquired by a call
+// that began at held, expires, and returns l's lease. On real time it polls,
+// and checks that the lock is not acquirable before ttl has passed since
+// held.
 func (e *env) takeOver(l lock.Lock, key string, ttl time.Duration, held time.Time) *lock.Lease {
 	e.Helper()
 	if e.h.Advance != nil {

@@ -183,8 +183,8 @@ func testCounter(e *env) {
 func testExpiry(e *env) {
 	a, b := e.lock(), e.lock()
 	key, ttl := e.key(), e.ttl()
+	held := time.Now() // the ttl counts from the start of the acquiring call
 	e.mustTry(a, key, ttl)
-	held := time.Now()
 	s := e.takeOver(b, key, ttl, held)
 	if err := s.Release(e.ctx); err != nil {
 		e.Fatalf("Lease.Release() of the new owner = %v; want nil", err)
@@ -212,11 +212,11 @@ func testReleaseDoesNotStealNewOwner(e *env) {
 	// The keyed lock first: it expires no later than the lease's, which the
 	// take-over below waits for.
 	e.mustTry(a, key+"/keyed", ttl)
+	held := time.Now()
 	old, err := a.TryAcquire(e.ctx, key, ttl)
 	if err != nil {
 		e.Fatalf("TryAcquire(%q) = %v; want a lease", key, err)
 	}
-	held := time.Now()
 	s := e.takeOver(b, key, ttl, held)
 	defer s.Release(e.ctx)
 	e.mustTry(b, key+"/keyed", longTTL)

@@ -37,11 +37,11 @@ func TestTTLNeverEarly(t *testing.T) {
 			wg.Go(func() {
 				time.Sleep(time.Duration(i) * time.Second / trials)
 				key := fmt.Sprintf("%s%v:%d", run, ttl, i)
+				held := time.Now() // the ttl counts from the start of the call
 				if ok, err := owner.TryAcquireLock(ctx, key, ttl); !ok || err != nil {
 					errs <- fmt.Errorf("TryAcquireLock(%q) = %v, %v; want true", key, ok, err)
 					return
 				}
-				held := time.Now()
 				for {
 					ok, err := rival.TryAcquireLock(ctx, key, time.Minute)
 					since := time.Since(held)

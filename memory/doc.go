@@ -22,9 +22,7 @@
 //
 // A lock expires exactly at its ttl on the store's clock ([Options].Now,
 // which tests may replace to let locks expire without sleeping), counted
-// from the moment the store took it, under its mutex: an instant before the
-// acquiring call returns (a goroutine descheduled in between loses that
-// instant, as a process paused past its ttl loses more). Expired
+// from the moment the store took it, under its mutex. Expired
 // locks are removed when next touched, and by a janitor that sweeps the store
 // every SweepInterval while the store holds locks and has open Lock values,
 // so abandoned keys do not grow memory without bound. A release wakes the

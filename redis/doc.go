@@ -43,10 +43,10 @@
 // more round trip, the first time a server meets them.
 //
 // The expiry sent is the ttl rounded up to whole milliseconds, plus one
-// millisecond: redis counts it from when it runs the command, and the extra
-// millisecond covers the reply's way back on a local network, so that a
-// lock lives at least its ttl from the return of the call. redis keeps time
-// in whole milliseconds, so a lock may live up to 3ms longer than its ttl.
+// millisecond of margin for redis's millisecond clock: redis counts it from
+// when it runs the command, after the call began, so a lock lives at least
+// its ttl from the start of the call. It may live up to 3ms longer than its
+// ttl, plus the time the request took to reach the server.
 //
 // The key is prefix+key (the prefix is "lock:" by default). redis keys are
 // binary safe, so every key, of any bytes and length, is its own lock. In a

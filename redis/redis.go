@@ -105,10 +105,10 @@ type backend struct {
 }
 
 // millis returns the expiry, in whole milliseconds, sent for ttl: ttl
-// rounded up, never down, plus one millisecond. redis counts the lifetime
-// from when it runs the command, a little before the caller hears back; the
-// extra millisecond covers the reply's way back on a local network, so that
-// the lock lives at least ttl from the return of the call.
+// rounded up, never down, plus one millisecond of margin for redis's clock,
+// kept in whole milliseconds. redis counts the lifetime from when it runs
+// the command, after the call began, so the lock lives at least ttl from
+// the start of the call.
 func millis(ttl time.Duration) int64 {
 	ms := int64(ttl / time.Millisecond) // rounded up below: ttl+1ms-1 could overflow
 	if ttl%time.Millisecond != 0 {
