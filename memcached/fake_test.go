@@ -230,3 +230,36 @@ func TestNoInjectionFake(t *testing.T) {
 		}
 	}
 }
+
+// TestCASLandsLate: a cas that failed in transit and reached the server
+// after the retry's read changes the cas id of an item that still holds our
+// token. The retry's cas then meets a conflict, which must be read again,
+// not taken for another owner's lock.
+func TestCASLandsLate(t *testing.T) {
+	srv, c := startFake(t, nil)
+	l, rival := newFakeLock(t, c, 0), newFakeLock(t, c, 0)
+	ctx := t.Context()
+
+	s, err := l.TryAcquire(ctx, "extend", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.LandLate("cas")
+	if err := s.Extend(ctx, time.Hour); err != nil {
+		t.Fatalf("Extend whose first cas landed late = %v; want nil", err)
+	}
+	if ok, err := rival.TryAcquireLock(ctx, "extend", time.Minute); ok || err != nil {
+		t.Fatalf("rival TryAcquireLock of the extended lock = %v, %v; want false, nil", ok, err)
+	}
+
+	// An add whose reply is lost is read back and its expiration written
+	// again by a cas, which lands late in turn.
+	srv.DropNextReply("add")
+	srv.LandLate("cas")
+	if ok, err := l.TryAcquireLock(ctx, "acquire", time.Minute); !ok || err != nil {
+		t.Fatalf("TryAcquireLock with the add's reply lost and the cas landing late = %v, %v; want true, nil", ok, err)
+	}
+	if err := l.ReleaseLock(ctx, "acquire"); err != nil {
+		t.Fatalf("ReleaseLock = %v; want nil", err)
+	}
+}

@@ -304,23 +304,38 @@ type state int
 
 const (
 	absent  state = iota // no item
-	other                // an item with another token, or changed under the cas
+	other                // an item with another token
 	swapped              // our token, now stored with the new expiration
+	changed              // the item changed between the get and the cas
 )
+
+// maxChanges bounds the re-reads of an item that changed under the cas.
+const maxChanges = 3
 
 // swap gets native and, if it stores token, writes token back with exp by a
 // compare-and-swap on the cas id read: two round trips, atomic through the
 // cas id. exp -1 expires the item at once: memcached then treats the key as
 // absent, and no plain delete, which would not check the owner, is needed.
 // Failures in transit are retried up to the configured retries.
+//
+// An item that changed between the get and the cas is read again rather
+// than taken for another owner's: a cas of ours that failed in transit may
+// have landed late, changing the cas id of an item that still holds our
+// token.
 func (b *backend) swap(ctx context.Context, native, token string, exp int32) (state, error) {
 	casLost := false // a cas failed in transit: it may have landed
-	for attempt := 0; ; attempt++ {
+	for attempt, changes := 0, 0; ; {
 		if err := ctx.Err(); err != nil {
 			return absent, err
 		}
 		st, casSent, err := b.swapOnce(native, token, exp)
-		if err == nil {
+		switch {
+		case err == nil && st == changed:
+			if changes++; changes > maxChanges {
+				return absent, errors.New("memcached: the item kept changing under the compare-and-swap")
+			}
+			continue
+		case err == nil:
 			if st == absent && casLost && exp < 0 {
 				// Our release landed (or the lock expired meanwhile):
 				// either way it was ours, and it is gone.
@@ -332,6 +347,7 @@ func (b *backend) swap(ctx context.Context, native, token string, exp int32) (st
 		if !transient(err) || attempt >= b.cfg.retries {
 			return absent, fmt.Errorf("memcached: %w", err)
 		}
+		attempt++
 	}
 }
 
@@ -353,7 +369,7 @@ func (b *backend) swapOnce(native, token string, exp int32) (st state, casSent b
 	case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored):
 		return absent, true, nil // expired between the get and the cas
 	case errors.Is(err, memcache.ErrCASConflict):
-		return other, true, nil // changed between the get and the cas: not ours any more
+		return changed, true, nil
 	default:
 		return absent, true, err
 	}

@@ -86,7 +86,15 @@ type Server struct {
 	totalConns int
 	dropReply  map[string][]func() // per verb, a queue of faults: what to run before dropping
 	failNext   map[string]int
+	landLate   map[string]int
+	late       map[string][]lateCmd // per verb, held commands to run before the next one
 	st         counters
+}
+
+// lateCmd is a command held back by LandLate.
+type lateCmd struct {
+	toks []string
+	data []byte
 }
 
 // item is a stored value. Its value slice is never modified in place.
@@ -132,6 +140,8 @@ func Start(opts *Options) (*Server, error) {
 		conns:     make(map[net.Conn]struct{}),
 		dropReply: make(map[string][]func()),
 		failNext:  make(map[string]int),
+		landLate:  make(map[string]int),
+		late:      make(map[string][]lateCmd),
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -215,6 +225,17 @@ func (s *Server) FailNext(verb string) {
 	s.failNext[verb]++
 }
 
+// LandLate makes the next command with the given verb lose its connection
+// before taking effect, and take effect later, just before the next command
+// with the same verb: a request delayed in the network past the client's
+// timeout, and past the read its retry starts with. Each call affects one
+// more command.
+func (s *Server) LandLate(verb string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.landLate[verb]++
+}
+
 // acceptLoop accepts connections until the listener is closed.
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()
@@ -244,6 +265,7 @@ const (
 	noFault fault = iota
 	dropFault
 	failFault
+	lateFault
 )
 
 // takeFault claims the fault, if any, registered for verb, and for a
@@ -254,6 +276,10 @@ func (s *Server) takeFault(verb string) (fault, func()) {
 	if s.failNext[verb] > 0 {
 		s.failNext[verb]--
 		return failFault, nil
+	}
+	if s.landLate[verb] > 0 {
+		s.landLate[verb]--
+		return lateFault, nil
 	}
 	if q := s.dropReply[verb]; len(q) > 0 {
 		s.dropReply[verb] = q[1:]
@@ -296,10 +322,18 @@ func (s *Server) serve(raw net.Conn) {
 		if len(toks) > 0 {
 			f, meanwhile = s.takeFault(toks[0])
 		}
-		if f == failFault {
+		switch f {
+		case failFault:
 			discardData(r, toks)
 			w.Flush()
 			return
+		case lateFault:
+			s.hold(toks, r)
+			w.Flush()
+			return
+		}
+		if len(toks) > 0 {
+			s.runLate(toks[0])
 		}
 		out.Reset()
 		keep := s.handle(toks, r, &out)
@@ -322,6 +356,34 @@ func (s *Server) serve(raw net.Conn) {
 				return
 			}
 		}
+	}
+}
+
+// hold keeps a command, with its data block, for runLate.
+func (s *Server) hold(toks []string, r *bufio.Reader) {
+	var data []byte
+	if len(toks) >= 5 && isStorage(toks[0]) {
+		if n, ok := strtol32(toks[4]); ok && n >= 0 && n <= itemSizeMax {
+			data = make([]byte, n+2)
+			if _, err := io.ReadFull(r, data); err != nil {
+				return
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.late[toks[0]] = append(s.late[toks[0]], lateCmd{toks: toks, data: data})
+}
+
+// runLate runs the commands held for verb, discarding their replies.
+func (s *Server) runLate(verb string) {
+	s.mu.Lock()
+	q := s.late[verb]
+	delete(s.late, verb)
+	s.mu.Unlock()
+	var out bytes.Buffer
+	for _, c := range q {
+		s.handle(c.toks, bufio.NewReader(bytes.NewReader(c.data)), &out)
 	}
 }
 

@@ -380,6 +380,30 @@ func TestFailNext(t *testing.T) {
 	wantKeys(t, s, "k")
 }
 
+func TestLandLate(t *testing.T) {
+	s := startServer(t, nil)
+	c := newClient(t, s)
+	if err := c.Set(&memcache.Item{Key: "k", Value: []byte("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	it := mustGet(t, c, "k")
+	it.Value = []byte("v2")
+	s.LandLate("cas")
+	if err := c.CompareAndSwap(it); err == nil {
+		t.Fatal("CompareAndSwap held back succeeded; want a connection error")
+	}
+	if got := mustGet(t, c, "k"); string(got.Value) != "v1" {
+		t.Fatalf("before the next cas: value %q; want \"v1\" (the held cas has not landed)", got.Value)
+	}
+	// The held cas lands first, so this one, on the same cas id, conflicts.
+	if err := c.CompareAndSwap(it); !errors.Is(err, memcache.ErrCASConflict) {
+		t.Fatalf("CompareAndSwap after the held one landed = %v; want ErrCASConflict", err)
+	}
+	if got := mustGet(t, c, "k"); string(got.Value) != "v2" {
+		t.Fatalf("after the held cas landed: value %q; want \"v2\"", got.Value)
+	}
+}
+
 func TestTotalConnections(t *testing.T) {
 	s := startServer(t, nil)
 	if got := s.TotalConnections(); got != 0 {
