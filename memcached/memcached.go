@@ -168,7 +168,13 @@ func Dial(ctx context.Context, addrs []string, opts *Options) (lock.Lock, error)
 	if len(addrs) == 0 {
 		return nil, errors.New("memcached: no servers")
 	}
-	client := memcache.New(addrs...)
+	// memcache.New would drop the servers silently if one did not resolve,
+	// and a client with no servers answers Ping with nil.
+	servers := new(memcache.ServerList)
+	if err := servers.SetServers(addrs...); err != nil {
+		return nil, fmt.Errorf("memcached: %w", err)
+	}
+	client := memcache.NewFromSelector(servers)
 	client.Timeout = opts.Timeout
 	if client.Timeout <= 0 {
 		client.Timeout = DefaultTimeout
@@ -205,7 +211,9 @@ func tlsDialer(cfg *tls.Config, timeout time.Duration) func(context.Context, str
 
 // ping checks every server within ctx. gomemcache takes no context, so the
 // ping runs aside and is abandoned (bounded by the client's timeout) when
-// ctx ends first.
+// ctx ends first; the caller then closes the client, and ping closes it
+// again once the abandoned ping returns, since gomemcache keeps a
+// connection handed back after Close.
 func ping(ctx context.Context, client *memcache.Client) error {
 	done := make(chan error, 1)
 	go func() { done <- client.Ping() }()
@@ -213,6 +221,10 @@ func ping(ctx context.Context, client *memcache.Client) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
+		go func() {
+			<-done
+			client.Close()
+		}()
 		return ctx.Err()
 	}
 }

@@ -188,3 +188,20 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Errorf("Open error %q; want it to name the URL", err)
 	}
 }
+
+// TestOpenBadServer checks that a server address that does not resolve
+// fails Open, instead of leaving a client with no servers, whose ping
+// succeeds and whose every call fails.
+func TestOpenBadServer(t *testing.T) {
+	for _, raw := range []string{
+		"memcached://no-such-host.invalid",
+		"memcached://127.0.0.1:11211,no-such-host.invalid",
+		"memcached://127.0.0.1:99999",
+	} {
+		l, err := lock.Open(t.Context(), raw)
+		if err == nil {
+			l.Close()
+			t.Errorf("Open(%q) succeeded; want an error", raw)
+		}
+	}
+}

@@ -45,7 +45,11 @@ func parseURL(u *url.URL) ([]string, *Options, error) {
 	}
 
 	opts := &Options{}
-	q := urlparam.New(u.Query())
+	v, err := urlparam.Values(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := urlparam.New(v)
 	q.String("prefix", &opts.Prefix)
 	if q.Has("prefix") && opts.Prefix == "" {
 		return nil, nil, errors.New("parameter prefix is empty: leave it out for the default " + DefaultPrefix)

@@ -67,6 +67,8 @@ func TestParseURLErrors(t *testing.T) {
 		"memcached://h?failures=5":              "failures is not supported",
 		"memcached://user:secret@h":             "want memcached://host",
 		"memcached://h/path":                    "want memcached://host",
+		"memcached://h?prefix=app;v2:":          "malformed query",
+		"memcached://h?prefix=100%:":            "malformed query",
 	} {
 		u, err := lock.ParseURL(raw)
 		if err != nil {

@@ -265,7 +265,11 @@ func openURL(_ context.Context, u *url.URL) (lock.Lock, error) {
 		return nil, errors.New("memory: want memory://[name][?retry_timeout=…]")
 	}
 	var opts lock.Options
-	q := urlparam.New(u.Query())
+	v, err := urlparam.Values(u)
+	if err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
+	}
+	q := urlparam.New(v)
 	q.Duration("retry_timeout", &opts.RetryInterval)
 	if err := q.Err(); err != nil {
 		return nil, fmt.Errorf("memory: %w", err)

@@ -34,8 +34,8 @@
 // too, the error is returned. A lock is never reported acquired unless it is
 // held. When the acquire's ctx is done by then, there is no time to check:
 // the error is returned (a wait then fails with an error matching
-// lock.ErrNotAcquired and the ctx's error), and a compare-and-delete in the
-// background, best effort, removes the lock the command may have stored.
+// lock.ErrNotAcquired and the ctx's error), and the Lock releases in the
+// background, best effort, the lock the command may have stored.
 //
 // Release is a Lua compare-and-delete, Extend a Lua compare-and-pexpire:
 // each acts only if the key still holds the caller's token, atomically. The
@@ -94,8 +94,14 @@
 // retries: the error says what to use instead.
 //
 // lock.Open checks that the store answers (PING) before it returns, within
-// its ctx. The client it makes is the Lock's: Close closes it. A client
-// passed to New stays the caller's.
+// its ctx. The client it makes is the Lock's: Close closes it. It has
+// go-redis's ContextTimeoutEnabled set, so a ctx ends a command in flight,
+// and a wait returns on its ctx or timeout even while the server is slow to
+// answer. A client passed to New stays the caller's, settings included:
+// without ContextTimeoutEnabled, a command in flight runs until the
+// client's read timeout, whatever its ctx.
+//
+// The database is the URL's path or a db= parameter, not both.
 //
 // # Caveats
 //

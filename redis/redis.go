@@ -66,7 +66,8 @@ func (o *Options) lockOptions() *lock.Options {
 // goredis.NewFailoverClient) or a *goredis.ClusterClient. The client stays
 // the caller's: it is used concurrently, its settings are not changed, and
 // the Lock's Close does not close it. New does no I/O; it fails only on a
-// nil client.
+// nil client. Set ContextTimeoutEnabled in the client's options so that a
+// ctx ends a command in flight (see the package doc).
 func New(client goredis.UniversalClient, opts *Options) (lock.Lock, error) {
 	if client == nil {
 		return nil, errors.New("redis: nil client")

@@ -94,8 +94,12 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 		return nil, errors.New("one host in the URL: name more cluster nodes or sentinels with addr= parameters")
 	}
 
+	all, err := urlparam.Values(u)
+	if err != nil {
+		return nil, err
+	}
 	mine, rest := url.Values{}, url.Values{}
-	for k, vs := range u.Query() {
+	for k, vs := range all {
 		if lockParams[k] || rejected[k] != "" {
 			mine[k] = vs
 		} else {
@@ -164,13 +168,16 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 			}
 		}
 	}
-	var err error
+	if strings.Trim(u.Path, "/") != "" && rest.Has("db") {
+		return nil, errors.New("database given twice, in the path and as db=: give one")
+	}
 	switch {
 	case cluster:
 		var o *goredis.ClusterOptions
 		if o, err = goredis.ParseClusterURL(g); err == nil {
 			o.Username, o.Password = user, pass
 			setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+			o.ContextTimeoutEnabled = true
 			c.cluster = o
 		}
 	case master != "":
@@ -181,6 +188,7 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 				o.SentinelUsername, o.SentinelPassword = user, pass
 			}
 			setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+			o.ContextTimeoutEnabled = true
 			c.failover = o
 		}
 	default:
@@ -188,6 +196,7 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 		if o, err = goredis.ParseURL(g); err == nil {
 			o.Username, o.Password = user, pass
 			setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+			o.ContextTimeoutEnabled = true
 			c.single = o
 		}
 	}

@@ -47,6 +47,9 @@ func TestParseURL(t *testing.T) {
 	if c.opts != want {
 		t.Errorf("parseURL(%s) options = %+v; want %+v", u.Redacted(), c.opts, want)
 	}
+	if !o.ContextTimeoutEnabled {
+		t.Errorf("parseURL(%s): ContextTimeoutEnabled not set; want a ctx to end a command in flight", u.Redacted())
+	}
 	if u.String() != raw {
 		t.Errorf("parseURL modified its URL: %s", u.Redacted())
 	}
@@ -189,6 +192,9 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis://u:" + secret + "@h?master_name=m&addr=nocolon", "unable to parse addr"},
 		{"redis://u:" + secret + "@h1:6379,h2:6379", "one host in the URL"},
 		{"redis://u:" + secret + "@h#frag", "want redis"},
+		{"redis://u:" + secret + "@h?prefix=app;v2:", "malformed query"},
+		{"redis://u:" + secret + "@h?prefix=100%:", "malformed query"},
+		{"redis://u:" + secret + "@h/3?db=5", "database given twice"},
 	} {
 		_, err := parseURL(mustParse(t, tc.url))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

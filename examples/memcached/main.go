@@ -10,7 +10,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -20,16 +22,15 @@ import (
 )
 
 func main() {
-	rawURL := flag.String("url", "memcached://127.0.0.1:11211", "memcached URL (see the memcached package doc)")
-	server := flag.String("server", "127.0.0.1:11211", "server for the existing-client example")
+	rawURL := flag.String("url", "memcached://127.0.0.1:11211", "memcached URL (see the memcached package doc); the existing-client example uses its servers too")
 	flag.Parse()
-	if err := run(*rawURL, *server); err != nil {
+	if err := run(*rawURL); err != nil {
 		fmt.Fprintln(os.Stderr, "memcached example:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rawURL, server string) error {
+func run(rawURL string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	key := fmt.Sprintf("example:%d", time.Now().UnixNano())
@@ -48,8 +49,20 @@ func run(rawURL, server string) error {
 	}
 	defer byURL.Close()
 
-	// 2. Over a client the program already has: the client stays its own.
-	client := memcache.New(server)
+	// 2. Over a client the program already has (here on the URL's servers,
+	// so that both Locks share one store): the client stays its own.
+	var addrs []string
+	for _, h := range strings.Split(u.Host, ",") {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			h = net.JoinHostPort(strings.Trim(h, "[]"), memcached.DefaultPort)
+		}
+		addrs = append(addrs, h)
+	}
+	var servers memcache.ServerList
+	if err := servers.SetServers(addrs...); err != nil {
+		return err
+	}
+	client := memcache.NewFromSelector(&servers)
 	client.Timeout = 500 * time.Millisecond
 	defer client.Close()
 	existing, err := memcached.New(client, &memcached.Options{Prefix: "example:"})
@@ -65,7 +78,10 @@ func run(rawURL, server string) error {
 	fmt.Printf("by URL: acquired %q (token %s…)\n", key, lease.Token()[:8])
 
 	_, err = existing.TryAcquire(ctx, key, 5*time.Second)
-	fmt.Printf("existing client: TryAcquire while held: %v (ErrNotAcquired: %v)\n", err, errors.Is(err, lock.ErrNotAcquired))
+	if !errors.Is(err, lock.ErrNotAcquired) {
+		return fmt.Errorf("existing client: TryAcquire while held = %v; want ErrNotAcquired", err)
+	}
+	fmt.Printf("existing client: TryAcquire while held: %v\n", err)
 
 	if err := lease.Extend(ctx, 10*time.Second); err != nil {
 		return err

@@ -22,6 +22,18 @@ type Query struct {
 	errs []error
 }
 
+// Values returns the query parameters of u, or an error when the query does
+// not parse: (*url.URL).Query drops such pairs silently, and a dropped
+// parameter (a prefix with a stray ';' or '%') would mean another
+// configuration than the one written.
+func Values(u *url.URL) (url.Values, error) {
+	v, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("malformed query: %w", err)
+	}
+	return v, nil
+}
+
 // New returns a Query over v. v is not modified.
 func New(v url.Values) *Query {
 	return &Query{v: v, read: make(map[string]bool)}

@@ -64,3 +64,19 @@ func TestQueryBadValues(t *testing.T) {
 		}
 	}
 }
+
+func TestValuesMalformed(t *testing.T) {
+	for _, raw := range []string{"x://h?a=1;b=2", "x://h?a=100%", "x://h?a=%zz"} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := Values(u); err == nil {
+			t.Errorf("Values(%s) = %v, nil; want an error (Query would drop the pair)", raw, v)
+		}
+	}
+	u, _ := url.Parse("x://h?a=1&b=two%20words")
+	if v, err := Values(u); err != nil || v.Get("a") != "1" || v.Get("b") != "two words" {
+		t.Errorf("Values(%s) = %v, %v; want a=1, b=two words", u, v, err)
+	}
+}
