@@ -43,8 +43,8 @@
 //     and stop at their timeout or when ctx is done, within one retry
 //     interval. A failed wait holds nothing and returns an error matching
 //     ErrNotAcquired and the ctx error.
-//   - Closing: Close ends the waits in progress and waits for the other
-//     calls in flight; after it, every call returns ErrClosed.
+//   - Closing: Close ends the waits in progress and waits for the calls in
+//     flight; after it, every call returns ErrClosed.
 //
 // Errors from a store are wrapped with the backend's name (%w), so
 // errors.Is sees through them; URLs in errors never show passwords.

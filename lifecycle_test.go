@@ -3,8 +3,10 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,16 +134,14 @@ func TestFailedAttemptReleased(t *testing.T) {
 			if err := <-errc; !errors.Is(err, context.Canceled) {
 				t.Fatalf("%s cut short = %v; want an error matching context.Canceled", call, err)
 			}
-			select {
-			case name := <-b.entered:
-				if name != "release" {
-					t.Fatalf("after a failed attempt the Lock called %s; want release", name)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the token of a failed attempt was never released")
-			}
+			// Close right away, as a deferred Close does: it waits for
+			// the release in the background.
+			within(t, "Close", func() { l.Close() })
 			if got := b.stored(); got != "" {
-				t.Fatalf("store holds %q after the failed attempt's token %q was released", got, token)
+				t.Fatalf("store holds %q after a failed attempt (token %q) and Close; want the token released", got, token)
+			}
+			if b.late {
+				t.Fatal("the backend was closed while a call was in flight")
 			}
 		})
 	}
@@ -150,15 +150,60 @@ func TestFailedAttemptReleased(t *testing.T) {
 // TestAcquireLockTimeoutCutsCall checks that AcquireLock's timeout bounds a
 // store call in flight, not only the pauses between attempts.
 func TestAcquireLockTimeoutCutsCall(t *testing.T) {
-	b := newGate("acquire")
-	l := lock.New(b, &lock.Options{RetryInterval: 10 * time.Millisecond})
-	defer l.Close()
-	var err error
-	within(t, "AcquireLock(timeout 50ms) on a store that never answers", func() {
-		err = l.AcquireLock(context.Background(), "k", time.Hour, 50*time.Millisecond)
-	})
-	if !errors.Is(err, lock.ErrNotAcquired) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("AcquireLock timed out in a store call = %v; want ErrNotAcquired and context.DeadlineExceeded", err)
+	for _, timeout := range []time.Duration{50 * time.Millisecond, time.Nanosecond} {
+		b := newGate("acquire")
+		l := lock.New(b, &lock.Options{RetryInterval: 10 * time.Millisecond})
+		defer l.Close()
+		var err error
+		within(t, fmt.Sprintf("AcquireLock(timeout %v) on a store that never answers", timeout), func() {
+			err = l.AcquireLock(context.Background(), "k", time.Hour, timeout)
+		})
+		if !errors.Is(err, lock.ErrNotAcquired) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("AcquireLock(timeout %v) timed out in a store call = %v; want ErrNotAcquired and context.DeadlineExceeded", timeout, err)
+		}
+	}
+}
+
+// failBackend fails every acquire in transit; its releases wait on gate.
+type failBackend struct {
+	gate     chan struct{}
+	entered  chan struct{}
+	releases atomic.Int32
+}
+
+func (*failBackend) Acquire(context.Context, string, string, time.Duration) (bool, error) {
+	return false, errors.New("store: connection reset")
+}
+
+func (b *failBackend) Release(context.Context, string, string) (bool, error) {
+	b.releases.Add(1)
+	b.entered <- struct{}{}
+	<-b.gate
+	return false, nil
+}
+func (*failBackend) Extend(context.Context, string, string, time.Duration) (bool, error) {
+	return false, nil
+}
+func (*failBackend) Close() error { return nil }
+
+// TestForgetsBounded checks that the background releases of failed
+// attempts are bounded, so that a store that fails every call does not
+// pile up goroutines, and that Close waits for them.
+func TestForgetsBounded(t *testing.T) {
+	b := &failBackend{gate: make(chan struct{}), entered: make(chan struct{}, 200)}
+	l := lock.New(b, nil)
+	for i := range 200 {
+		if _, err := l.TryAcquireLock(context.Background(), fmt.Sprint("k", i), time.Hour); err == nil {
+			t.Fatal("TryAcquireLock on a failing store succeeded")
+		}
+	}
+	for range 64 {
+		<-b.entered
+	}
+	close(b.gate)
+	within(t, "Close", func() { l.Close() })
+	if n := b.releases.Load(); n != 64 {
+		t.Fatalf("%d background releases for 200 failed attempts with releases stuck; want the bound, 64", n)
 	}
 }
 

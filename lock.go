@@ -61,14 +61,15 @@ type Lock interface {
 
 	// AcquireLock acquires key for ttl, retrying with jittered backoff until
 	// it succeeds, timeout passes or ctx is done. It makes at least one
-	// attempt, even when timeout <= 0 (a backend that passes ctx to its
-	// store fails that attempt at once if ctx is already done). A wait that
-	// ends unsuccessfully returns an error matching ErrNotAcquired and
-	// either context.DeadlineExceeded (timeout or ctx deadline) or
-	// ctx.Err(); it returns within one retry interval of the timeout (a
-	// store call still in flight then is cut short through its ctx), and
-	// holds nothing: a lock that an attempt cut short may have stored is
-	// released in the background.
+	// attempt: when timeout <= 0, exactly one, bounded only by ctx, as
+	// TryAcquireLock (a backend that passes ctx to its store fails it at
+	// once if ctx is already done). A wait that ends unsuccessfully returns
+	// an error matching ErrNotAcquired and either context.DeadlineExceeded
+	// (timeout or ctx deadline) or ctx.Err(). With timeout > 0 it returns
+	// within one retry interval of the timeout: a store call still in
+	// flight then is cut short through its ctx (on a backend whose client
+	// honours ctx). A failed wait holds nothing: a lock that an attempt cut
+	// short may have stored is released in the background.
 	AcquireLock(ctx context.Context, key string, ttl, timeout time.Duration) error
 
 	// ReleaseLock releases key if this Lock value acquired it with
@@ -82,6 +83,8 @@ type Lock interface {
 	// so the release can be retried. A key acquired and never released may
 	// be forgotten once its ttl is a minute past (the record is pruned as
 	// this Lock value acquires more keys); its ReleaseLock then returns nil.
+	// Of two concurrent ReleaseLock calls of one key, one goes to the store
+	// and the other returns nil at once (even if the first then fails).
 	ReleaseLock(ctx context.Context, key string) error
 
 	// TryAcquire makes one attempt to acquire key for ttl and returns a
@@ -95,11 +98,13 @@ type Lock interface {
 	// ctx.Err(), and holds nothing.
 	Acquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error)
 
-	// Close releases the resources of this Lock value. It ends its waits,
-	// which return ErrClosed, and waits for its other calls in flight to
-	// return (a store call lasts at most the client's timeout). Locks it
-	// holds are not released: they expire at the end of their ttl. Every
-	// call after Close returns ErrClosed. Close is idempotent; only the
-	// first call reports an error.
+	// Close releases the resources of this Lock value. It ends its waits
+	// between two attempts, which return ErrClosed, and waits for the store
+	// calls in flight to return (bounded by their ctx and the client's
+	// timeout), and for the background releases of attempts that failed. A
+	// lock acquired by a call that saw Close begin is released and the call
+	// returns ErrClosed. Locks held are not released: they expire at the end
+	// of their ttl. Every call after Close returns ErrClosed. Close is
+	// idempotent; only the first call reports an error.
 	Close() error
 }

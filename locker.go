@@ -40,8 +40,12 @@ type locker struct {
 	// flight. A call holding life must not take it again.
 	life   sync.RWMutex
 	closed atomic.Bool
-	stop   context.Context // cancelled by Close: ends waits and forgets
+	stop   context.Context // cancelled by Close: ends waits between attempts
 	cancel context.CancelFunc
+	// forgets counts the background releases of settle, which Close waits
+	// for; at most maxForgets run at once.
+	forgets    sync.WaitGroup
+	forgetting atomic.Int32
 }
 
 // enter starts a call into the backend: it reports false after Close, and
@@ -90,7 +94,7 @@ func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (token 
 	defer l.life.RUnlock()
 	token = newToken()
 	ok, err = l.b.Acquire(ctx, key, token, ttl)
-	if err = l.settle(ctx, key, token, ttl, ok, err); err != nil {
+	if err = l.settle(ctx, key, token, ok, err); err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) && !errors.Is(err, ErrClosed) {
 			err = fmt.Errorf("%w: %w", cerr, err)
 		}
@@ -102,58 +106,65 @@ func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (token 
 // settle looks at the outcome of an attempt made while holding l.life. After
 // an error the store may hold token all the same (the request arrived, its
 // reply did not), and nobody else knows token: settle has it released in the
-// background so the key is not left locked, by no one, until the ttl ends. A
-// lock acquired while Close was under way is released at once and reported
-// as ErrClosed.
-func (l *locker) settle(ctx context.Context, key, token string, ttl time.Duration, ok bool, err error) error {
+// background, so that the key is not left locked, by no one, until the ttl
+// ends; Close waits for that release. A lock found acquired once Close has
+// begun is released at once and reported as ErrClosed.
+func (l *locker) settle(ctx context.Context, key, token string, ok bool, err error) error {
 	switch {
 	case err != nil:
-		if !errors.Is(err, ErrInvalidKey) && !errors.Is(err, ErrInvalidTTL) && !errors.Is(err, ErrClosed) {
-			go l.forget(context.WithoutCancel(ctx), key, token, ttl)
+		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidTTL) || errors.Is(err, ErrClosed) {
+			return err
 		}
+		ctx = context.WithoutCancel(ctx)
 		if l.closed.Load() {
+			l.release(ctx, key, token)
 			return ErrClosed
 		}
+		if l.forgetting.Add(1) > maxForgets {
+			// The store is failing many calls: it is likely down, and
+			// the lock, if stored, expires anyway.
+			l.forgetting.Add(-1)
+			return err
+		}
+		l.forgets.Add(1) // under l.life: before Close's Wait
+		go func() {
+			defer l.forgets.Done()
+			defer l.forgetting.Add(-1)
+			l.release(ctx, key, token)
+		}()
 		return err
 	case ok && l.closed.Load():
-		l.release(context.WithoutCancel(ctx), key, token, ttl)
+		l.release(context.WithoutCancel(ctx), key, token)
 		return ErrClosed
 	}
 	return nil
 }
 
-// forget releases token unless Close has begun; Close cuts it short.
-func (l *locker) forget(ctx context.Context, key, token string, ttl time.Duration) {
-	if !l.enter() {
-		return
-	}
-	defer l.life.RUnlock()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(l.stop, cancel)()
-	l.release(ctx, key, token, ttl)
-}
+const (
+	// forgetTimeout bounds the best-effort release of a token that an
+	// attempt may have stored without saying so.
+	forgetTimeout = 5 * time.Second
 
-// forgetTimeout bounds the best-effort release of a token that an attempt
-// may have stored without saying so.
-const forgetTimeout = 5 * time.Second
+	// maxForgets bounds the background releases of one Lock running at once.
+	maxForgets = 64
+)
 
 // release releases token, best effort and bounded in time: the lock expires
 // anyway. Release checks the owner, so another owner's lock is left alone.
-// The caller holds l.life.
-func (l *locker) release(ctx context.Context, key, token string, ttl time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, min(ttl, forgetTimeout))
+// The caller holds l.life, or is counted in l.forgets.
+func (l *locker) release(ctx context.Context, key, token string) {
+	ctx, cancel := context.WithTimeout(ctx, forgetTimeout)
 	defer cancel()
 	_, _ = l.b.Release(ctx, key, token)
 }
 
 // wait attempts until acquired, deadline (if not zero) passes, ctx is done or
-// the Lock is closed. It makes at least one attempt. With a deadline, the
-// attempts run under a context that ends one retry interval after it, so a
-// slow store cannot hold the wait much past its timeout. (Close ends a wait
-// between two attempts; an attempt in flight runs to its end, and Close
-// waits for it.)
-func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadline time.Time) (string, error) {
+// the Lock is closed. It makes at least one attempt. When timed, the attempts
+// run under a context that ends one retry interval after the deadline (or
+// after the start, if later), so that a slow store cannot hold the wait much
+// past its timeout. Close ends a wait between two attempts; an attempt in
+// flight runs to its end, and Close waits for it.
+func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadline time.Time, timed bool) (string, error) {
 	if err := l.check(key, ttl); err != nil {
 		return "", err
 	}
@@ -162,10 +173,9 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 	}
 	defer l.life.RUnlock()
 	wctx := ctx
-	if !deadline.IsZero() && time.Until(deadline) > 0 {
-		// (A timeout <= 0 leaves its single attempt unbounded, as in try.)
+	if timed {
 		var cancel context.CancelFunc
-		wctx, cancel = context.WithDeadline(ctx, deadline.Add(l.retry))
+		wctx, cancel = context.WithDeadline(ctx, later(deadline, time.Now()).Add(l.retry))
 		defer cancel()
 	}
 	token := newToken()
@@ -184,7 +194,7 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 			wake = l.watch.Watch(key)
 		}
 		ok, err := l.b.Acquire(wctx, key, token, ttl)
-		if err = l.settle(ctx, key, token, ttl, ok, err); err != nil {
+		if err = l.settle(ctx, key, token, ok, err); err != nil {
 			if errors.Is(err, ErrClosed) || wctx.Err() == nil {
 				return "", err
 			}
@@ -219,6 +229,13 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 			return "", ErrClosed
 		}
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // ended is the error of a wait that ended unsuccessfully on ctx, on its
@@ -282,11 +299,11 @@ func (l *locker) TryAcquireLock(ctx context.Context, key string, ttl time.Durati
 
 func (l *locker) AcquireLock(ctx context.Context, key string, ttl, timeout time.Duration) error {
 	now := time.Now()
-	deadline := now.Add(timeout)
-	if timeout > 0 && deadline.Before(now) {
-		deadline = time.Time{} // too far to represent: no deadline
+	deadline, timed := now.Add(timeout), timeout > 0
+	if timed && deadline.Before(now) {
+		deadline, timed = time.Time{}, false // too far to represent: no deadline
 	}
-	token, err := l.wait(ctx, key, ttl, deadline)
+	token, err := l.wait(ctx, key, ttl, deadline, timed)
 	if err != nil {
 		return err
 	}
@@ -338,7 +355,7 @@ func (l *locker) TryAcquire(ctx context.Context, key string, ttl time.Duration) 
 }
 
 func (l *locker) Acquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
-	token, err := l.wait(ctx, key, ttl, time.Time{})
+	token, err := l.wait(ctx, key, ttl, time.Time{}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -349,8 +366,9 @@ func (l *locker) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	l.cancel()    // ends waits and background releases between calls
+	l.cancel()    // ends waits between attempts
 	l.life.Lock() // waits for the calls in flight
 	defer l.life.Unlock()
+	l.forgets.Wait() // and for the background releases they started
 	return l.b.Close()
 }
