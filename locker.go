@@ -18,8 +18,8 @@ func New(b Backend, opts *Options) Lock {
 		b:      b,
 		retry:  opts.retryInterval(),
 		maxTTL: opts.maxTTL(),
+		done:   make(chan struct{}),
 	}
-	l.stop, l.cancel = context.WithCancel(context.Background())
 	l.watch, _ = b.(Watcher)
 	return l
 }
@@ -40,8 +40,7 @@ type locker struct {
 	// flight. A call holding life must not take it again.
 	life   sync.RWMutex
 	closed atomic.Bool
-	stop   context.Context // cancelled by Close: ends waits between attempts
-	cancel context.CancelFunc
+	done   chan struct{} // closed by Close: ends waits between attempts
 	// forgets counts the background releases of settle, which Close waits
 	// for; at most maxForgets run at once.
 	forgets    sync.WaitGroup
@@ -225,12 +224,13 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		case <-wake:
 		case <-wctx.Done():
 			return "", l.ended(ctx, nil)
-		case <-l.stop.Done():
+		case <-l.done:
 			return "", ErrClosed
 		}
 	}
 }
 
+// later returns the later of a and b.
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -366,7 +366,7 @@ func (l *locker) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	l.cancel()    // ends waits between attempts
+	close(l.done) // ends waits between attempts
 	l.life.Lock() // waits for the calls in flight
 	defer l.life.Unlock()
 	l.forgets.Wait() // and for the background releases they started
