@@ -62,8 +62,11 @@ const (
 	// wait, as the original's retry_timeout.
 	DefaultRetryInterval = 100 * time.Millisecond
 
-	// DefaultMaxTTL is the longest ttl accepted when a backend sets none.
-	DefaultMaxTTL = 30 * 24 * time.Hour
+	// DefaultMaxTTL is the longest ttl accepted when a backend sets none:
+	// 30 days less 2 seconds, the longest that memcached can hold (its
+	// relative expirations end at 30 days, and its whole-second clock needs
+	// the margin), so that every backend accepts the same ttls by default.
+	DefaultMaxTTL = 30*24*time.Hour - 2*time.Second
 )
 
 // Options configures a Lock built by [New]. The zero value, and a nil

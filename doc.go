@@ -41,13 +41,16 @@
 //     already done and the store's client refuses it), retry with capped,
 //     jittered backoff (or wake on a release, where the store can tell),
 //     and stop at their timeout or when ctx is done, within one retry
-//     interval. A failed wait holds nothing and returns an error matching
-//     ErrNotAcquired and the ctx error.
+//     interval, with an error matching ErrNotAcquired and the ctx error. An
+//     error of the store ends a wait too, and is returned as it is. A
+//     failed wait holds nothing.
 //   - Closing: Close ends the waits in progress and waits for the calls in
 //     flight; after it, every call returns ErrClosed.
 //
 // Errors from a store are wrapped with the backend's name (%w), so
-// errors.Is sees through them; URLs in errors never show passwords.
+// errors.Is sees through them. URLs in errors never show the userinfo's
+// password, nor the values of parameters whose names suggest a secret
+// (pass, secret, token, credential, auth, apikey, api_key).
 //
 // # Two ways to hold a lock
 //
@@ -64,7 +67,7 @@
 // validation, tokens, leases and waiting are the same everywhere:
 //
 //   - github.com/distlock/lock/memcached: memcached://host:11211,... (add;
-//     gets and cas). Expiry precise to about a second.
+//     gets and cas). A lock lives between its ttl and ttl + 2s.
 //   - github.com/distlock/lock/redis: redis:// and rediss:// (SET NX PX GET;
 //     Lua scripts), single node, sentinel or cluster. One round trip per
 //     call, millisecond ttls.

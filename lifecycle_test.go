@@ -322,3 +322,19 @@ func TestTryAcquireCutShort(t *testing.T) {
 		t.Fatalf("TryAcquireLock cut short = %v; want an error matching context.DeadlineExceeded", err)
 	}
 }
+
+// TestWaitEndsOnStoreError checks that an error of the store ends a wait at
+// once, returned as it is: the store is failing, the key is not held.
+func TestWaitEndsOnStoreError(t *testing.T) {
+	b := &failBackend{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	close(b.gate) // releases return at once
+	l := lock.New(b, nil)
+	defer l.Close()
+	var err error
+	within(t, "AcquireLock on a failing store", func() {
+		err = l.AcquireLock(context.Background(), "k", time.Hour, time.Hour)
+	})
+	if err == nil || errors.Is(err, lock.ErrNotAcquired) || err.Error() != "store: connection reset" {
+		t.Fatalf("AcquireLock on a failing store = %v; want the store's error, not ErrNotAcquired", err)
+	}
+}

@@ -68,8 +68,11 @@ type Lock interface {
 	// (timeout or ctx deadline) or ctx.Err(). With timeout > 0 it returns
 	// within one retry interval of the timeout: a store call still in
 	// flight then is cut short through its ctx (on a backend whose client
-	// honours ctx). A failed wait holds nothing: a lock that an attempt cut
-	// short may have stored is released in the background.
+	// honours ctx). An error of the store (after the backend's own retries
+	// of failures in transit) ends the wait too, and is returned as it is,
+	// not matching ErrNotAcquired: the store is failing, not held. A failed
+	// wait holds nothing: a lock that an attempt cut short may have stored
+	// is released in the background.
 	AcquireLock(ctx context.Context, key string, ttl, timeout time.Duration) error
 
 	// ReleaseLock releases key if this Lock value acquired it with
@@ -95,7 +98,8 @@ type Lock interface {
 	// Acquire acquires key for ttl, waiting until it succeeds or ctx is
 	// done, and returns a Lease. A wait that ends on ctx, during an attempt
 	// or between two, returns an error matching both ErrNotAcquired and
-	// ctx.Err(), and holds nothing.
+	// ctx.Err(), and holds nothing. An error of the store ends the wait as
+	// for AcquireLock.
 	Acquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error)
 
 	// Close releases the resources of this Lock value. It ends its waits

@@ -138,7 +138,7 @@ func redact(u *url.URL) string {
 	hidden := false
 	for name := range q {
 		n := strings.ToLower(name)
-		for _, secret := range []string{"pass", "secret", "token", "credential", "apikey", "api_key"} {
+		for _, secret := range []string{"pass", "secret", "token", "credential", "auth", "apikey", "api_key"} {
 			if strings.Contains(n, secret) {
 				q[name] = []string{"xxxxx"}
 				hidden = true

@@ -37,6 +37,7 @@ func TestOpenErrors(t *testing.T) {
 		{"nosuch://user:secret@h", []string{"user:xxxxx@h"}},
 		{"//h/x", []string{"no scheme"}},
 		{"test-fail://user:secret@h?password=hunter2&sentinel_password=p2&prefix=a", []string{"test opener failed", "user:xxxxx@h", "prefix=a"}},
+		{"test-fail://h?auth=hunter2&x_api_key=p2", []string{"test opener failed", "auth=xxxxx"}},
 		{"memory://x?bogus=1", []string{"unknown parameter(s): bogus"}},
 		{"redis://user:secret@h:99999999999/%zz", []string{"invalid URL"}},
 		{"x://user:secret@h1,h2:bad", []string{"invalid URL"}},

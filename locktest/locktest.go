@@ -4,7 +4,13 @@
 //	func TestConformance(t *testing.T) {
 //		store := mybackend.NewStore()
 //		locktest.Run(t, locktest.Harness{
-//			New: func(t *testing.T) lock.Lock { return mybackend.New(store, nil) },
+//			New: func(t *testing.T) lock.Lock {
+//				l, err := mybackend.New(store, nil)
+//				if err != nil {
+//					t.Fatal(err)
+//				}
+//				return l
+//			},
 //		})
 //	}
 //
@@ -53,6 +59,10 @@ type Harness struct {
 
 	// Timeout bounds each subtest. Zero means one minute.
 	Timeout time.Duration
+
+	// MaxTTL is the longest ttl the Lock values New returns accept. Zero
+	// means lock.DefaultMaxTTL, which every backend accepts by default.
+	MaxTTL time.Duration
 }
 
 // Run runs the conformance suite against the backend that h describes.
@@ -63,6 +73,9 @@ func Run(t *testing.T, h Harness) {
 	}
 	if h.TTL <= 0 {
 		h.TTL = 300 * time.Millisecond
+	}
+	if h.MaxTTL <= 0 {
+		h.MaxTTL = lock.DefaultMaxTTL
 	}
 	if h.RetryInterval <= 0 {
 		h.RetryInterval = lock.DefaultRetryInterval

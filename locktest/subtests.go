@@ -461,11 +461,12 @@ func testUnusualKeys(e *env) {
 	}
 }
 
-// testInvalidArguments: bad input returns the sentinels and changes nothing.
+// testInvalidArguments: bad input returns the sentinels and changes nothing;
+// the longest ttl accepted is the harness's MaxTTL, and it holds the lock.
 func testInvalidArguments(e *env) {
 	a, b := e.lock(), e.lock()
 	key := e.key()
-	ttls := []time.Duration{0, -time.Nanosecond, -time.Hour, 100 * 365 * 24 * time.Hour, 1<<63 - 1}
+	ttls := []time.Duration{0, -time.Nanosecond, -time.Hour, e.h.MaxTTL + time.Second, 100 * 365 * 24 * time.Hour, 1<<63 - 1}
 	for _, ttl := range ttls {
 		if ok, err := a.TryAcquireLock(e.ctx, key, ttl); ok || !errors.Is(err, lock.ErrInvalidTTL) {
 			e.Fatalf("TryAcquireLock(%q, %v) = %v, %v; want false, ErrInvalidTTL", key, ttl, ok, err)
@@ -508,6 +509,14 @@ func testInvalidArguments(e *env) {
 	e.mustNotTry(b, key, "a rejected Extend must leave the lease held")
 	if err := s.Release(e.ctx); err != nil {
 		e.Fatalf("Lease.Release() after rejected Extends = %v; want nil", err)
+	}
+	s, err = a.TryAcquire(e.ctx, key, e.h.MaxTTL)
+	if err != nil {
+		e.Fatalf("TryAcquire(%q, MaxTTL %v) = %v; want a lease", key, e.h.MaxTTL, err)
+	}
+	e.mustNotTry(b, key, "held for the longest ttl")
+	if err := s.Release(e.ctx); err != nil {
+		e.Fatalf("Lease.Release() of a lock held for MaxTTL = %v; want nil", err)
 	}
 }
 

@@ -271,7 +271,7 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 	item := &memcache.Item{Key: native, Value: []byte(token), Expiration: exp}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return false, err
+			return false, fmt.Errorf("memcached: %w", err)
 		}
 		err := b.mc.Add(item)
 		switch {
@@ -338,7 +338,7 @@ func (b *backend) swap(ctx context.Context, native, token string, exp int32) (st
 	casLost := false // a cas failed in transit: it may have landed
 	for attempt, changes := 0, 0; ; {
 		if err := ctx.Err(); err != nil {
-			return absent, err
+			return absent, fmt.Errorf("memcached: %w", err)
 		}
 		st, casSent, err := b.swapOnce(native, token, exp)
 		switch {

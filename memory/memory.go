@@ -36,7 +36,8 @@ type Options struct {
 	RetryInterval time.Duration
 
 	// MaxTTL is the longest ttl accepted. Zero means lock.DefaultMaxTTL, the
-	// same limit as memcached, so code tested here behaves alike there.
+	// same limit as memcached's and redis's defaults, so code tested here
+	// behaves alike there.
 	MaxTTL time.Duration
 
 	// SweepInterval is how often the janitor removes expired locks while the

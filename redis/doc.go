@@ -69,7 +69,8 @@
 //   - prefix: prepended to every key (default "lock:"; may not be empty).
 //   - retry_timeout: the longest pause between attempts of a wait (default
 //     100ms), as in the original toolkit.
-//   - max_ttl: the longest ttl accepted (default 720h, as the other backends).
+//   - max_ttl: the longest ttl accepted (default lock.DefaultMaxTTL, 30 days
+//     less 2s, as the other backends).
 //   - timeout: the original toolkit's operation timeout; sets go-redis's
 //     dial_timeout, read_timeout and write_timeout, each unless given itself
 //     (default: go-redis's, 5s each in go-redis v9.22).
@@ -85,8 +86,9 @@
 //
 // Every other parameter is go-redis's own, as its ParseURL, ParseClusterURL
 // and ParseFailoverURL read them (max_retries, pool_size, read_timeout,
-// protocol, client_name, skip_verify, ...). Mind their units: there, a plain
-// number of a duration is seconds.
+// protocol, client_name, ...; skip_verify only on rediss:// single-node and
+// sentinel URLs). Mind their units: there, a plain number of a duration is
+// seconds.
 //
 // Unknown parameters are an error. So are username, password and their
 // sentinel_ forms (credentials in a query string would be printed with the
