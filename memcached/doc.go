@@ -40,7 +40,12 @@
 //
 // The port defaults to 11211 and the host list to localhost. Several servers
 // share the keys (each key lives on one server, chosen by hash); they are not
-// replicas. The parameters, under the original toolkit's names where it had
+// replicas. Every client of the same locks must name the same servers, and
+// use the same prefix and max_key_size: these decide on which server, and
+// under which name, a key is stored. The order of the servers does not
+// matter: they are sorted. (A *memcache.Client given to New picks servers
+// as gomemcache's ServerList does, by position: build it from the sorted
+// list to agree with clients made from URLs or by Dial.) The parameters, under the original toolkit's names where it had
 // them; durations are milliseconds as plain numbers, or Go durations such as
 // 1.5s:
 //
@@ -77,9 +82,20 @@
 // plus 2s. Release takes two round trips.
 //
 // gomemcache takes no context: ctx is checked before each command, but a
-// command once sent runs to its answer or to the timeout parameter, so a
-// wait on a server that stops answering ends up to two timeouts (a command
-// and its read-back) after its ctx, rather than within one retry interval.
+// command once sent runs to its answer or to the timeout parameter. On a
+// server that stops answering, a call goes on through its read-backs and
+// retries, up to about 2×(retries+1) timeouts, before it returns; a wait
+// then ends that long after its ctx, rather than within one retry interval,
+// and Close waits as long for the calls in flight.
+//
+// When the cas of a release fails in transit, the release reads the key
+// again: found free, the release is reported done (it landed, or the lock
+// had just expired); found with another owner's token, ErrNotHeld is
+// reported, though ours may have landed just before. Either way, another
+// owner's lock is never touched.
+//
+// A server started with -C (no cas ids) cannot check an owner: releases and
+// extends fail with an error saying so.
 //
 // An add that the server runs only after the client gave up on it, and
 // after the read-back that followed, leaves a lock that no caller holds: it

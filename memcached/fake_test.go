@@ -1,7 +1,11 @@
 package memcached_test
 
 import (
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +14,7 @@ import (
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/internal/fakeclock"
 	"github.com/distlock/lock/internal/memcachedfake"
+	"github.com/distlock/lock/internal/testcert"
 	"github.com/distlock/lock/locktest"
 	"github.com/distlock/lock/memcached"
 )
@@ -261,5 +266,77 @@ func TestCASLandsLate(t *testing.T) {
 	}
 	if err := l.ReleaseLock(ctx, "acquire"); err != nil {
 		t.Fatalf("ReleaseLock = %v; want nil", err)
+	}
+}
+
+// TestServerOrder: two processes whose URLs list the same servers in
+// different orders must still send each key to the same server, or both
+// would hold the lock, each on its own server.
+func TestServerOrder(t *testing.T) {
+	a, _ := startFake(t, nil)
+	b, _ := startFake(t, nil)
+	ctx := t.Context()
+	dial := func(addrs ...string) lock.Lock {
+		l, err := memcached.Dial(ctx, addrs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	ab, ba := dial(a.Addr(), b.Addr()), dial(b.Addr(), a.Addr())
+	for i := range 20 {
+		key := fmt.Sprint("order-", i)
+		if ok, err := ab.TryAcquireLock(ctx, key, time.Minute); !ok || err != nil {
+			t.Fatalf("TryAcquireLock(%q) = %v, %v; want true", key, ok, err)
+		}
+		if ok, err := ba.TryAcquireLock(ctx, key, time.Minute); ok || err != nil {
+			t.Fatalf("TryAcquireLock(%q) with the servers listed the other way = %v, %v; want false, nil", key, ok, err)
+		}
+	}
+	if len(a.Keys()) == 0 || len(b.Keys()) == 0 {
+		t.Fatalf("keys on the servers: %d and %d; want both used", len(a.Keys()), len(b.Keys()))
+	}
+}
+
+// TestTLSHostName: TLS verifies the server's certificate against the host
+// name of the URL, not the address it resolves to.
+func TestTLSHostName(t *testing.T) {
+	cert := testcert.ForName(t, "localhost")
+	srv, err := memcachedfake.Start(&memcachedfake.Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert.TLS}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	l, err := memcached.Dial(t.Context(), []string{net.JoinHostPort("localhost", port)},
+		&memcached.Options{TLS: &tls.Config{RootCAs: cert.Roots}})
+	if err != nil {
+		t.Fatalf("Dial over TLS to localhost with a certificate for localhost: %v", err)
+	}
+	defer l.Close()
+	if ok, err := l.TryAcquireLock(t.Context(), "k", time.Minute); !ok || err != nil {
+		t.Fatalf("TryAcquireLock over TLS = %v, %v; want true", ok, err)
+	}
+}
+
+// TestNoCAS: a server without cas ids (memcached -C) cannot check an
+// owner; release and extend say so instead of reporting the lock lost.
+func TestNoCAS(t *testing.T) {
+	srv, err := memcachedfake.Start(&memcachedfake.Options{NoCAS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	l := newFakeLock(t, memcache.New(srv.Addr()), 0)
+	s, err := l.TryAcquire(t.Context(), "k", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Extend(t.Context(), time.Hour); err == nil || errors.Is(err, lock.ErrNotHeld) || !strings.Contains(err.Error(), "-C") {
+		t.Fatalf("Extend on memcached -C = %v; want an error naming -C", err)
+	}
+	if err := s.Release(t.Context()); err == nil || errors.Is(err, lock.ErrNotHeld) || !strings.Contains(err.Error(), "-C") {
+		t.Fatalf("Release on memcached -C = %v; want an error naming -C", err)
 	}
 }

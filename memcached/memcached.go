@@ -153,10 +153,12 @@ func New(client *memcache.Client, opts *Options) (lock.Lock, error) {
 	return lock.New(&backend{mc: client, cfg: c}, &c.lock), nil
 }
 
-// Dial returns a Lock on the memcached servers at addrs ("host:port"; keys
-// are spread across several servers, not replicated), with a client of its
-// own that the Lock's Close closes. It checks that every server answers
-// before ctx is done.
+// Dial returns a Lock on the memcached servers at addrs ("host:port", or the
+// path of a Unix socket; keys are spread across several servers, not
+// replicated), with a client of its own that the Lock's Close closes. The
+// servers are sorted, so that the order in which a process lists them does
+// not change where a key is stored, and dialled by name. Dial checks that
+// every host resolves and every server answers before ctx is done.
 func Dial(ctx context.Context, addrs []string, opts *Options) (lock.Lock, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -165,13 +167,8 @@ func Dial(ctx context.Context, addrs []string, opts *Options) (lock.Lock, error)
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
-	if len(addrs) == 0 {
-		return nil, errors.New("memcached: no servers")
-	}
-	// memcache.New would drop the servers silently if one did not resolve,
-	// and a client with no servers answers Ping with nil.
-	servers := new(memcache.ServerList)
-	if err := servers.SetServers(addrs...); err != nil {
+	servers, err := newServers(ctx, addrs)
+	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
 	client := memcache.NewFromSelector(servers)
@@ -252,7 +249,8 @@ func transient(err error) bool {
 		errors.Is(err, memcache.ErrCASConflict),
 		errors.Is(err, memcache.ErrNotStored),
 		errors.Is(err, memcache.ErrMalformedKey),
-		errors.Is(err, memcache.ErrNoServers):
+		errors.Is(err, memcache.ErrNoServers),
+		errors.Is(err, errNoCAS):
 		return false
 	}
 	return true
@@ -363,6 +361,10 @@ func (b *backend) swap(ctx context.Context, native, token string, exp int32) (st
 	}
 }
 
+// errNoCAS reports a server that gives no cas ids (memcached -C): it cannot
+// check an owner.
+var errNoCAS = errors.New("the server gives no cas ids (memcached -C?): it cannot check a lock's owner")
+
 // swapOnce is one attempt of swap. casSent reports whether the cas was sent.
 func (b *backend) swapOnce(native, token string, exp int32) (st state, casSent bool, err error) {
 	item, err := b.mc.Get(native)
@@ -373,6 +375,8 @@ func (b *backend) swapOnce(native, token string, exp int32) (st state, casSent b
 		return absent, false, err
 	case string(item.Value) != token:
 		return other, false, nil
+	case item.CasID == 0:
+		return absent, false, errNoCAS
 	}
 	item.Expiration = exp
 	switch err := b.mc.CompareAndSwap(item); {

@@ -33,7 +33,10 @@ func parseURL(u *url.URL) ([]string, *Options, error) {
 	var addrs []string
 	for _, hp := range strings.Split(u.Host, ",") {
 		if hp == "" {
-			continue
+			if u.Host == "" {
+				continue // memcached:// is the default server
+			}
+			return nil, nil, fmt.Errorf("empty server name in %q", u.Host)
 		}
 		if _, _, err := net.SplitHostPort(hp); err != nil {
 			hp = net.JoinHostPort(strings.Trim(hp, "[]"), DefaultPort)
@@ -59,10 +62,10 @@ func parseURL(u *url.URL) ([]string, *Options, error) {
 	if q.Has("retries") && opts.Retries == 0 {
 		opts.Retries = -1 // retries=0 means none, not the default
 	}
-	q.Int("max_key_size", &opts.MaxKeySize)
+	q.PositiveInt("max_key_size", &opts.MaxKeySize)
 	q.Seconds("max_expiration", &opts.MaxExpiration)
 	q.Duration("timeout", &opts.Timeout)
-	q.Int("pool_size", &opts.PoolSize)
+	q.PositiveInt("pool_size", &opts.PoolSize)
 	var useTLS bool
 	q.Bool("tls", &useTLS)
 	if useTLS {
@@ -73,9 +76,6 @@ func parseURL(u *url.URL) ([]string, *Options, error) {
 	}
 	if err := q.Err(); err != nil {
 		return nil, nil, err
-	}
-	if opts.Timeout == 0 && q.Has("timeout") {
-		return nil, nil, errors.New("parameter timeout=0: want a positive timeout")
 	}
 	if _, err := opts.config(); err != nil {
 		return nil, nil, err

@@ -68,6 +68,12 @@ func TestParseURLErrors(t *testing.T) {
 		"memcached://user:secret@h":             "want memcached://host",
 		"memcached://h/path":                    "want memcached://host",
 		"memcached://h?prefix=app;v2:":          "malformed query",
+		"memcached://h?pool_size=0":             `pool_size="0": want a positive`,
+		"memcached://h?retry_timeout=0":         `retry_timeout="0": want a positive`,
+		"memcached://h?max_key_size=0":          `max_key_size="0": want a positive`,
+		"memcached://h?max_expiration=0":        `max_expiration="0": want a positive`,
+		"memcached://h1,,h2":                    "empty server name",
+		"memcached://,":                         "empty server name",
 		"memcached://h?prefix=100%:":            "malformed query",
 	} {
 		u, err := lock.ParseURL(raw)

@@ -95,7 +95,7 @@ func TestPrivateAndNamedStores(t *testing.T) {
 }
 
 func TestOpenURLErrors(t *testing.T) {
-	for _, raw := range []string{"memory://x:1", "memory://x/path", "memory:opaque", "memory://u:p@x", "memory://x?retry_timeout=-1", "memory://x?size=1", "memory://x?retry_timeout=5;"} {
+	for _, raw := range []string{"memory://x:1", "memory://x/path", "memory:opaque", "memory://u:p@x", "memory://x?retry_timeout=-1", "memory://x?size=1", "memory://x?retry_timeout=5;", "memory://x?retry_timeout=0"} {
 		if l, err := lock.Open(t.Context(), raw); err == nil {
 			l.Close()
 			t.Errorf("Open(%q) succeeded; want an error", raw)

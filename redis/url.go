@@ -127,9 +127,6 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 	if q.Has("prefix") && c.opts.Prefix == "" {
 		return nil, fmt.Errorf("parameter prefix is empty: leave it out for the default %q", DefaultPrefix)
 	}
-	if q.Has("timeout") && timeout == 0 {
-		return nil, errors.New("parameter timeout=0: want a positive timeout")
-	}
 	master := rest.Get("master_name")
 	switch {
 	case cluster && rest.Has("master_name"):

@@ -65,6 +65,10 @@ type Options struct {
 
 	// TLS, when not nil, makes the server speak TLS on its port.
 	TLS *tls.Config
+
+	// NoCAS makes the server behave as memcached -C: gets reports cas id 0,
+	// and every cas of an existing item fails with EXISTS.
+	NoCAS bool
 }
 
 // Server is a fake memcached speaking the classic text protocol on a loopback
@@ -73,6 +77,7 @@ type Server struct {
 	ln       net.Listener
 	now      func() time.Time
 	tls      *tls.Config
+	noCAS    bool
 	startSec int64
 	wg       sync.WaitGroup
 
@@ -135,6 +140,7 @@ func Start(opts *Options) (*Server, error) {
 		ln:        ln,
 		now:       now,
 		tls:       opts.TLS,
+		noCAS:     opts.NoCAS,
 		startSec:  now().Unix(),
 		items:     make(map[string]*item),
 		conns:     make(map[net.Conn]struct{}),
@@ -660,8 +666,12 @@ func (s *Server) get(toks []string, out *bytes.Buffer) {
 		out.WriteByte(' ')
 		out.WriteString(strconv.Itoa(len(it.value)))
 		if withCas {
+			cas := it.cas
+			if s.noCAS {
+				cas = 0
+			}
 			out.WriteByte(' ')
-			out.WriteString(strconv.FormatUint(it.cas, 10))
+			out.WriteString(strconv.FormatUint(cas, 10))
 		}
 		out.WriteString("\r\n")
 		out.Write(it.value)
@@ -767,7 +777,7 @@ func (s *Server) store(toks []string, r *bufio.Reader, out *bytes.Buffer) bool {
 		case old == nil:
 			s.st.casMisses++
 			result = "NOT_FOUND"
-		case old.cas != reqCas:
+		case old.cas != reqCas, s.noCAS:
 			s.st.casBadval++
 			result = "EXISTS"
 		default:

@@ -24,8 +24,20 @@ type Cert struct {
 	KeyPEM  []byte          // its private key, PEM-encoded
 }
 
-// New returns a new Cert, failing tb on an error.
+// New returns a new Cert for 127.0.0.1, failing tb on an error.
 func New(tb testing.TB) *Cert {
+	tb.Helper()
+	return newCert(tb, []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+}
+
+// ForName returns a new Cert for the host name only (no IP address), so
+// that a client verifying it must use the name.
+func ForName(tb testing.TB, name string) *Cert {
+	tb.Helper()
+	return newCert(tb, nil, []string{name})
+}
+
+func newCert(tb testing.TB, ips []net.IP, names []string) *Cert {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -36,7 +48,8 @@ func New(tb testing.TB) *Cert {
 		Subject:               pkix.Name{CommonName: "lock test"},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		IPAddresses:           ips,
+		DNSNames:              names,
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,

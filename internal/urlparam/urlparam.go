@@ -65,7 +65,9 @@ func (q *Query) Has(name string) bool { return q.v.Has(name) }
 
 // Duration sets *dst to the value of name, if present: a plain number is
 // milliseconds, as in the original settings; a Go duration ("1.5s") is
-// accepted too. Negative values are an error.
+// accepted too. Zero and negative values are an error: no setting has a
+// use for a zero duration, and zero would mean the default to Options,
+// which a URL gets by leaving the parameter out.
 func (q *Query) Duration(name string, dst *time.Duration) {
 	q.duration(name, time.Millisecond, dst)
 }
@@ -108,19 +110,32 @@ func parseDuration(s string, unit time.Duration) (time.Duration, error) {
 	if d < 0 {
 		return 0, errors.New("negative")
 	}
+	if d == 0 {
+		return 0, errors.New("want a positive duration, or leave the parameter out for the default")
+	}
 	return d, nil
 }
 
 // Int sets *dst to the value of name, if present; negative values are an
 // error.
-func (q *Query) Int(name string, dst *int) {
+func (q *Query) Int(name string, dst *int) { q.integer(name, 0, dst) }
+
+// PositiveInt is Int for the settings where zero has no use: zero is an
+// error too (a URL gets the default by leaving the parameter out).
+func (q *Query) PositiveInt(name string, dst *int) { q.integer(name, 1, dst) }
+
+func (q *Query) integer(name string, least int, dst *int) {
 	s, ok := q.get(name)
 	if !ok {
 		return
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		q.errs = append(q.errs, fmt.Errorf("parameter %s=%q: want a non-negative integer", name, s))
+	if err != nil || n < least {
+		want := "a non-negative integer"
+		if least > 0 {
+			want = "a positive integer, or leave the parameter out for the default"
+		}
+		q.errs = append(q.errs, fmt.Errorf("parameter %s=%q: want %s", name, s, want))
 		return
 	}
 	*dst = n

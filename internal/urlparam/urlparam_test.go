@@ -80,3 +80,22 @@ func TestValuesMalformed(t *testing.T) {
 		t.Errorf("Values(%s) = %v, %v; want a=1, b=two words", u, v, err)
 	}
 }
+
+func TestZero(t *testing.T) {
+	q := New(url.Values{"d": {"0"}, "s": {"0s"}, "n": {"0"}, "r": {"0"}})
+	var d, s time.Duration
+	var n, r int
+	q.Duration("d", &d)
+	q.Seconds("s", &s)
+	q.PositiveInt("n", &n)
+	q.Int("r", &r)
+	err := q.Err()
+	for _, name := range []string{"d=", "s=", "n="} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Err() = %v; want it to name %s0 (zero has no use there)", err, name)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "r=") {
+		t.Errorf("Err() = %v; Int accepts zero", err)
+	}
+}

@@ -1,0 +1,99 @@
+package memcached
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// servers is the memcache.ServerSelector of the clients that Dial makes. It
+// picks a key's server as gomemcache's ServerList does (the key's CRC-32
+// modulo the number of servers), so a client of New over a ServerList with
+// the same servers in the same order agrees with it, but it differs in two
+// ways that matter to a lock:
+//
+//   - the servers are sorted, so that every process sends a key to the same
+//     server whatever order its URL lists them in (two orders would let two
+//     owners hold one lock, each on its own server);
+//   - each server is dialled by the name it was given, not by the address
+//     it resolved to once, so that TLS checks the certificate against the
+//     host name, and a server that moves to another address is followed.
+type servers []net.Addr // of *serverAddr
+
+// serverAddr is a server as given: host:port, or the path of a Unix socket.
+type serverAddr struct{ network, addr string }
+
+func (a serverAddr) Network() string { return a.network }
+func (a serverAddr) String() string  { return a.addr }
+
+// newServers checks addrs ("host:port", or a socket path with a '/') and
+// that each host resolves, within ctx, and returns them sorted.
+func newServers(ctx context.Context, addrs []string) (servers, error) {
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("no servers")
+	}
+	s := make(servers, 0, len(addrs))
+	for _, a := range addrs {
+		if strings.Contains(a, "/") {
+			s = append(s, &serverAddr{"unix", a})
+			continue
+		}
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, fmt.Errorf("server %q: %w", a, err)
+		}
+		if _, err := net.DefaultResolver.LookupPort(ctx, "tcp", port); err != nil {
+			return nil, fmt.Errorf("server %q: %w", a, err)
+		}
+		if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
+			return nil, fmt.Errorf("server %q: %w", a, err)
+		}
+		s = append(s, &serverAddr{"tcp", a})
+	}
+	slices.SortFunc(s, func(a, b net.Addr) int { return strings.Compare(a.String(), b.String()) })
+	for i := 1; i < len(s); i++ {
+		if s[i].String() == s[i-1].String() {
+			return nil, fmt.Errorf("server %q listed twice", s[i])
+		}
+	}
+	return s, nil
+}
+
+// PickServer returns the server of key: the only one, or the one at the
+// key's CRC-32 modulo their number.
+func (s servers) PickServer(key string) (net.Addr, error) {
+	switch len(s) {
+	case 0:
+		return nil, memcache.ErrNoServers
+	case 1:
+		return s[0], nil
+	}
+	return s[checksum(key)%uint32(len(s))], nil
+}
+
+// checksum is crc32.ChecksumIEEE of the first 256 bytes of key (all that
+// gomemcache hashes; keys sent are at most 250), computed without turning
+// key into a []byte that would escape to the heap.
+func checksum(key string) uint32 {
+	tab := crc32.IEEETable
+	crc := ^uint32(0)
+	for i := 0; i < len(key) && i < 256; i++ {
+		crc = tab[byte(crc)^key[i]] ^ crc>>8
+	}
+	return ^crc
+}
+
+// Each calls f with each server, in order, until f fails.
+func (s servers) Each(f func(net.Addr) error) error {
+	for _, a := range s {
+		if err := f(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
