@@ -64,6 +64,9 @@ func Schemes() []string {
 // Opener then finds them, comma-separated, in u.Host. Passwords in rawURL
 // never appear in the errors Open returns.
 func Open(ctx context.Context, rawURL string) (Lock, error) {
+	if atAfterHost(rawURL) {
+		return nil, errAtAfterHost
+	}
 	u, err := ParseURL(rawURL)
 	if err != nil {
 		// A *url.Error prints the whole URL, password included.
@@ -88,6 +91,21 @@ func Open(ctx context.Context, rawURL string) (Lock, error) {
 		return nil, fmt.Errorf("lock: open %s: %w", redact(u), err)
 	}
 	return l, nil
+}
+
+var errAtAfterHost = errors.New("lock: invalid URL: an '@' after the host; in a password, percent-encode '/', '?', '#' and '@' (%2F, %3F, %23, %40)")
+
+// atAfterHost reports an '@' past the authority of raw: most likely a
+// password with an unescaped '/', '?' or '#', which ends the authority
+// early, so that url.Parse sees no userinfo to hide and the rest of the
+// password lands where errors would print it.
+func atAfterHost(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return false
+	}
+	i := strings.IndexAny(rest, "/?#")
+	return i >= 0 && strings.Contains(rest[i:], "@")
 }
 
 func registered() string {

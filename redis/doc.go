@@ -27,12 +27,14 @@
 // that does the same in one round trip.
 //
 // When an acquire fails in transit (a timeout, a reset connection: not an
-// error reply of the server), its outcome is unknown, and it is checked
-// before answering with one more call: a compare-and-pexpire with the
-// caller's token. If the key holds that token, the lock is reported
-// acquired, with its ttl restarted; otherwise it is not. If the check fails
-// too, the error is returned. A lock is never reported acquired unless it is
-// held. When the acquire's ctx is done by then, there is no time to check:
+// error reply of the server), its outcome is unknown, and it is sent once
+// more, with the same token, before answering (as go-redis's own retries
+// do). If the key holds that token, the first landed: the lock is reported
+// acquired, with its ttl restarted. If the key is free, the second takes it,
+// and the first, should it land late, finds the key taken and does nothing.
+// If another owner holds it, it is not acquired. If the second fails too,
+// the error is returned. A lock is never reported acquired unless it is
+// held. When the acquire's ctx is done by then, there is no time to retry:
 // the error is returned (a wait then fails with an error matching
 // lock.ErrNotAcquired and the ctx's error), and the Lock releases in the
 // background, best effort, the lock the command may have stored.
@@ -97,11 +99,13 @@
 //
 // lock.Open checks that the store answers (PING) before it returns, within
 // its ctx. The client it makes is the Lock's: Close closes it. It has
-// go-redis's ContextTimeoutEnabled set, so a ctx ends a command in flight,
-// and a wait returns on its ctx or timeout even while the server is slow to
-// answer. A client passed to New stays the caller's, settings included:
-// without ContextTimeoutEnabled, a command in flight runs until the
-// client's read timeout, whatever its ctx.
+// go-redis's ContextTimeoutEnabled set, so a ctx deadline ends a command in
+// flight: AcquireLock returns at its timeout, and a call with a deadline at
+// its deadline, even while the server is slow to answer. go-redis watches
+// deadlines only: a ctx cancelled without one is seen when the command
+// returns, within the client's read timeout. A client passed to New stays
+// the caller's, settings included: without ContextTimeoutEnabled, a command
+// in flight runs until the read timeout, whatever its ctx.
 //
 // The database is the URL's path or a db= parameter, not both.
 //

@@ -65,12 +65,15 @@ func (o *Options) lockOptions() *lock.Options {
 // *goredis.Client (single node, or sentinel failover through
 // goredis.NewFailoverClient) or a *goredis.ClusterClient. The client stays
 // the caller's: it is used concurrently, its settings are not changed, and
-// the Lock's Close does not close it. New does no I/O; it fails only on a
-// nil client. Set ContextTimeoutEnabled in the client's options so that a
+// the Lock's Close does not close it. New does no I/O; it fails on a nil
+// client and on a *goredis.Ring, which moves keys between shards. Set ContextTimeoutEnabled in the client's options so that a
 // ctx ends a command in flight (see the package doc).
 func New(client goredis.UniversalClient, opts *Options) (lock.Lock, error) {
-	if client == nil {
+	switch client.(type) {
+	case nil:
 		return nil, errors.New("redis: nil client")
+	case *goredis.Ring:
+		return nil, errors.New("redis: a Ring moves keys to another shard when it finds one down, and two owners could then hold a lock: use a Client or a ClusterClient")
 	}
 	return newLock(client, opts, false), nil
 }
@@ -127,10 +130,14 @@ func isReply(err error) bool {
 }
 
 // Acquire makes one attempt (see acquire) and answers an attempt that failed
-// in transit, whose outcome is unknown, by checking whether the key holds
-// token: the extend script, which also restarts the ttl from now. Held is
-// reported only when the key holds token; if the check fails too, the error
-// is returned and nothing is reported held.
+// in transit, whose outcome is unknown, by sending it again, with the same
+// token: if the first landed, the second finds the token and reports the
+// lock held (its ttl restarted); if the key is free, the second takes it,
+// and the first, should it land late, finds the key taken and does nothing;
+// if another owner holds it, it is not ours. (A mere check would answer
+// "free" to a SET still on its way, and leave it to land later, held by no
+// one.) If the second attempt fails too, the error is returned and nothing
+// is reported held.
 //
 // When ctx is done there is no time for the check: the error is returned,
 // and the Lock releases, in the background, the lock the attempt may have
@@ -146,7 +153,7 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 	case ctx.Err() != nil:
 		return false, fmt.Errorf("redis: %w", err)
 	}
-	ok, cerr := b.run(ctx, extendScript, k, token, ms)
+	ok, cerr := b.acquire(ctx, k, token, ms)
 	if cerr != nil {
 		return false, fmt.Errorf("redis: acquire failed in transit (%w), and checking its outcome failed: %w", err, cerr)
 	}

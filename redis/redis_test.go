@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -329,9 +330,14 @@ func TestOpenClosesClient(t *testing.T) {
 	}
 }
 
-func TestNewNilClient(t *testing.T) {
+func TestNewRefusedClients(t *testing.T) {
 	if l, err := redis.New(nil, nil); l != nil || err == nil {
 		t.Errorf("New(nil, nil) = %v, %v; want nil and an error", l, err)
+	}
+	ring := goredis.NewRing(&goredis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1", "b": "127.0.0.1:2"}})
+	defer ring.Close()
+	if l, err := redis.New(ring, nil); l != nil || err == nil || !strings.Contains(err.Error(), "Ring") {
+		t.Errorf("New(ring, nil) = %v, %v; want nil and an error about the Ring", l, err)
 	}
 }
 

@@ -21,7 +21,10 @@ func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	client := cfg.newClient()
+	client, err := cfg.newClient()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
 	if err := ping(ctx, client); err != nil {
 		if ctx.Err() != nil {
 			// The ping may still be dialling; a failover client's Close
@@ -45,14 +48,21 @@ type urlConfig struct {
 	failover *goredis.FailoverOptions
 }
 
-func (c *urlConfig) newClient() goredis.UniversalClient {
+// newClient makes the client. go-redis panics on some combinations of
+// options; that is an error here, as any bad URL is.
+func (c *urlConfig) newClient() (client goredis.UniversalClient, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			client, err = nil, fmt.Errorf("go-redis refused the options: %v", r)
+		}
+	}()
 	switch {
 	case c.cluster != nil:
-		return goredis.NewClusterClient(c.cluster)
+		return goredis.NewClusterClient(c.cluster), nil
 	case c.failover != nil:
-		return goredis.NewFailoverClient(c.failover)
+		return goredis.NewFailoverClient(c.failover), nil
 	}
-	return goredis.NewClient(c.single)
+	return goredis.NewClient(c.single), nil
 }
 
 // lockParams are the query parameters the lock reads itself; every other
@@ -70,16 +80,22 @@ var lockParams = map[string]bool{
 // appear unredacted wherever the URL is printed, and the original toolkit's
 // settings that are named differently here.
 var rejected = map[string]string{
-	"username":          "give credentials in the URL's userinfo, redis://user:password@host, which error messages redact",
-	"password":          "give credentials in the URL's userinfo, redis://user:password@host, which error messages redact",
-	"sentinel_username": "sentinels use the URL's userinfo when sentinel_auth=true",
-	"sentinel_password": "sentinels use the URL's userinfo when sentinel_auth=true",
-	"host":              "name the server in the URL: redis://host:6379",
-	"port":              "name the server in the URL: redis://host:6379",
-	"uri":               "name the server in the URL: redis://host:6379",
-	"discovery_key":     "there is no discovery service: name the server in the URL",
-	"retries":           "use go-redis's max_retries",
+	"username":                "give credentials in the URL's userinfo, redis://user:password@host, which error messages redact",
+	"password":                "give credentials in the URL's userinfo, redis://user:password@host, which error messages redact",
+	"sentinel_username":       "sentinels use the URL's userinfo when sentinel_auth=true",
+	"sentinel_password":       "sentinels use the URL's userinfo when sentinel_auth=true",
+	"host":                    "name the server in the URL: redis://host:6379",
+	"port":                    "name the server in the URL: redis://host:6379",
+	"uri":                     "name the server in the URL: redis://host:6379",
+	"discovery_key":           "there is no discovery service: name the server in the URL",
+	"retries":                 "use go-redis's max_retries",
+	"context_timeout_enabled": "always on: a ctx deadline ends a command in flight",
 }
+
+// notWithSentinel lists the go-redis parameters that a failover client
+// cannot take: go-redis panics on the first two, and the others send
+// commands to replicas, where a lock cannot be taken.
+var notWithSentinel = []string{"route_randomly", "route_by_latency", "replica_only", "use_disconnected_replicas"}
 
 // parseURL returns the configuration that u names. It does not modify u,
 // and the errors it returns never contain the URL's password: go-redis's
@@ -127,7 +143,19 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 	if q.Has("prefix") && c.opts.Prefix == "" {
 		return nil, fmt.Errorf("parameter prefix is empty: leave it out for the default %q", DefaultPrefix)
 	}
+	for k, vs := range rest {
+		if len(vs) > 1 && k != "addr" {
+			return nil, fmt.Errorf("parameter %s given %d times", k, len(vs))
+		}
+	}
 	master := rest.Get("master_name")
+	if master != "" {
+		for _, name := range notWithSentinel {
+			if rest.Has(name) {
+				return nil, fmt.Errorf("parameter %s with master_name: locks are taken on the primary", name)
+			}
+		}
+	}
 	switch {
 	case cluster && rest.Has("master_name"):
 		return nil, errors.New("cluster=true and master_name exclude each other: a redis cluster fails over without sentinels")

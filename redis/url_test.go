@@ -197,6 +197,11 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis://u:" + secret + "@h?prefix=app;v2:", "malformed query"},
 		{"redis://u:" + secret + "@h?prefix=100%:", "malformed query"},
 		{"redis://u:" + secret + "@h/3?db=5", "database given twice"},
+		{"redis://u:" + secret + "@h?master_name=m&route_randomly=true", "route_randomly with master_name"},
+		{"redis://u:" + secret + "@h?master_name=m&route_by_latency=true", "route_by_latency with master_name"},
+		{"redis://u:" + secret + "@h?master_name=m&replica_only=true", "replica_only with master_name"},
+		{"redis://u:" + secret + "@h?context_timeout_enabled=false", "always on"},
+		{"redis://u:" + secret + "@h?pool_size=1&pool_size=2", "pool_size given 2 times"},
 	} {
 		_, err := parseURL(mustParse(t, tc.url))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
