@@ -62,11 +62,19 @@ func Schemes() []string {
 // parameters; unknown parameters are an error. The host part may list
 // several servers separated by commas (memcached://h1:11211,h2:11211); the
 // Opener then finds them, comma-separated, in u.Host. Passwords in rawURL
-// never appear in the errors Open returns.
+// never appear in the errors Open returns: the userinfo's is hidden, and so
+// are the values of parameters named like secrets; when an '@' follows the
+// host (a password with an unescaped '/', '?' or '#' does that), every part
+// of the text before it is masked.
 func Open(ctx context.Context, rawURL string) (Lock, error) {
-	if atAfterHost(rawURL) {
-		return nil, errAtAfterHost
+	l, err := open(ctx, rawURL)
+	if err != nil && atAfterHost(rawURL) {
+		err = scrub(err, rawURL)
 	}
+	return l, err
+}
+
+func open(ctx context.Context, rawURL string) (Lock, error) {
 	u, err := ParseURL(rawURL)
 	if err != nil {
 		// A *url.Error prints the whole URL, password included.
@@ -93,12 +101,10 @@ func Open(ctx context.Context, rawURL string) (Lock, error) {
 	return l, nil
 }
 
-var errAtAfterHost = errors.New("lock: invalid URL: an '@' after the host; in a password, percent-encode '/', '?', '#' and '@' (%2F, %3F, %23, %40)")
-
-// atAfterHost reports an '@' past the authority of raw: most likely a
-// password with an unescaped '/', '?' or '#', which ends the authority
-// early, so that url.Parse sees no userinfo to hide and the rest of the
-// password lands where errors would print it.
+// atAfterHost reports an '@' past the authority of raw. It may be a query
+// value's (prefix=team@app), or a password with an unescaped '/', '?' or
+// '#', which ends the authority early: url.Parse then sees no userinfo to
+// hide, and the rest of the password lands where errors would print it.
 func atAfterHost(raw string) bool {
 	_, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -107,6 +113,32 @@ func atAfterHost(raw string) bool {
 	i := strings.IndexAny(rest, "/?#")
 	return i >= 0 && strings.Contains(rest[i:], "@")
 }
+
+// scrub rewrites err, from a URL with an '@' past its authority, so that no
+// part of what may be a password shows: every run of four or more
+// characters of the text before the last '@' is masked, and a hint says how
+// to write such a password.
+func scrub(err error, raw string) error {
+	scheme, rest, _ := strings.Cut(raw, "://")
+	suspect := rest[:strings.LastIndex(rest, "@")]
+	msg := err.Error()
+	for _, part := range strings.FieldsFunc(suspect, func(r rune) bool { return strings.ContainsRune("/?#:@&=", r) }) {
+		if len(part) >= 4 {
+			msg = strings.ReplaceAll(msg, part, "xxxxx")
+		}
+	}
+	return &scrubbed{msg: fmt.Sprintf("%s (the %s URL has an '@' past its host: in a password, percent-encode '/', '?', '#' and '@' as %%2F, %%3F, %%23, %%40)", msg, scheme), err: err}
+}
+
+// scrubbed is an error whose message is masked; errors.Is and errors.As
+// still see the original.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }
 
 func registered() string {
 	if s := Schemes(); len(s) > 0 {

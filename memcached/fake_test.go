@@ -340,3 +340,19 @@ func TestNoCAS(t *testing.T) {
 		t.Fatalf("Release on memcached -C = %v; want an error naming -C", err)
 	}
 }
+
+// TestOpenAtInQuery: an '@' in a query value is a character like any other.
+func TestOpenAtInQuery(t *testing.T) {
+	srv, _ := startFake(t, nil)
+	l, err := lock.Open(t.Context(), "memcached://"+srv.Addr()+"?prefix=team@app:")
+	if err != nil {
+		t.Fatalf("Open with prefix=team@app: = %v; want a Lock", err)
+	}
+	defer l.Close()
+	if ok, err := l.TryAcquireLock(t.Context(), "k", time.Minute); !ok || err != nil {
+		t.Fatalf("TryAcquireLock = %v, %v; want true", ok, err)
+	}
+	if keys := srv.Keys(); len(keys) != 1 || keys[0] != "team@app:k" {
+		t.Fatalf("keys on the server = %q; want [team@app:k]", keys)
+	}
+}

@@ -26,7 +26,9 @@ import (
 type servers []net.Addr // of *serverAddr
 
 // serverAddr is a server as given: host:port, or the path of a Unix socket.
-type serverAddr struct{ network, addr string }
+// key is what it is sorted and compared by: host names are not case
+// sensitive, and a trailing dot does not change one.
+type serverAddr struct{ network, addr, key string }
 
 func (a serverAddr) Network() string { return a.network }
 func (a serverAddr) String() string  { return a.addr }
@@ -40,7 +42,7 @@ func newServers(ctx context.Context, addrs []string) (servers, error) {
 	s := make(servers, 0, len(addrs))
 	for _, a := range addrs {
 		if strings.Contains(a, "/") {
-			s = append(s, &serverAddr{"unix", a})
+			s = append(s, &serverAddr{"unix", a, a})
 			continue
 		}
 		host, port, err := net.SplitHostPort(a)
@@ -53,11 +55,13 @@ func newServers(ctx context.Context, addrs []string) (servers, error) {
 		if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
 			return nil, fmt.Errorf("server %q: %w", a, err)
 		}
-		s = append(s, &serverAddr{"tcp", a})
+		key := net.JoinHostPort(strings.ToLower(strings.TrimSuffix(host, ".")), port)
+		s = append(s, &serverAddr{"tcp", a, key})
 	}
-	slices.SortFunc(s, func(a, b net.Addr) int { return strings.Compare(a.String(), b.String()) })
+	key := func(a net.Addr) string { return a.(*serverAddr).key }
+	slices.SortFunc(s, func(a, b net.Addr) int { return strings.Compare(key(a), key(b)) })
 	for i := 1; i < len(s); i++ {
-		if s[i].String() == s[i-1].String() {
+		if key(s[i]) == key(s[i-1]) {
 			return nil, fmt.Errorf("server %q listed twice", s[i])
 		}
 	}

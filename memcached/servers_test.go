@@ -39,9 +39,30 @@ func TestServersAgreeWithServerList(t *testing.T) {
 }
 
 func TestServersInvalid(t *testing.T) {
-	for _, addrs := range [][]string{nil, {"h"}, {"127.0.0.1:11211", "127.0.0.1:11211"}, {"127.0.0.1:99999"}, {"no-such-host.invalid:11211"}} {
+	for _, addrs := range [][]string{nil, {"h"}, {"127.0.0.1:11211", "127.0.0.1:11211"}, {"localhost:11211", "LocalHost:11211"}, {"127.0.0.1:99999"}, {"no-such-host.invalid:11211"}} {
 		if s, err := newServers(t.Context(), addrs); err == nil {
 			t.Errorf("newServers(%q) = %v; want an error", addrs, s)
+		}
+	}
+}
+
+// TestServersOrderIgnoresCase: host names differing only in case sort
+// alike, so two processes agree on each key's server.
+func TestServersOrderIgnoresCase(t *testing.T) {
+	a, err := newServers(t.Context(), []string{"localhost:1", "localhost:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newServers(t.Context(), []string{"LOCALHOST:2", "LocalHost:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		key := fmt.Sprint("k", i)
+		x, _ := a.PickServer(key)
+		y, _ := b.PickServer(key)
+		if x.(*serverAddr).key != y.(*serverAddr).key {
+			t.Fatalf("PickServer(%q) = %s and %s; want the same server", key, x, y)
 		}
 	}
 }

@@ -31,10 +31,12 @@
 // more, with the same token, before answering (as go-redis's own retries
 // do). If the key holds that token, the first landed: the lock is reported
 // acquired, with its ttl restarted. If the key is free, the second takes it,
-// and the first, should it land late, finds the key taken and does nothing.
+// and the first, should it land late while the lock is held, does nothing.
 // If another owner holds it, it is not acquired. If the second fails too,
 // the error is returned. A lock is never reported acquired unless it is
-// held. When the acquire's ctx is done by then, there is no time to retry:
+// held. A first SET that lands later still, once the key is free again,
+// stores a lock that nobody holds, until its ttl: no client can tell such a
+// late command apart. When the acquire's ctx is done by then, there is no time to retry:
 // the error is returned (a wait then fails with an error matching
 // lock.ErrNotAcquired and the ctx's error), and the Lock releases in the
 // background, best effort, the lock the command may have stored.

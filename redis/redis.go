@@ -133,7 +133,7 @@ func isReply(err error) bool {
 // in transit, whose outcome is unknown, by sending it again, with the same
 // token: if the first landed, the second finds the token and reports the
 // lock held (its ttl restarted); if the key is free, the second takes it,
-// and the first, should it land late, finds the key taken and does nothing;
+// and the first, should it land late while the lock is held, does nothing;
 // if another owner holds it, it is not ours. (A mere check would answer
 // "free" to a SET still on its way, and leave it to land later, held by no
 // one.) If the second attempt fails too, the error is returned and nothing
