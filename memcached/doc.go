@@ -43,11 +43,12 @@
 // replicas. Every client of the same locks must name the same servers, and
 // use the same prefix and max_key_size: these decide on which server, and
 // under which name, a key is stored. The order of the servers does not
-// matter: they are sorted (by host name in lower case, then port). (A *memcache.Client given to New picks servers
-// as gomemcache's ServerList does, by position: build it from the sorted
-// list to agree with clients made from URLs or by Dial.) The parameters, under the original toolkit's names where it had
-// them; durations are milliseconds as plain numbers, or Go durations such as
-// 1.5s:
+// matter: they are sorted (by host name in lower case, then port). A
+// *memcache.Client given to New agrees with them when it is made with
+// memcache.NewFromSelector over [Servers].
+//
+// The parameters, under the original toolkit's names where it had them;
+// durations are milliseconds as plain numbers, or Go durations such as 1.5s:
 //
 //   - prefix: prepended to every key (default "lock:"; may not be empty).
 //   - timeout: dial and read/write timeout of one operation (default 500ms).

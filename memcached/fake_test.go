@@ -285,6 +285,12 @@ func TestServerOrder(t *testing.T) {
 		return l
 	}
 	ab, ba := dial(a.Addr(), b.Addr()), dial(b.Addr(), a.Addr())
+	// A client of New agrees when made over memcached.Servers.
+	selector, err := memcached.Servers(ctx, b.Addr(), a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaNew := newFakeLock(t, memcache.NewFromSelector(selector), 0)
 	for i := range 20 {
 		key := fmt.Sprint("order-", i)
 		if ok, err := ab.TryAcquireLock(ctx, key, time.Minute); !ok || err != nil {
@@ -292,6 +298,9 @@ func TestServerOrder(t *testing.T) {
 		}
 		if ok, err := ba.TryAcquireLock(ctx, key, time.Minute); ok || err != nil {
 			t.Fatalf("TryAcquireLock(%q) with the servers listed the other way = %v, %v; want false, nil", key, ok, err)
+		}
+		if ok, err := viaNew.TryAcquireLock(ctx, key, time.Minute); ok || err != nil {
+			t.Fatalf("TryAcquireLock(%q) through New over Servers = %v, %v; want false, nil", key, ok, err)
 		}
 	}
 	if len(a.Keys()) == 0 || len(b.Keys()) == 0 {

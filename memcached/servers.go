@@ -11,11 +11,14 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
-// servers is the memcache.ServerSelector of the clients that Dial makes. It
-// picks a key's server as gomemcache's ServerList does (the key's CRC-32
-// modulo the number of servers), so a client of New over a ServerList with
-// the same servers in the same order agrees with it, but it differs in two
-// ways that matter to a lock:
+// Servers returns the memcache.ServerSelector that Dial and URLs use, for a
+// *memcache.Client given to New (memcache.NewFromSelector) that must agree
+// with them on where each key is stored. addrs are "host:port", or paths of
+// Unix sockets; each host must resolve within ctx.
+//
+// It picks a key's server as gomemcache's ServerList does (the key's CRC-32
+// modulo the number of servers), but differs from it in two ways that
+// matter to a lock:
 //
 //   - the servers are sorted, so that every process sends a key to the same
 //     server whatever order its URL lists them in (two orders would let two
@@ -23,6 +26,11 @@ import (
 //   - each server is dialled by the name it was given, not by the address
 //     it resolved to once, so that TLS checks the certificate against the
 //     host name, and a server that moves to another address is followed.
+func Servers(ctx context.Context, addrs ...string) (memcache.ServerSelector, error) {
+	return newServers(ctx, addrs)
+}
+
+// servers implements Servers.
 type servers []net.Addr // of *serverAddr
 
 // serverAddr is a server as given: host:port, or the path of a Unix socket.

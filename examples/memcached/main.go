@@ -2,7 +2,7 @@
 // through the registry, and with memcached.New over a *memcache.Client the
 // program already has.
 //
-//	go run ./examples/memcached -url memcached://127.0.0.1:11211
+//	go run ./examples/memcached -servers 127.0.0.1:11211[,host2:11211...]
 package main
 
 import (
@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -22,47 +21,34 @@ import (
 )
 
 func main() {
-	rawURL := flag.String("url", "memcached://127.0.0.1:11211", "memcached URL (see the memcached package doc); the existing-client example uses its servers too")
+	servers := flag.String("servers", "127.0.0.1:11211", "memcached servers, host:port[,host:port...], for both ways in")
 	flag.Parse()
-	if err := run(*rawURL); err != nil {
+	if err := run(*servers); err != nil {
 		fmt.Fprintln(os.Stderr, "memcached example:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rawURL string) error {
+func run(servers string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	key := fmt.Sprintf("example:%d", time.Now().UnixNano())
 
 	// 1. By URL: the Lock owns its client and closes it.
-	u, err := lock.ParseURL(rawURL)
-	if err != nil {
-		return err
-	}
-	q := u.Query()
-	q.Set("prefix", "example:")
-	u.RawQuery = q.Encode()
-	byURL, err := lock.Open(ctx, u.String())
+	byURL, err := lock.Open(ctx, "memcached://"+servers+"?prefix=example:")
 	if err != nil {
 		return fmt.Errorf("is memcached running? %w", err)
 	}
 	defer byURL.Close()
 
-	// 2. Over a client the program already has (here on the URL's servers,
-	// so that both Locks share one store): the client stays its own.
-	var addrs []string
-	for _, h := range strings.Split(u.Host, ",") {
-		if _, _, err := net.SplitHostPort(h); err != nil {
-			h = net.JoinHostPort(strings.Trim(h, "[]"), memcached.DefaultPort)
-		}
-		addrs = append(addrs, h)
-	}
-	var servers memcache.ServerList
-	if err := servers.SetServers(addrs...); err != nil {
+	// 2. Over a client the program already has: the client stays its own.
+	// Made over memcached.Servers, it stores each key on the server that
+	// Locks made by URL use.
+	selector, err := memcached.Servers(ctx, strings.Split(servers, ",")...)
+	if err != nil {
 		return err
 	}
-	client := memcache.NewFromSelector(&servers)
+	client := memcache.NewFromSelector(selector)
 	client.Timeout = 500 * time.Millisecond
 	defer client.Close()
 	existing, err := memcached.New(client, &memcached.Options{Prefix: "example:"})
