@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -67,6 +68,10 @@ const (
 	// relative expirations end at 30 days, and its whole-second clock needs
 	// the margin), so that every backend accepts the same ttls by default.
 	DefaultMaxTTL = 30*24*time.Hour - 2*time.Second
+
+	// DefaultCloseTimeout bounds the releases that Close makes: a dead
+	// store must not make Close hang.
+	DefaultCloseTimeout = 2 * time.Second
 )
 
 // Options configures a Lock built by [New]. The zero value, and a nil
@@ -83,6 +88,16 @@ type Options struct {
 	// MaxTTL is the longest ttl the backend can honour; longer ttls fail
 	// with ErrInvalidTTL. Zero means DefaultMaxTTL.
 	MaxTTL time.Duration
+
+	// CloseTimeout bounds the time Close spends releasing the locks its
+	// Lock value holds (a client that ignores ctx, as gomemcache does, may
+	// overrun it by its own timeout). Zero means DefaultCloseTimeout.
+	CloseTimeout time.Duration
+
+	// Logger receives what happens in the background: keep-alive failures
+	// and lost leases (warnings), releases that failed after an attempt or
+	// in Close. Records name the key, never a token. Nil means silent.
+	Logger *slog.Logger
 }
 
 func (o *Options) retryInterval() time.Duration {
@@ -90,6 +105,20 @@ func (o *Options) retryInterval() time.Duration {
 		return DefaultRetryInterval
 	}
 	return max(o.RetryInterval, time.Millisecond)
+}
+
+func (o *Options) closeTimeout() time.Duration {
+	if o == nil || o.CloseTimeout <= 0 {
+		return DefaultCloseTimeout
+	}
+	return o.CloseTimeout
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o == nil {
+		return nil
+	}
+	return o.Logger
 }
 
 func (o *Options) maxTTL() time.Duration {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,24 +16,31 @@ import (
 // users normally call those constructors or [Open].
 func New(b Backend, opts *Options) Lock {
 	l := &locker{
-		b:      b,
-		retry:  opts.retryInterval(),
-		maxTTL: opts.maxTTL(),
-		done:   make(chan struct{}),
+		b:            b,
+		retry:        opts.retryInterval(),
+		maxTTL:       opts.maxTTL(),
+		closeTimeout: opts.closeTimeout(),
+		logger:       opts.logger(),
+		done:         make(chan struct{}),
 	}
 	l.watch, _ = b.(Watcher)
+	l.bgCtx, l.bgStop = context.WithCancel(context.Background())
 	return l
 }
 
 type locker struct {
-	b      Backend
-	watch  Watcher // nil unless b implements it
-	retry  time.Duration
-	maxTTL time.Duration
+	b            Backend
+	watch        Watcher // nil unless b implements it
+	retry        time.Duration
+	maxTTL       time.Duration
+	closeTimeout time.Duration
+	logger       *slog.Logger // nil: silent
 
 	mu   sync.Mutex
-	held map[string]heldKey // for the key-based calls
-	// prune is the size of held at which expired entries are next pruned.
+	held map[string]*Lease // taken by the key-based calls
+	live map[*Lease]bool   // leases the store may still hold: Close releases them
+	// prune is the size of live at which long-expired leases are next
+	// forgotten.
 	prune int
 
 	// life is read-held by every call into b, so that Close, which sets
@@ -40,11 +48,14 @@ type locker struct {
 	// flight. A call holding life must not take it again.
 	life   sync.RWMutex
 	closed atomic.Bool
-	done   chan struct{} // closed by Close: ends waits between attempts
-	// forgets counts the background releases of settle, which Close waits
-	// for; at most maxForgets run at once.
-	forgets    sync.WaitGroup
-	forgetting atomic.Int32
+	done   chan struct{} // closed by Close: ends waits and keep-alives
+	// bg counts the goroutines of this Lock (keep-alives, releases of
+	// failed attempts), which Close waits for; bgCtx ends the releases
+	// when Close's time is up. At most maxCleanups releases run at once.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
+	cleaning atomic.Int32
 }
 
 // enter starts a call into the backend: it reports false after Close, and
@@ -82,54 +93,70 @@ func (l *locker) checkTTL(ttl time.Duration) error {
 	return nil
 }
 
-// try makes one attempt with a fresh token.
-func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (token string, ok bool, err error) {
+// log reports what happened in the background, when a logger is set. It
+// names the key, never a token.
+func (l *locker) log(level slog.Level, msg, key string, err error) {
+	if l.logger == nil {
+		return
+	}
+	attrs := []slog.Attr{slog.String("key", key)}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	l.logger.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+// try makes one attempt with a fresh token, and returns the lease acquired,
+// or nil when the key is held.
+func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
 	if err := l.check(key, ttl); err != nil {
-		return "", false, err
+		return nil, err
 	}
 	if !l.enter() {
-		return "", false, ErrClosed
+		return nil, ErrClosed
 	}
 	defer l.life.RUnlock()
-	token = newToken()
-	ok, err = l.b.Acquire(ctx, key, token, ttl)
-	if err = l.settle(ctx, key, token, ok, err); err != nil {
+	token, start := newToken(), time.Now()
+	ok, err := l.b.Acquire(ctx, key, token, ttl)
+	if err = l.settle(ctx, key, token, ttl, start, ok, err); err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) && !errors.Is(err, ErrClosed) {
 			err = fmt.Errorf("%w: %w", cerr, err)
 		}
-		return "", false, err
+		return nil, err
 	}
-	return token, ok, nil
+	if !ok {
+		return nil, nil
+	}
+	return l.newLease(key, token, ttl, start), nil
 }
 
 // settle looks at the outcome of an attempt made while holding l.life. After
 // an error the store may hold token all the same (the request arrived, its
 // reply did not), and nobody else knows token: settle has it released in the
-// background, so that the key is not left locked, by no one, until the ttl
-// ends; Close waits for that release. A lock found acquired once Close has
-// begun is released at once and reported as ErrClosed.
-func (l *locker) settle(ctx context.Context, key, token string, ok bool, err error) error {
+// background (see cleanup). A lock found acquired once Close has begun is
+// released at once and reported as ErrClosed.
+func (l *locker) settle(ctx context.Context, key, token string, ttl time.Duration, start time.Time, ok bool, err error) error {
 	switch {
 	case err != nil:
-		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidTTL) || errors.Is(err, ErrClosed) {
+		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidTTL) || errors.Is(err, ErrClosed) || unsent(err) {
 			return err
 		}
-		ctx = context.WithoutCancel(ctx)
 		if l.closed.Load() {
-			l.release(ctx, key, token)
+			l.release(context.WithoutCancel(ctx), key, token)
 			return ErrClosed
 		}
-		if l.forgetting.Add(1) > maxForgets {
+		if l.cleaning.Add(1) > maxCleanups {
 			// The store is failing many calls: it is likely down, and
 			// the lock, if stored, expires anyway.
-			l.forgetting.Add(-1)
+			l.cleaning.Add(-1)
+			l.log(slog.LevelWarn, "lock: too many background releases; one left to expire", key, err)
 			return err
 		}
-		l.forgets.Add(1) // under l.life: before Close's Wait
+		l.bg.Add(1) // under l.life: before Close's Wait
 		go func() {
-			defer l.forgets.Done()
-			defer l.forgetting.Add(-1)
-			l.release(ctx, key, token)
+			defer l.bg.Done()
+			defer l.cleaning.Add(-1)
+			l.cleanup(key, token, start.Add(ttl))
 		}()
 		return err
 	case ok && l.closed.Load():
@@ -139,36 +166,65 @@ func (l *locker) settle(ctx context.Context, key, token string, ok bool, err err
 	return nil
 }
 
-const (
-	// forgetTimeout bounds the best-effort release of a token that an
-	// attempt may have stored without saying so.
-	forgetTimeout = 5 * time.Second
+// maxCleanups bounds the background releases of one Lock running at once.
+const maxCleanups = 64
 
-	// maxForgets bounds the background releases of one Lock running at once.
-	maxForgets = 64
-)
+// cleanup releases token, which a failed attempt may have stored, retrying
+// with jittered backoff until the store answers (released, or not there),
+// the lock's ttl has passed (until ends), or Close's time is up. A fault
+// that cut the attempt's reply often cuts the next call too: the pauses
+// let the fault heal.
+func (l *locker) cleanup(key, token string, until time.Time) {
+	ctx, cancel := context.WithDeadline(l.bgCtx, until)
+	defer cancel()
+	bo := backoff{max: l.retry}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for {
+		_, err := l.b.Release(ctx, key, token)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil || !inTransit(err) {
+			l.log(slog.LevelWarn, "lock: release of a failed attempt gave up; the key may stay locked until its ttl ends", key, err)
+			return
+		}
+		timer.Reset(bo.next())
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			l.log(slog.LevelWarn, "lock: release of a failed attempt gave up; the key may stay locked until its ttl ends", key, err)
+			return
+		}
+	}
+}
 
 // release releases token, best effort and bounded in time: the lock expires
 // anyway. Release checks the owner, so another owner's lock is left alone.
-// The caller holds l.life, or is counted in l.forgets.
+// The caller holds l.life.
 func (l *locker) release(ctx context.Context, key, token string) {
-	ctx, cancel := context.WithTimeout(ctx, forgetTimeout)
+	ctx, cancel := context.WithTimeout(ctx, l.closeTimeout)
 	defer cancel()
-	_, _ = l.b.Release(ctx, key, token)
+	if _, err := l.b.Release(ctx, key, token); err != nil {
+		l.log(slog.LevelWarn, "lock: release failed; the key stays locked until its ttl ends", key, err)
+	}
 }
 
 // wait attempts until acquired, deadline (if not zero) passes, ctx is done or
 // the Lock is closed. It makes at least one attempt. When timed, the attempts
 // run under a context that ends one retry interval after the deadline (or
 // after the start, if later), so that a slow store cannot hold the wait much
-// past its timeout. Close ends a wait between two attempts; an attempt in
-// flight runs to its end, and Close waits for it.
-func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadline time.Time, timed bool) (string, error) {
+// past its timeout. A failure in transit is retried like a held key, with a
+// new token; other errors of the store end the wait. Close ends a wait
+// between two attempts; an attempt in flight runs to its end, and Close
+// waits for it.
+func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadline time.Time, timed bool) (*Lease, error) {
 	if err := l.check(key, ttl); err != nil {
-		return "", err
+		return nil, err
 	}
 	if !l.enter() {
-		return "", ErrClosed
+		return nil, ErrClosed
 	}
 	defer l.life.RUnlock()
 	wctx := ctx
@@ -177,10 +233,11 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		wctx, cancel = context.WithDeadline(ctx, later(deadline, time.Now()).Add(l.retry))
 		defer cancel()
 	}
-	token := newToken()
 	var (
-		timer *time.Timer
-		bo    = backoff{max: l.retry}
+		token   = newToken()
+		timer   *time.Timer
+		bo      = backoff{max: l.retry}
+		lastErr error // of the last attempt, if it failed in transit
 	)
 	defer func() {
 		if timer != nil {
@@ -192,27 +249,37 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		if l.watch != nil {
 			wake = l.watch.Watch(key)
 		}
+		start := time.Now()
 		ok, err := l.b.Acquire(wctx, key, token, ttl)
-		if err = l.settle(ctx, key, token, ok, err); err != nil {
-			if errors.Is(err, ErrClosed) || wctx.Err() == nil {
-				return "", err
+		if err = l.settle(ctx, key, token, ttl, start, ok, err); err != nil {
+			switch {
+			case errors.Is(err, ErrClosed):
+				return nil, err
+			case wctx.Err() != nil:
+				// A call cut short ends the wait like its ctx or timeout does.
+				return nil, l.ended(ctx, err)
+			case !inTransit(err):
+				return nil, err
 			}
-			// A call cut short ends the wait like its ctx or timeout does.
-			return "", l.ended(ctx, err)
+			// The store may hold token: the next attempt needs its own,
+			// or the release of this one could release it.
+			lastErr, token = err, newToken()
+		} else {
+			lastErr = nil
 		}
 		if ok {
-			return token, nil
+			return l.newLease(key, token, ttl, start), nil
 		}
 		pause := bo.next()
 		if !deadline.IsZero() {
 			left := time.Until(deadline)
 			if left <= 0 {
-				return "", l.ended(ctx, nil)
+				return nil, l.ended(ctx, lastErr)
 			}
 			pause = min(pause, left)
 		}
 		if wctx.Err() != nil {
-			return "", l.ended(ctx, nil)
+			return nil, l.ended(ctx, lastErr)
 		}
 		if timer == nil {
 			timer = time.NewTimer(pause)
@@ -223,9 +290,9 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		case <-timer.C:
 		case <-wake:
 		case <-wctx.Done():
-			return "", l.ended(ctx, nil)
+			return nil, l.ended(ctx, lastErr)
 		case <-l.done:
-			return "", ErrClosed
+			return nil, ErrClosed
 		}
 	}
 }
@@ -239,7 +306,7 @@ func later(a, b time.Time) time.Time {
 }
 
 // ended is the error of a wait that ended unsuccessfully on ctx, on its
-// timeout or on Close; err is the error of an attempt cut short, if any.
+// timeout or on Close; err is the error of the last attempt, if it failed.
 func (l *locker) ended(ctx context.Context, err error) error {
 	cerr := ctx.Err()
 	switch {
@@ -258,43 +325,58 @@ func (l *locker) ended(ctx context.Context, err error) error {
 	}
 }
 
-// heldKey is a key acquired by the key-based calls.
-type heldKey struct {
-	token   string
-	expires time.Time // local estimate; the store may keep the lock longer
-}
-
-// forgetAfter is how long after its ttl a key acquired by the key-based
-// calls and never released is forgotten: long past any backend's expiry
-// granularity, so a ReleaseLock until then still says ErrNotHeld.
+// forgetAfter is how long after its deadline a lease that was never
+// released is forgotten: long past any backend's expiry granularity, so a
+// ReleaseLock until then still says ErrNotHeld.
 const forgetAfter = time.Minute
 
-func (l *locker) remember(key, token string, ttl time.Duration) {
+// track records s among the leases Close releases. Callers that let locks
+// expire instead of releasing them must not grow the record without bound:
+// it is pruned each time it doubles.
+func (l *locker) track(s *Lease) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.live == nil {
+		l.live = make(map[*Lease]bool)
+	}
+	l.live[s] = true
+	if len(l.live) < l.prune {
+		return
+	}
 	now := time.Now()
+	for o := range l.live {
+		if now.Sub(o.Deadline()) > forgetAfter {
+			delete(l.live, o)
+			if l.held[o.key] == o {
+				delete(l.held, o.key)
+			}
+		}
+	}
+	l.prune = max(64, 2*len(l.live))
+}
+
+// untrack forgets s, which the store can no longer hold.
+func (l *locker) untrack(s *Lease) {
+	l.mu.Lock()
+	delete(l.live, s)
+	l.mu.Unlock()
+}
+
+func (l *locker) remember(s *Lease) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.held == nil {
-		l.held = make(map[string]heldKey)
+		l.held = make(map[string]*Lease)
 	}
-	l.held[key] = heldKey{token: token, expires: now.Add(ttl)}
-	// Callers that let locks expire instead of releasing them must not grow
-	// the map without bound: prune it each time it doubles.
-	if len(l.held) >= l.prune {
-		for k, h := range l.held {
-			if now.Sub(h.expires) > forgetAfter {
-				delete(l.held, k)
-			}
-		}
-		l.prune = max(64, 2*len(l.held))
-	}
+	l.held[s.key] = s
 }
 
 func (l *locker) TryAcquireLock(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	token, ok, err := l.try(ctx, key, ttl)
-	if ok {
-		l.remember(key, token, ttl)
+	s, err := l.try(ctx, key, ttl)
+	if s != nil {
+		l.remember(s)
 	}
-	return ok, err
+	return s != nil, err
 }
 
 func (l *locker) AcquireLock(ctx context.Context, key string, ttl, timeout time.Duration) error {
@@ -303,11 +385,11 @@ func (l *locker) AcquireLock(ctx context.Context, key string, ttl, timeout time.
 	if timed && deadline.Before(now) {
 		deadline, timed = time.Time{}, false // too far to represent: no deadline
 	}
-	token, err := l.wait(ctx, key, ttl, deadline, timed)
+	s, err := l.wait(ctx, key, ttl, deadline, timed)
 	if err != nil {
 		return err
 	}
-	l.remember(key, token, ttl)
+	l.remember(s)
 	return nil
 }
 
@@ -315,60 +397,95 @@ func (l *locker) ReleaseLock(ctx context.Context, key string) error {
 	if key == "" && !l.closed.Load() {
 		return fmt.Errorf("%w: empty key", ErrInvalidKey)
 	}
-	if !l.enter() {
+	if l.closed.Load() {
 		return ErrClosed
 	}
-	defer l.life.RUnlock()
 	// The record leaves the map before the store is asked, so that of two
 	// concurrent releases one releases and the other is a no-op.
 	l.mu.Lock()
-	h, ok := l.held[key]
+	s, ok := l.held[key]
 	delete(l.held, key)
 	l.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	released, err := l.b.Release(ctx, key, h.token)
-	if err != nil {
+	err := s.Release(ctx)
+	if err != nil && !errors.Is(err, ErrNotHeld) && !errors.Is(err, ErrClosed) {
 		l.mu.Lock()
 		if _, again := l.held[key]; !again { // keep it for a retry
-			l.held[key] = h
+			l.held[key] = s
 		}
 		l.mu.Unlock()
-		return err
 	}
-	if !released {
-		return errLost
-	}
-	return nil
+	return err
 }
 
 func (l *locker) TryAcquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
-	token, ok, err := l.try(ctx, key, ttl)
-	if err != nil {
-		return nil, err
+	s, err := l.try(ctx, key, ttl)
+	if err == nil && s == nil {
+		err = ErrNotAcquired
 	}
-	if !ok {
-		return nil, ErrNotAcquired
-	}
-	return &Lease{l: l, key: key, token: token}, nil
+	return s, err
 }
 
 func (l *locker) Acquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
-	token, err := l.wait(ctx, key, ttl, time.Time{}, false)
-	if err != nil {
-		return nil, err
-	}
-	return &Lease{l: l, key: key, token: token}, nil
+	return l.wait(ctx, key, ttl, time.Time{}, false)
 }
+
+// maxCloseReleases bounds the releases that Close runs at once.
+const maxCloseReleases = 32
 
 func (l *locker) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	close(l.done) // ends waits between attempts
+	close(l.done) // ends waits between attempts, and keep-alives
+	l.mu.Lock()
+	leases := make([]*Lease, 0, len(l.live))
+	for s := range l.live {
+		leases = append(leases, s)
+	}
+	l.live, l.held = nil, nil
+	l.mu.Unlock()
+	for _, s := range leases {
+		s.mu.Lock()
+		if s.stopKeep != nil {
+			s.stopKeep() // an extend in flight returns now
+		}
+		s.mu.Unlock()
+	}
 	l.life.Lock() // waits for the calls in flight
 	defer l.life.Unlock()
-	l.forgets.Wait() // and for the background releases they started
+
+	// Let go of what this Lock value holds, in parallel, bounded in time;
+	// the background releases of failed attempts get the same time.
+	ctx, cancel := context.WithTimeout(context.Background(), l.closeTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, l.bgStop)
+	defer stop()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxCloseReleases)
+	for _, s := range leases {
+		s.mu.Lock()
+		gone := s.gone
+		s.mu.Unlock()
+		if gone {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if _, err := l.b.Release(ctx, s.key, s.token); err != nil {
+				l.log(slog.LevelWarn, "lock: Close could not release a lock; it stays until its ttl ends", s.key, err)
+			}
+			s.end(errByClose, true)
+		})
+	}
+	wg.Wait()
+	for _, s := range leases {
+		s.end(errByClose, true) // leases already gone keep their cause
+	}
+	l.bg.Wait() // keep-alives and background releases
+	l.bgStop()
 	return l.b.Close()
 }

@@ -32,9 +32,10 @@ func TestHeldKeysPruned(t *testing.T) {
 	}
 	// Let them expire, long ago.
 	l.mu.Lock()
-	for k, h := range l.held {
-		h.expires = h.expires.Add(-time.Hour)
-		l.held[k] = h
+	for _, s := range l.held {
+		s.mu.Lock()
+		s.deadline = s.deadline.Add(-time.Hour)
+		s.mu.Unlock()
 	}
 	l.mu.Unlock()
 	for i := range 2000 {
@@ -43,6 +44,9 @@ func TestHeldKeysPruned(t *testing.T) {
 		}
 	}
 	l.mu.Lock()
+	if len(l.live) != len(l.held) {
+		t.Errorf("%d live leases, %d held keys; want the same", len(l.live), len(l.held))
+	}
 	n, old := len(l.held), 0
 	for k := range l.held {
 		if k[:3] == "old" {
