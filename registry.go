@@ -8,12 +8,15 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/distlock/lock/internal/urlparam"
 )
 
 // An Opener opens a Lock for a URL whose scheme it was registered under.
 // Openers are called concurrently, must not modify u, and should report an
 // unreachable store before returning (within ctx). [Open] adds the redacted
-// URL to the errors an Opener returns, so they need not repeat it.
+// URL to the errors an Opener returns, so they need not repeat it; they must
+// not show u's password, nor the values of parameters named like secrets.
 type Opener func(ctx context.Context, u *url.URL) (Lock, error)
 
 var registry = struct {
@@ -61,35 +64,26 @@ func Schemes() []string {
 // registered for its scheme. Each backend documents its URL form and
 // parameters; unknown parameters are an error. The host part may list
 // several servers separated by commas (memcached://h1:11211,h2:11211); the
-// Opener then finds them, comma-separated, in u.Host. Passwords in rawURL
-// never appear in the errors Open returns: the userinfo's is hidden, and so
-// are the values of parameters named like secrets; when an '@' follows the
-// host (a password with an unescaped '/', '?' or '#' does that), every part
-// of the text before it is masked.
+// Opener then finds them, comma-separated, in u.Host.
+//
+// Open's errors never show a password: they show the URL with the
+// userinfo's password, and the values of parameters named like secrets,
+// masked. Of a URL that does not parse, or that has an '@' past its host
+// (as a password with an unescaped '/', '?' or '#' makes), they show only
+// the scheme and what is wrong; for the latter, not the backend's error
+// either, which errors.Is and errors.As still see.
 func Open(ctx context.Context, rawURL string) (Lock, error) {
-	l, err := open(ctx, rawURL)
-	if err != nil && atAfterHost(rawURL) {
-		err = scrub(err, rawURL)
-	}
-	return l, err
-}
-
-func open(ctx context.Context, rawURL string) (Lock, error) {
 	u, err := ParseURL(rawURL)
 	if err != nil {
-		// A *url.Error prints the whole URL, password included.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("lock: invalid URL: %w", err)
+		return nil, invalidURL(rawURL, err)
+	}
+	if strayAt(rawURL) {
+		return openWithheld(ctx, u)
 	}
 	if u.Scheme == "" {
 		return nil, fmt.Errorf("lock: open %s: URL has no scheme (registered: %s)", redact(u), registered())
 	}
-	registry.RLock()
-	opener := registry.openers[strings.ToLower(u.Scheme)]
-	registry.RUnlock()
+	opener := lookup(u.Scheme)
 	if opener == nil {
 		return nil, fmt.Errorf("lock: open %s: unknown scheme %q (registered: %s; forgotten import?)",
 			redact(u), u.Scheme, registered())
@@ -101,44 +95,149 @@ func open(ctx context.Context, rawURL string) (Lock, error) {
 	return l, nil
 }
 
-// atAfterHost reports an '@' past the authority of raw. It may be a query
-// value's (prefix=team@app), or a password with an unescaped '/', '?' or
-// '#', which ends the authority early: url.Parse then sees no userinfo to
-// hide, and the rest of the password lands where errors would print it.
-func atAfterHost(raw string) bool {
-	_, rest, ok := strings.Cut(raw, "://")
-	if !ok {
+func lookup(scheme string) Opener {
+	registry.RLock()
+	defer registry.RUnlock()
+	return registry.openers[strings.ToLower(scheme)]
+}
+
+// encodeHint says how to write a password that would otherwise end the
+// URL's authority, or fail to parse.
+const encodeHint = "in a password, percent-encode '/', '?', '#' and '@' as %2F, %3F, %23 and %40"
+
+// openWithheld opens u, parsed from a URL with an '@' past its authority.
+// That '@' may be a query value's (prefix=team@app), or end a password with
+// an unescaped '/', '?' or '#', which ended the authority early: url.Parse
+// then saw no userinfo to hide, and pieces of the password are now in
+// u.Host, u.Path, u.RawQuery or u.Fragment, where an error could print them,
+// in any form (quoted, escaped, cut). So no text of the URL is shown: only
+// its scheme, which precedes the authority, and fixed words; the Opener's
+// error is kept for errors.Is and errors.As.
+func openWithheld(ctx context.Context, u *url.URL) (Lock, error) {
+	const why = ": an '@' past its host may be part of a password (" + encodeHint
+	if u.Scheme == "" {
+		return nil, errors.New("lock: open URL: URL has no scheme (registered: " + registered() + "); the URL is not shown" + why + ")")
+	}
+	opener := lookup(u.Scheme)
+	if opener == nil {
+		return nil, fmt.Errorf("lock: open %s URL: unknown scheme %q (registered: %s; forgotten import?); the URL is not shown%s)",
+			u.Scheme, u.Scheme, registered(), why)
+	}
+	l, err := opener(ctx, u)
+	if err != nil {
+		failed := "failed"
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			failed += " (" + context.DeadlineExceeded.Error() + ")"
+		case errors.Is(err, context.Canceled):
+			failed += " (" + context.Canceled.Error() + ")"
+		}
+		return nil, &hiddenError{
+			msg: "lock: open " + u.Scheme + " URL: " + failed + "; neither the error nor the URL is shown" + why +
+				"; in a parameter value, '@' as %40, to see them)",
+			err: err,
+		}
+	}
+	return l, nil
+}
+
+// strayAt reports whether raw has an '@' outside the authority that
+// url.Parse finds in it (every '@' of a URL without one).
+func strayAt(raw string) bool {
+	if !strings.Contains(raw, "@") {
 		return false
 	}
+	scheme, rest := cutScheme(raw)
+	if !strings.HasPrefix(rest, "//") || (scheme == "" && strings.HasPrefix(rest, "///")) {
+		return true
+	}
+	rest = rest[2:]
 	i := strings.IndexAny(rest, "/?#")
 	return i >= 0 && strings.Contains(rest[i:], "@")
 }
 
-// scrub rewrites err, from a URL with an '@' past its authority, so that no
-// part of what may be a password shows: every run of four or more
-// characters of the text before the last '@' is masked, and a hint says how
-// to write such a password.
-func scrub(err error, raw string) error {
-	scheme, rest, _ := strings.Cut(raw, "://")
-	suspect := rest[:strings.LastIndex(rest, "@")]
-	msg := err.Error()
-	for _, part := range strings.FieldsFunc(suspect, func(r rune) bool { return strings.ContainsRune("/?#:@&=", r) }) {
-		if len(part) >= 4 {
-			msg = strings.ReplaceAll(msg, part, "xxxxx")
+// cutScheme splits raw as url.Parse does into a scheme, which is "" unless
+// it is a valid one ([a-zA-Z][a-zA-Z0-9+.-]*) followed by ':', and the rest
+// after that ':'.
+func cutScheme(raw string) (scheme, rest string) {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.':
+			if i == 0 {
+				return "", raw
+			}
+		case c == ':' && i > 0:
+			return raw[:i], raw[i+1:]
+		default:
+			return "", raw
 		}
 	}
-	return &scrubbed{msg: fmt.Sprintf("%s (the %s URL has an '@' past its host: in a password, percent-encode '/', '?', '#' and '@' as %%2F, %%3F, %%23, %%40)", msg, scheme), err: err}
+	return "", raw
 }
 
-// scrubbed is an error whose message is masked; errors.Is and errors.As
-// still see the original.
-type scrubbed struct {
+// invalidURL returns Open's error for a URL that does not parse: net/url's
+// errors quote the URL, or the piece that failed, which may be a password
+// (%q turns a '"' into \", so no search for the password in the text
+// finds every form), so the error is described in fixed words, with the
+// scheme alone from the URL.
+func invalidURL(raw string, err error) error {
+	what := "a URL"
+	if scheme, _ := cutScheme(raw); scheme != "" {
+		what = "a " + strings.ToLower(scheme) + " URL"
+	}
+	return &hiddenError{
+		msg: fmt.Sprintf("lock: invalid URL: %s with %s; the URL is not shown: it may hold a password (%s)",
+			what, describeParseError(err), encodeHint),
+		err: err,
+	}
+}
+
+// describeParseError names what url.Parse refused, without its text.
+func describeParseError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var escape url.EscapeError
+	var host url.InvalidHostError
+	switch msg := err.Error(); {
+	case errors.As(err, &escape):
+		return "a malformed %-escape"
+	case errors.As(err, &host):
+		return "a character not allowed in the host"
+	case strings.HasPrefix(msg, "invalid port "):
+		return "an invalid port after the host (a password with an unescaped '/', '?' or '#' makes one)"
+	case strings.HasPrefix(msg, "invalid host: "), msg == "invalid IP-literal", msg == "missing ']' in host":
+		return "an invalid IP address in brackets"
+	case msg == "net/url: invalid userinfo":
+		return "a character not allowed in the user name or password (percent-encode it)"
+	case msg == "net/url: invalid control character in URL":
+		return "a control character"
+	case msg == "missing protocol scheme":
+		return "an empty scheme before its ':'"
+	case msg == "empty url":
+		return "no text"
+	case msg == "first path segment in URL cannot contain colon",
+		msg == "number of URL query parameters exceeded limit":
+		return "an error: " + msg
+	}
+	return "an error (details not shown)"
+}
+
+// hiddenError is an error whose message shows none of err's text, which
+// may hold a password. errors.Is and errors.As see err, through the methods
+// below; it has no Unwrap method, so that a program that logs each error
+// of a chain (as some error reporters do) does not print err.
+type hiddenError struct {
 	msg string
 	err error
 }
 
-func (e *scrubbed) Error() string { return e.msg }
-func (e *scrubbed) Unwrap() error { return e.err }
+func (e *hiddenError) Error() string        { return e.msg }
+func (e *hiddenError) Is(target error) bool { return errors.Is(e.err, target) }
+func (e *hiddenError) As(target any) bool   { return errors.As(e.err, target) }
 
 func registered() string {
 	if s := Schemes(); len(s) > 0 {
@@ -182,24 +281,57 @@ func ParseURL(raw string) (*url.URL, error) {
 
 // redact returns u for an error message: the password hidden, as by
 // (*url.URL).Redacted, and so are the values of query parameters whose
-// names suggest a secret.
+// names suggest a secret (urlparam.SecretName). The query is masked as
+// written, pair by pair, so that a pair url.ParseQuery drops (a ';' or a
+// malformed %-escape in it) is masked too; a fragment right after such a
+// value is masked with it, since an unescaped '#' ends the value early.
 func redact(u *url.URL) string {
-	q := u.Query()
-	hidden := false
-	for name := range q {
-		n := strings.ToLower(name)
-		for _, secret := range []string{"pass", "secret", "token", "credential", "auth", "apikey", "api_key"} {
-			if strings.Contains(n, secret) {
-				q[name] = []string{"xxxxx"}
-				hidden = true
+	c := *u
+	masked, last := maskQuery(u.RawQuery)
+	c.RawQuery = masked
+	if last && (c.Fragment != "" || c.RawFragment != "") {
+		c.Fragment, c.RawFragment = "xxxxx", ""
+	}
+	return c.Redacted()
+}
+
+// maskQuery returns raw, a query, with the values of the parameters whose
+// names suggest a secret replaced by xxxxx, and whether its last pair was
+// such a one. Pairs are split at '&' as url.ParseQuery does; within a pair,
+// the value is masked from the first ';'-separated part whose name suggests
+// a secret to the end of the pair.
+func maskQuery(raw string) (string, bool) {
+	if raw == "" {
+		return "", false
+	}
+	pairs := strings.Split(raw, "&")
+	last := false
+	for i, pair := range pairs {
+		last = false
+		at := 0
+		for part := range strings.SplitSeq(pair, ";") {
+			name, _, hasValue := strings.Cut(part, "=")
+			if secretParam(name) {
+				if hasValue {
+					pairs[i] = pair[:at+len(name)] + "=xxxxx"
+				} else {
+					pairs[i] = pair[:at+len(name)]
+				}
+				last = true
 				break
 			}
+			at += len(part) + 1
 		}
 	}
-	if !hidden {
-		return u.Redacted()
+	return strings.Join(pairs, "&"), last
+}
+
+// secretParam reports whether the raw (escaped) parameter name names a
+// secret.
+func secretParam(raw string) bool {
+	if urlparam.SecretName(raw) {
+		return true
 	}
-	c := *u
-	c.RawQuery = q.Encode()
-	return c.Redacted()
+	name, err := url.QueryUnescape(raw)
+	return err == nil && urlparam.SecretName(name)
 }

@@ -3,6 +3,7 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,6 +18,9 @@ var errTestOpener = errors.New("test opener failed")
 func init() {
 	lock.Register("Test-Fail", func(ctx context.Context, u *url.URL) (lock.Lock, error) {
 		return nil, errTestOpener
+	})
+	lock.Register("test-deadline", func(ctx context.Context, u *url.URL) (lock.Lock, error) {
+		return nil, fmt.Errorf("dial %s: %w", u.Host, context.DeadlineExceeded)
 	})
 }
 
@@ -41,11 +45,32 @@ func TestOpenErrors(t *testing.T) {
 		{"test-fail://app:hunter2/secret@h/0", []string{"percent-encode"}},
 		{"test-fail://:hunter2?secret@h", []string{"percent-encode"}},
 		{"test-fail://:hunter2#secret@h", []string{"percent-encode"}},
-		{"test-fail://h/0?x=secret@h", []string{"test opener failed", "percent-encode"}},
+		{"test-fail://h/0?x=secret@h", []string{"open test-fail URL: failed", "neither the error nor the URL is shown", "percent-encode"}},
 		{"redis://:hunter2/secret@h:99999999999", []string{"percent-encode"}},
 		{"memory://x?bogus=1", []string{"unknown parameter(s): bogus"}},
-		{"redis://user:secret@h:99999999999/%zz", []string{"invalid URL"}},
-		{"x://user:secret@h1,h2:bad", []string{"invalid URL"}},
+		{"redis://user:secret@h:99999999999/%zz", []string{"invalid URL: a redis URL with a malformed %-escape"}},
+		{"x://user:secret@h1,h2:bad", []string{"invalid URL: a x URL with an invalid port"}},
+		{`redis://u:secret"#@127.0.0.1:6379/0`, []string{"invalid URL: a redis URL with an invalid port after the host", "%2F, %3F, %23 and %40"}},
+		{"memcached://u:hunter2/secret@127.0.0.1:1", []string{"invalid URL: a memcached URL with an invalid port"}},
+		{"redis://u:hunter2%zzsecret@h/0", []string{"a malformed %-escape"}},
+		{"redis://u:hunter2 secret@h/0", []string{"a character not allowed in the user name or password"}},
+		{"redis://u:secret@h\x01", []string{"a control character"}},
+		{"redis://u:hunter2@[secret", []string{"an invalid IP address in brackets"}},
+		{"redis://u:hunter2@[secret]", []string{"an invalid IP address in brackets"}},
+		{"redis://u:hunter2@se cret", []string{"a character not allowed in the host"}},
+		{"://u:secret@h", []string{"invalid URL: a URL with an empty scheme"}},
+		{"1x://u:secret@h", []string{"invalid URL: a URL with an error: first path segment in URL cannot contain colon"}},
+		{"nosuch://u:hunter2/secret@h", []string{"invalid URL: a nosuch URL"}},
+		{"nosuch://u:12/secret@h", []string{`open nosuch URL: unknown scheme "nosuch"`, "not shown"}},
+		{"//u:12/secret@h", []string{"open URL: URL has no scheme", "not shown"}},
+		{"redis:u:secret@h", []string{`unknown scheme "redis"`, "not shown"}},
+		{"test-fail://h?password=hunter2;secret&prefix=a", []string{"password=xxxxx&prefix=a"}},
+		{"test-fail://h?x=1;pass=hunter2;secret&prefix=a", []string{"x=1;pass=xxxxx&prefix=a"}},
+		{"test-fail://h?pa%73s=hunter2%zz", []string{"pa%73s=xxxxx"}},
+		{"test-fail://h?token=hunter2#secret", []string{"token=xxxxx#xxxxx"}},
+		{"test-fail://h?token=x&prefix=a#frag", []string{"token=xxxxx&prefix=a#frag"}},
+		{"memory://x?password=hunter2%zz", []string{"malformed %-escape in the value of password"}},
+		{"memory://x?retry_timeout=secret", []string{`retry_timeout="secret"`}},
 	} {
 		l, err := lock.Open(ctx, c.url)
 		if err == nil {
@@ -59,7 +84,7 @@ func TestOpenErrors(t *testing.T) {
 			}
 		}
 		for _, secret := range []string{"secret", "hunter2", "p2"} {
-			if strings.Contains(err.Error(), secret) {
+			if strings.Contains(err.Error(), secret) && !strings.Contains(c.url, "retry_timeout=secret") {
 				t.Errorf("Open(%q) error = %q; it shows a secret", c.url, err)
 			}
 		}
@@ -67,6 +92,45 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := lock.Open(ctx, "TEST-FAIL://h"); !errors.Is(err, errTestOpener) {
 		t.Errorf("Open(TEST-FAIL://h) = %v; want the opener's error: schemes are case-insensitive", err)
 	}
+}
+
+// TestOpenHiddenErrors checks that the errors whose text Open does not show
+// still match with errors.Is and errors.As, and that they have no Unwrap,
+// through which a program logging each error of a chain would print them.
+func TestOpenHiddenErrors(t *testing.T) {
+	ctx := t.Context()
+	_, err := lock.Open(ctx, "test-fail://u:hunter2/secret@h")
+	if err == nil || errors.Unwrap(err) != nil {
+		t.Fatalf("Open = %v; want an error without Unwrap", err)
+	}
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		t.Errorf("Open = %v; want errors.As to find the *url.Error", err)
+	}
+	var pe url.EscapeError
+	if _, err := lock.Open(ctx, "test-fail://u:hunter2%zz@h"); !errors.As(err, &pe) {
+		t.Errorf("Open = %v; want errors.As to find the url.EscapeError", err)
+	}
+
+	_, err = lock.Open(ctx, "test-fail://u:12/secret@h/0")
+	if !errors.Is(err, errTestOpener) || errors.Unwrap(err) != nil || strings.Contains(err.Error(), errTestOpener.Error()) {
+		t.Errorf("Open = %v; want errors.Is to see the opener's error, which it does not show, and no Unwrap", err)
+	}
+
+	_, err = lock.Open(ctx, "test-deadline://u:12/secret@h/0")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "failed (context deadline exceeded)") || strings.Contains(err.Error(), "dial") {
+		t.Errorf("Open = %v; want a deadline, shown as such, without the opener's text", err)
+	}
+}
+
+// TestOpenAtInQuery checks that an '@' in a query value, which Open cannot
+// tell from a piece of a password, opens when nothing fails.
+func TestOpenAtInQuery(t *testing.T) {
+	l, err := lock.Open(t.Context(), "fuzz-ok://h?prefix=team@app")
+	if err != nil {
+		t.Fatalf("Open(fuzz-ok://h?prefix=team@app) = %v; want a Lock", err)
+	}
+	l.Close()
 }
 
 func TestRegisterPanics(t *testing.T) {

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/distlock/lock"
@@ -71,8 +73,8 @@ func parseURL(u *url.URL) ([]string, *Options, error) {
 	if useTLS {
 		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	for name, why := range unsupported {
-		q.Reject(name, why)
+	for _, name := range slices.Sorted(maps.Keys(unsupported)) { // one order, one message
+		q.Reject(name, unsupported[name])
 	}
 	if err := q.Err(); err != nil {
 		return nil, nil, err

@@ -1,12 +1,14 @@
 package memcached
 
 import (
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/urlparam/leakcheck"
 )
 
 func TestParseURL(t *testing.T) {
@@ -88,4 +90,76 @@ func TestParseURLErrors(t *testing.T) {
 			t.Errorf("parseURL(%q) error = %v; it shows the password", raw, err)
 		}
 	}
+}
+
+// TestParseURLHidesSecretValues checks that no error shows a password given
+// in the userinfo, which memcached has no use for, or in a parameter, even
+// when it does not parse.
+func TestParseURLHidesSecretValues(t *testing.T) {
+	const secret = "pa55-w0rd-s3cret"
+	for _, tc := range []struct {
+		u    *url.URL
+		want string
+	}{
+		{&url.URL{Scheme: "memcached", User: url.UserPassword("u", secret), Host: "h"}, "want memcached://host"},
+		{&url.URL{Scheme: "memcached", Host: "h", RawQuery: "password=" + secret}, "unknown parameter(s): password"},
+		{&url.URL{Scheme: "memcached", Host: "h", RawQuery: "password=" + secret + "%zz"}, "malformed %-escape in the value of password"},
+		{&url.URL{Scheme: "memcached", Host: "h", RawQuery: "password=" + secret + ";x"}, "malformed query: a ';'"},
+		{&url.URL{Scheme: "memcached", Host: "h", RawQuery: "prefix=" + secret + "%zz"}, "malformed %-escape in the value of prefix"},
+	} {
+		_, _, err := parseURL(tc.u)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseURL(%s) = %v; want an error containing %q", tc.u.Redacted(), err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "%zz") {
+			t.Errorf("parseURL(%s) error shows the password: %v", tc.u.Redacted(), err)
+		}
+	}
+}
+
+// FuzzParseURLHidesPassword checks that parseURL's errors show no piece of a
+// password, in the userinfo or in a parameter, with any other parameters;
+// see leakcheck for the method.
+func FuzzParseURLHidesPassword(f *testing.F) {
+	for _, pw := range []string{"hunter2", `pa"ss`, "a/b?c#d@e", "a%zz", "%", "a;b", "a&b", "pä55 wörd", "a\x00b", "\xff"} {
+		for form := range uint8(3) {
+			f.Add(pw, form, "")
+		}
+	}
+	for _, q := range []string{"bogus=1", "timeout=soon", "retries=-1", "pool_size=2&pool_size=3", "max_key_size=251",
+		"prefix=", "tls=maybe", "host=x&idle=1", "x=%zz", "a;b", "max_expiration=0"} {
+		f.Add("pw", uint8(1), q)
+	}
+	f.Fuzz(func(t *testing.T, fuzzed string, form uint8, query string) {
+		password := leakcheck.Prefix + fuzzed + leakcheck.Suffix
+		msg := parseURLError(form, password, query)
+		if msg == "" {
+			return
+		}
+		alt := parseURLError(form, leakcheck.Rotate(password), query)
+		if leak := leakcheck.Leak(msg, alt, password); leak != "" {
+			t.Errorf("parseURL with form %d, password %q, query %q: %q:\n%s", form%3, password, query, msg, leak)
+		}
+	})
+}
+
+// parseURLError returns the message of parseURL's error for a URL of form
+// form with password in it, or "".
+func parseURLError(form uint8, password, query string) string {
+	u := &url.URL{Scheme: "memcached", Host: "127.0.0.1:1,h2", RawQuery: query}
+	// In a query value, an unescaped '&', ';' or '#' would end the password.
+	inQuery := strings.NewReplacer("&", "%26", ";", "%3B", "#", "%23").Replace(password)
+	switch form % 3 {
+	case 0:
+		u.User = url.UserPassword("u", password)
+	case 1:
+		u.RawQuery = "password=" + inQuery + "&" + query
+	default:
+		u.RawQuery = query + "&auth_token=" + inQuery
+	}
+	if _, _, err := parseURL(u); err != nil {
+		return err.Error()
+	}
+	return ""
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -100,7 +103,9 @@ var notWithSentinel = []string{"route_randomly", "route_by_latency", "replica_on
 // parseURL returns the configuration that u names. It does not modify u,
 // and the errors it returns never contain the URL's password: go-redis's
 // parser is handed the URL without its userinfo, and the credentials are
-// set on the options it returns.
+// set on the options it returns. Nor do they show the values of parameters
+// named like secrets (password= is refused by name, sentinel_auth='s value
+// is not quoted; see urlparam.SecretName).
 func parseURL(u *url.URL) (*urlConfig, error) {
 	const form = "want redis[s]://[user[:password]@]host[:port][/db][?parameters]"
 	if u.Opaque != "" || u.Fragment != "" {
@@ -134,8 +139,8 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 	q.Duration("timeout", &timeout)
 	q.Bool("cluster", &cluster)
 	q.Bool("sentinel_auth", &sentinelAuth)
-	for name, why := range rejected {
-		q.Reject(name, why)
+	for _, name := range slices.Sorted(maps.Keys(rejected)) { // one order, one message
+		q.Reject(name, rejected[name])
 	}
 	if err := q.Err(); err != nil {
 		return nil, err
@@ -143,8 +148,8 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 	if q.Has("prefix") && c.opts.Prefix == "" {
 		return nil, fmt.Errorf("parameter prefix is empty: leave it out for the default %q", DefaultPrefix)
 	}
-	for k, vs := range rest {
-		if len(vs) > 1 && k != "addr" {
+	for _, k := range slices.Sorted(maps.Keys(rest)) {
+		if vs := rest[k]; len(vs) > 1 && k != "addr" {
 			return nil, fmt.Errorf("parameter %s given %d times", k, len(vs))
 		}
 	}
@@ -241,13 +246,25 @@ func goRedisError(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "redis: "))
 }
 
-// redact replaces password in err's message, should the error echo it. No
-// error of go-redis is known to; this is a second line of defence.
+// redact replaces password in err's message, should the error echo it, as
+// written or in the forms an error would quote or escape it in. No error of
+// go-redis is known to; this is a second line of defence. The result has
+// no Unwrap: the original is what it hides.
 func redact(err error, password string) error {
-	if password == "" || !strings.Contains(err.Error(), password) {
+	if password == "" {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), password, "xxxxx"))
+	msg := err.Error()
+	quoted := strconv.Quote(password)
+	for _, form := range []string{password, quoted[1 : len(quoted)-1], url.QueryEscape(password), url.PathEscape(password)} {
+		if form != "" {
+			msg = strings.ReplaceAll(msg, form, "xxxxx")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
 }
 
 // ping checks that the store answers before ctx is done. The ping runs

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/urlparam/leakcheck"
 )
 
 // secret is the password of the URLs below; no error may contain it.
@@ -316,4 +318,98 @@ func TestRedact(t *testing.T) {
 	if got, want := err.Error(), "unknown network x xxxxx y"; got != want {
 		t.Errorf("redact = %q; want %q", got, want)
 	}
+}
+
+// TestParseURLHidesSecretValues checks the errors of URLs with a password in
+// a parameter: its value is never shown, even when it does not parse.
+func TestParseURLHidesSecretValues(t *testing.T) {
+	for _, tc := range []struct{ query, want string }{
+		{"password=" + secret, "parameter password is not supported"},
+		{"password=" + secret + "%zz", "malformed %-escape in the value of password"},
+		{"password=" + secret + ";x", "malformed query: a ';'"},
+		{"sentinel_password=" + secret + "&master_name=m", "parameter sentinel_password is not supported"},
+		{"sentinel_auth=" + secret + "&master_name=m", "parameter sentinel_auth (value not shown): want true or false"},
+		{"prefix=" + secret + "%zz", "malformed %-escape in the value of prefix"},
+	} {
+		u := &url.URL{Scheme: "redis", User: url.UserPassword("u", secret), Host: "h", RawQuery: tc.query}
+		_, err := parseURL(u)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseURL(?%s) = %v; want an error containing %q", tc.query, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "%zz") {
+			t.Errorf("parseURL(?%s) error shows the password: %v", tc.query, err)
+		}
+	}
+}
+
+func TestRedactForms(t *testing.T) {
+	const pw = `pa"ss wörd/`
+	for _, msg := range []string{"a " + pw + " b", "a " + strconv.Quote(pw) + " b", "a " + url.QueryEscape(pw) + " b", "a " + url.PathEscape(pw) + " b"} {
+		got := redact(errors.New(msg), pw).Error()
+		if strings.Contains(got, "ss") || !strings.Contains(got, "xxxxx") {
+			t.Errorf("redact(%q) = %q; want the password masked", msg, got)
+		}
+	}
+	if err := errors.New("nothing here"); redact(err, pw) != err {
+		t.Errorf("redact of an error without the password is not the error itself")
+	}
+}
+
+// FuzzParseURLHidesPassword checks that parseURL's errors show no piece of a
+// password, in the userinfo or in a parameter, with any other parameters;
+// see leakcheck for the method. (lock.Open, whose fuzz test covers what
+// url.Parse makes of an unescaped password, hands parseURL the URL it
+// parsed.)
+func FuzzParseURLHidesPassword(f *testing.F) {
+	for _, pw := range []string{"hunter2", `pa"ss`, "a/b?c#d@e", "a%zz", "%", "a;b", "a&b", "pä55 wörd", "a\x00b", "\xff"} {
+		for form := range uint8(6) {
+			f.Add(pw, form, "")
+		}
+	}
+	for _, q := range []string{"nonsense=1", "db=x", "pool_size=x", "prefix=", "retry_timeout=x", "timeout=-1", "addr=h2:1",
+		"cluster=maybe", "max_retries=2&max_retries=3", "host=h&port=1", "read_timeout=soon", "skip_verify=x", "x=%zz", "a;b"} {
+		f.Add("pw", uint8(0), q)
+		f.Add("pw", uint8(3), q)
+	}
+	f.Fuzz(func(t *testing.T, fuzzed string, form uint8, query string) {
+		password := leakcheck.Prefix + fuzzed + leakcheck.Suffix
+		msg := parseURLError(t, form, password, query)
+		if msg == "" {
+			return
+		}
+		alt := parseURLError(t, form, leakcheck.Rotate(password), query)
+		if leak := leakcheck.Leak(msg, alt, password); leak != "" {
+			t.Errorf("parseURL with form %d, password %q, query %q: %q:\n%s", form%6, password, query, msg, leak)
+		}
+	})
+}
+
+// parseURLError returns the message of parseURL's error for a URL of form
+// form with password in it, or "".
+func parseURLError(t *testing.T, form uint8, password, query string) string {
+	u := &url.URL{Scheme: "redis", User: url.UserPassword("u", password), Host: "127.0.0.1:1", Path: "/0", RawQuery: query}
+	// In a query value, an unescaped '&', ';' or '#' would end the password.
+	inQuery := strings.NewReplacer("&", "%26", ";", "%3B", "#", "%23").Replace(password)
+	switch form % 6 {
+	case 1:
+		u.Scheme, u.RawQuery = "rediss", "cluster=true&"+query
+	case 2:
+		u.RawQuery = "master_name=m&sentinel_auth=true&" + query
+	case 3:
+		u.User, u.RawQuery = nil, "password="+inQuery+"&"+query
+	case 4:
+		u.User, u.RawQuery = url.User("u"), "master_name=m&sentinel_password="+inQuery+"&"+query
+	case 5:
+		u.User, u.RawQuery = nil, "master_name=m&sentinel_auth="+inQuery+"&"+query
+	}
+	before := u.String()
+	_, err := parseURL(u)
+	if u.String() != before {
+		t.Fatalf("parseURL modified its URL")
+	}
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -25,13 +25,75 @@ type Query struct {
 // Values returns the query parameters of u, or an error when the query does
 // not parse: (*url.URL).Query drops such pairs silently, and a dropped
 // parameter (a prefix with a stray ';' or '%') would mean another
-// configuration than the one written.
+// configuration than the one written. The error names the parameter but
+// shows none of the query's text: the value may be a password.
 func Values(u *url.URL) (url.Values, error) {
 	v, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, fmt.Errorf("malformed query: %w", err)
+		// url.ParseQuery's errors quote the text ("%zz"), which may be a
+		// piece of a password.
+		return nil, errors.New("malformed query: " + queryProblem(u.RawQuery))
 	}
 	return v, nil
+}
+
+// queryProblem describes, without quoting it, the first pair of raw that
+// url.ParseQuery refuses.
+func queryProblem(raw string) string {
+	for pair := range strings.SplitSeq(raw, "&") {
+		if strings.Contains(pair, ";") {
+			return "a ';' (separate parameters with '&'; in a value, write ';' as %3B)"
+		}
+		key, value, _ := strings.Cut(pair, "=")
+		name, err := url.QueryUnescape(key)
+		if err != nil {
+			return "a malformed %-escape in a parameter name (write '%' as %25)"
+		}
+		if _, err := url.QueryUnescape(value); err != nil {
+			return fmt.Sprintf("a malformed %%-escape in the value of %s (write '%%' as %%25)", quoteName(name))
+		}
+	}
+	return "it does not parse (too many parameters?)"
+}
+
+// quoteName returns name for an error message: as it is when it is a plain
+// word, quoted otherwise.
+func quoteName(name string) string {
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return strconv.Quote(name)
+		}
+	}
+	if name == "" {
+		return `""`
+	}
+	return name
+}
+
+// secretWords are the parts of parameter names that suggest a secret.
+var secretWords = []string{"pass", "secret", "token", "credential", "auth", "apikey", "api_key"}
+
+// SecretName reports whether a parameter named name may hold a secret: its
+// name contains, in any case, pass, secret, token, credential, auth, apikey
+// or api_key. Errors show no value of such a parameter, and lock.Open
+// masks its value in the URLs it prints.
+func SecretName(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range secretWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// param returns name, and its value when the name does not suggest a
+// secret, for an error message: name="value" or name.
+func param(name, value string) string {
+	if SecretName(name) {
+		return name + " (value not shown)"
+	}
+	return fmt.Sprintf("%s=%q", name, value)
 }
 
 // New returns a Query over v. v is not modified.
@@ -84,7 +146,7 @@ func (q *Query) duration(name string, unit time.Duration, dst *time.Duration) {
 	}
 	d, err := parseDuration(s, unit)
 	if err != nil {
-		q.errs = append(q.errs, fmt.Errorf("parameter %s=%q: %w", name, s, err))
+		q.errs = append(q.errs, fmt.Errorf("parameter %s: %w", param(name, s), err))
 		return
 	}
 	*dst = d
@@ -135,7 +197,7 @@ func (q *Query) integer(name string, least int, dst *int) {
 		if least > 0 {
 			want = "a positive integer, or leave the parameter out for the default"
 		}
-		q.errs = append(q.errs, fmt.Errorf("parameter %s=%q: want %s", name, s, want))
+		q.errs = append(q.errs, fmt.Errorf("parameter %s: want %s", param(name, s), want))
 		return
 	}
 	*dst = n
@@ -149,7 +211,7 @@ func (q *Query) Bool(name string, dst *bool) {
 	}
 	b, err := strconv.ParseBool(s)
 	if err != nil {
-		q.errs = append(q.errs, fmt.Errorf("parameter %s=%q: want true or false", name, s))
+		q.errs = append(q.errs, fmt.Errorf("parameter %s: want true or false", param(name, s)))
 		return
 	}
 	*dst = b

@@ -66,13 +66,24 @@ func TestQueryBadValues(t *testing.T) {
 }
 
 func TestValuesMalformed(t *testing.T) {
-	for _, raw := range []string{"x://h?a=1;b=2", "x://h?a=100%", "x://h?a=%zz"} {
+	for raw, want := range map[string]string{
+		"x://h?a=1;b=2":           "malformed query: a ';'",
+		"x://h?a=100%":            "malformed query: a malformed %-escape in the value of a",
+		"x://h?a=%zz":             "malformed query: a malformed %-escape in the value of a",
+		"x://h?ok=1&pw=sekr%zzit": "malformed query: a malformed %-escape in the value of pw",
+		"x://h?sekr%zzit=1":       "malformed query: a malformed %-escape in a parameter name",
+		"x://h?a%20b=%zz":         `malformed query: a malformed %-escape in the value of "a b"`,
+	} {
 		u, err := url.Parse(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := Values(u); err == nil {
-			t.Errorf("Values(%s) = %v, nil; want an error (Query would drop the pair)", raw, v)
+		v, err := Values(u)
+		if err == nil || err.Error() != want+" (write '%' as %25)" && err.Error() != want+" (separate parameters with '&'; in a value, write ';' as %3B)" {
+			t.Errorf("Values(%s) = %v, %v; want an error %q (Query would drop the pair)", raw, v, err, want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "zz") || strings.Contains(err.Error(), "sekr")) {
+			t.Errorf("Values(%s) = %v; it shows the query's text", raw, err)
 		}
 	}
 	u, _ := url.Parse("x://h?a=1&b=two%20words")
@@ -97,5 +108,39 @@ func TestZero(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), "r=") {
 		t.Errorf("Err() = %v; Int accepts zero", err)
+	}
+}
+
+func TestSecretName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"password": true, "sentinel_Password": true, "PASS": true, "client_secret": true, "token": true,
+		"credentials": true, "sentinel_auth": true, "apikey": true, "x_api_key": true,
+		"prefix": false, "timeout": false, "max_key_size": false, "": false,
+	} {
+		if got := SecretName(name); got != want {
+			t.Errorf("SecretName(%q) = %v; want %v", name, got, want)
+		}
+	}
+}
+
+// TestSecretValuesHidden checks that the errors about a parameter named
+// like a secret do not show its value.
+func TestSecretValuesHidden(t *testing.T) {
+	q := New(url.Values{"auth": {"hunter2"}, "token_ttl": {"hunter2"}, "pass_count": {"hunter2"}, "n": {"x"}})
+	var b bool
+	var d time.Duration
+	var n int
+	q.Bool("auth", &b)
+	q.Duration("token_ttl", &d)
+	q.Int("pass_count", &n)
+	q.Int("n", &n)
+	err := q.Err()
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("Err() = %v; want errors that do not show the values", err)
+	}
+	for _, want := range []string{"auth (value not shown): want true or false", "token_ttl (value not shown): want milliseconds", "pass_count (value not shown): want a non-negative", `n="x"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Err() = %v; want it to contain %q", err, want)
+		}
 	}
 }
