@@ -454,8 +454,7 @@ func (l *locker) Close() error {
 		}
 		s.mu.Unlock()
 	}
-	l.life.Lock() // waits for the calls in flight
-	defer l.life.Unlock()
+	l.life.Lock() // waits for the calls in flight; later ones see closed
 
 	// Let go of what this Lock value holds, in parallel, bounded in time;
 	// the background releases of failed attempts get the same time.
@@ -485,6 +484,9 @@ func (l *locker) Close() error {
 	for _, s := range leases {
 		s.end(errByClose, true) // leases already gone keep their cause
 	}
+	// A keep-alive may be waiting to enter: it sees closed once life is
+	// unlocked, and ends.
+	l.life.Unlock()
 	l.bg.Wait() // keep-alives and background releases
 	l.bgStop()
 	return l.b.Close()

@@ -44,6 +44,12 @@ type Harness struct {
 	// subtests in parallel.
 	Advance func(d time.Duration)
 
+	// Delete, when set, deletes key from the store behind its holder's
+	// back (as an eviction, a flush or an operator would), so the suite can
+	// check that a lease notices. Nil means the suite lets the lock expire
+	// on the store's clock instead (with Advance), or skips those checks.
+	Delete func(t *testing.T, key string)
+
 	// Granularity is how much longer than its ttl a lock may live, such as
 	// 2s for memcached. The suite expects a lock to be acquirable by
 	// another owner once ttl+Granularity has passed.

@@ -59,7 +59,10 @@ func (b *mapBackend) Extend(_ context.Context, key, token string, ttl time.Durat
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
 	it, ok := b.s.items[key]
-	if !ok || !time.Now().Before(it.expires) || it.token != token {
+	if b.flaw == "extend-recreates" && !ok {
+		it, ok = entry{token, time.Now()}, true
+	}
+	if !ok || !time.Now().Before(it.expires) && b.flaw != "extend-recreates" || it.token != token {
 		return false, nil
 	}
 	b.s.items[key] = entry{token, time.Now().Add(ttl)}
@@ -76,6 +79,11 @@ func runMap(t *testing.T, flaw string) {
 		},
 		RetryInterval: 20 * time.Millisecond,
 		TTL:           150 * time.Millisecond,
+		Delete: func(_ *testing.T, key string) {
+			s.mu.Lock()
+			delete(s.items, key)
+			s.mu.Unlock()
+		},
 	})
 }
 
@@ -94,6 +102,7 @@ func TestBrokenBackend(t *testing.T) {
 		"release-ignores-owner": "ReleaseDoesNotStealNewOwner",
 		"acquire-overwrites":    "Exclusive",
 		"truncated-key":         "UnusualKeys",
+		"extend-recreates":      "KeepAliveLoss",
 	} {
 		t.Run(flaw, func(t *testing.T) {
 			t.Parallel()

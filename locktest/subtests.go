@@ -33,6 +33,11 @@ var subtests = []struct {
 	{"InvalidArguments", testInvalidArguments},
 	{"Closed", testClosed},
 	{"CloseWakesWait", testCloseWakesWait},
+	{"KeepAliveOutlivesTTL", testKeepAliveOutlivesTTL},
+	{"KeepAliveLoss", testKeepAliveLoss},
+	{"KeepAliveStopsOnRelease", testKeepAliveStopsOnRelease},
+	{"Do", testDo},
+	{"DoCancelsOnLoss", testDoCancelsOnLoss},
 	{"FixtureTryAcquireLock", testFixtureTryAcquireLock},
 	{"FixtureAcquireLock", testFixtureAcquireLock},
 	{"FixtureReleaseLock", testFixtureReleaseLock},
@@ -520,14 +525,17 @@ func testInvalidArguments(e *env) {
 	}
 }
 
-// testClosed: after Close, every call returns ErrClosed; Close is
-// idempotent; the store is untouched.
+// testClosed: Close releases what the Lock value holds and ends its
+// leases; after it, every call returns ErrClosed; Close is idempotent.
 func testClosed(e *env) {
 	a, b := e.lock(), e.lock()
 	key := e.key()
 	s, err := a.TryAcquire(e.ctx, key, longTTL)
 	if err != nil {
 		e.Fatalf("TryAcquire(%q) = %v; want a lease", key, err)
+	}
+	if err := s.KeepAlive(e.ctx, 0); err != nil {
+		e.Fatalf("KeepAlive() = %v; want nil", err)
 	}
 	e.mustTry(a, key+"/keyed", longTTL)
 	if err := a.Close(); err != nil {
@@ -558,7 +566,16 @@ func testClosed(e *env) {
 	if err := s.Release(e.ctx); !errors.Is(err, lock.ErrClosed) {
 		e.Fatalf("Lease.Release after Close = %v; want ErrClosed", err)
 	}
-	e.mustNotTry(b, key, "Close does not release held locks")
+	select {
+	case <-s.Done():
+	default:
+		e.Fatal("Done() of a lease not closed by its Lock's Close")
+	}
+	if err := s.Err(); !errors.Is(err, lock.ErrClosed) || !errors.Is(err, lock.ErrNotHeld) {
+		e.Fatalf("Err() of a lease released by Close = %v; want ErrClosed and ErrNotHeld", err)
+	}
+	e.mustTry(b, key, longTTL) // Close released them
+	e.mustTry(b, key+"/keyed", longTTL)
 	e.mustTry(b, other, longTTL)
 }
 
