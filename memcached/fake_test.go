@@ -43,6 +43,7 @@ func TestConformanceFake(t *testing.T) {
 	_, c := startFake(t, clock)
 	locktest.Run(t, locktest.Harness{
 		New:           func(t *testing.T) lock.Lock { return newLock(t, c) },
+		Delete:        deleteWith(c),
 		Advance:       clock.Advance,
 		Granularity:   2 * time.Second,
 		RetryInterval: testRetry,

@@ -57,10 +57,21 @@ func TestConformanceReal(t *testing.T) {
 	c := realClient(t)
 	locktest.Run(t, locktest.Harness{
 		New:           func(t *testing.T) lock.Lock { return newLock(t, c) },
+		Delete:        deleteWith(c),
 		Granularity:   2 * time.Second,
 		TTL:           time.Second,
 		RetryInterval: testRetry,
 	})
+}
+
+// deleteWith returns a locktest Delete hook over c: the suite's keys are
+// legal memcached keys, stored under the default prefix as they are.
+func deleteWith(c *memcache.Client) func(*testing.T, string) {
+	return func(t *testing.T, key string) {
+		if err := c.Delete(memcached.DefaultPrefix + key); err != nil {
+			t.Fatalf("deleting %q behind its holder's back: %v", key, err)
+		}
+	}
 }
 
 func memcachedDial(tb testing.TB, addrs []string) (lock.Lock, error) {

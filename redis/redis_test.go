@@ -89,15 +89,27 @@ func TestConformanceMiniredis(t *testing.T) {
 	mr, c := mini(t)
 	locktest.Run(t, locktest.Harness{
 		New:           func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) },
+		Delete:        deleteWith(c, redis.DefaultPrefix),
 		Advance:       mr.FastForward,
 		Granularity:   granularity,
 		RetryInterval: testRetry,
 	})
 }
 
+// deleteWith returns a locktest Delete hook that deletes prefix+key with c.
+func deleteWith(c goredis.UniversalClient, prefix string) func(*testing.T, string) {
+	return func(t *testing.T, key string) {
+		if err := c.Del(context.Background(), prefix+key).Err(); err != nil {
+			t.Fatalf("deleting %q behind its holder's back: %v", key, err)
+		}
+	}
+}
+
 func TestConformanceReal(t *testing.T) {
 	c := realClient(t)
-	locktest.Run(t, realHarness(func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) }))
+	h := realHarness(func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) })
+	h.Delete = deleteWith(c, redis.DefaultPrefix)
+	locktest.Run(t, h)
 }
 
 // TestConformanceRealOpen runs the suite on Lock values opened by URL, whose client
@@ -111,6 +123,7 @@ func TestConformanceRealOpen(t *testing.T) {
 	q.Set("retry_timeout", "20")
 	q.Set("prefix", "lock-open:")
 	u.RawQuery = q.Encode()
+	c := realClient(t)
 	locktest.Run(t, locktest.Harness{
 		New: func(t *testing.T) lock.Lock {
 			l, err := lock.Open(ctxT(t), u.String())
@@ -119,6 +132,7 @@ func TestConformanceRealOpen(t *testing.T) {
 			}
 			return l
 		},
+		Delete: deleteWith(c, "lock-open:"),
 		Granularity:   granularity,
 		TTL:           200 * time.Millisecond,
 		RetryInterval: testRetry,
