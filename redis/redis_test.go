@@ -132,7 +132,7 @@ func TestConformanceRealOpen(t *testing.T) {
 			}
 			return l
 		},
-		Delete: deleteWith(c, "lock-open:"),
+		Delete:        deleteWith(c, "lock-open:"),
 		Granularity:   granularity,
 		TTL:           200 * time.Millisecond,
 		RetryInterval: testRetry,
