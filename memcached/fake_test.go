@@ -366,3 +366,26 @@ func TestOpenAtInQuery(t *testing.T) {
 		t.Fatalf("keys on the server = %q; want [team@app:k]", keys)
 	}
 }
+
+// TestFailedAcquireNotOrphaned: an add lands but its reply, and every
+// command for a while after it, is lost, so the acquire fails with its
+// outcome unknown. The Lock's background release must keep trying through
+// the fault, so the key is free soon after it heals, not at the ttl's end.
+func TestFailedAcquireNotOrphaned(t *testing.T) {
+	srv, c := startFake(t, nil)
+	l := newFakeLock(t, c, -1) // no retries in the backend: the call fails
+	srv.DropNextReply("add")
+	for range 4 { // the read-back, then the first background releases
+		srv.FailNext("gets")
+	}
+	if ok, err := l.TryAcquireLock(t.Context(), "k", time.Minute); ok || err == nil {
+		t.Fatalf("TryAcquireLock in a fault = %v, %v; want false and an error", ok, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(srv.Keys()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("server keys 5s after a failed acquire = %q; want the lock it left released", srv.Keys())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

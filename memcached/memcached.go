@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"time"
@@ -291,8 +292,34 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 		case st == other:
 			return false, nil
 		case attempt >= b.cfg.retries:
-			return false, fmt.Errorf("memcached: %w", err)
+			return false, unavailable(err)
 		}
+		if err := pause(ctx, attempt); err != nil {
+			return false, err
+		}
+	}
+}
+
+// unavailable wraps an error in transit for the Lock, which retries such
+// errors in waits and keep-alives.
+func unavailable(err error) error {
+	return fmt.Errorf("memcached: %w: %w", lock.ErrUnavailable, err)
+}
+
+// pause waits before retry number attempt+1 of a command that failed in
+// transit: a fault that cut one reply often cuts the next command too, and
+// a pause lets it heal. The pauses are jittered (so clients spread out) and
+// double from about 5ms; ctx cuts them short.
+func pause(ctx context.Context, attempt int) error {
+	d := 5 * time.Millisecond << min(attempt, 5)
+	d = d/2 + rand.N(d/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("memcached: %w", ctx.Err())
 	}
 }
 
@@ -354,8 +381,14 @@ func (b *backend) swap(ctx context.Context, native, token string, exp int32) (st
 			return st, nil
 		}
 		casLost = casLost || casSent
-		if !transient(err) || attempt >= b.cfg.retries {
+		switch {
+		case !transient(err):
 			return absent, fmt.Errorf("memcached: %w", err)
+		case attempt >= b.cfg.retries:
+			return absent, unavailable(err)
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return absent, err
 		}
 		attempt++
 	}
