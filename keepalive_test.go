@@ -535,3 +535,40 @@ func (b *lostReply) Acquire(ctx context.Context, key, token string, ttl time.Dur
 	b.mapBackend.Acquire(ctx, key, token, ttl)
 	return false, reset
 }
+
+// TestReleaseRetriedNotFalseLoss checks that a release whose first try
+// landed but lost its reply is not reported as a loss when the retry finds
+// the token gone.
+func TestReleaseRetriedNotFalseLoss(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newMap()
+		l := lock.New(&lostRelease{mapBackend: b, lose: 1}, nil)
+		defer l.Close()
+		s, err := l.TryAcquire(t.Context(), "k", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Release(t.Context()); err != nil {
+			t.Fatalf("Release() whose first reply was lost = %v; want nil (the first try released it)", err)
+		}
+		if got := b.stored("k"); got != "" {
+			t.Fatalf("store holds %q after Release; want nothing", got)
+		}
+	})
+}
+
+// lostRelease releases as asked, and loses the reply of the first lose
+// releases.
+type lostRelease struct {
+	*mapBackend
+	lose int
+}
+
+func (b *lostRelease) Release(ctx context.Context, key, token string) (bool, error) {
+	ok, err := b.mapBackend.Release(ctx, key, token)
+	if b.lose > 0 {
+		b.lose--
+		return false, reset
+	}
+	return ok, err
+}

@@ -207,8 +207,11 @@ func (s *Lease) notHeld(now time.Time) error {
 // lease. It also stops the lease's keep-alive. It returns ErrNotHeld when
 // the store no longer held the token (another owner's lock, if any, is left
 // untouched) or the lease was already released, and ErrClosed after the
-// Lock's Close. After an error in transit the lease still holds the lock
-// (unless its deadline passes), and Release can be retried.
+// Lock's Close. A release that fails in transit is sent again, with
+// jittered pauses, up to three times in all; one that may have landed is
+// not mistaken for a loss when a later try finds the token gone before the
+// lease's deadline. After an error the lease still holds the lock (unless
+// its deadline passes), and Release can be retried.
 func (s *Lease) Release(ctx context.Context) error {
 	s.mu.Lock()
 	if s.stopKeep != nil {
@@ -222,30 +225,59 @@ func (s *Lease) Release(ctx context.Context) error {
 	}
 	defer s.l.life.RUnlock()
 	s.mu.Lock()
-	err, gone, unsure := s.err, s.gone, s.unsure
+	cause, gone, unsure := s.err, s.gone, s.unsure
 	s.mu.Unlock()
 	if gone {
-		return err
+		return cause
 	}
-	start := time.Now()
-	ok, err := s.l.b.Release(ctx, s.key, s.token)
-	switch {
-	case err != nil:
+	var (
+		start time.Time
+		ok    bool
+		err   error
+		bo    = backoff{max: s.l.retry}
+	)
+	for try := 0; ; try++ {
+		start = time.Now()
+		ok, err = s.l.b.Release(ctx, s.key, s.token)
+		if err == nil || !inTransit(err) || try == releaseTries-1 || sleep(ctx, bo.next()) != nil {
+			break
+		}
+		unsure = true
+	}
+	if err != nil {
 		if inTransit(err) {
 			s.mu.Lock()
 			s.unsure = true
 			s.mu.Unlock()
 		}
 		return err
+	}
+	switch {
 	case ok, unsure && start.Before(s.Deadline()):
 		// A release that failed in transit may have landed: the token is
 		// gone, though it cannot have expired yet, so it was that release.
 		s.end(errReleased, true)
 		return nil
 	}
-	cause := s.notHeld(start)
+	cause = s.notHeld(start)
 	s.end(cause, true)
 	return cause
+}
+
+// releaseTries is how many times Release sends a release that fails in
+// transit.
+const releaseTries = 3
+
+// sleep pauses for d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Extend sets the remaining lifetime of the lock to ttl, counted from the
