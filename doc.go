@@ -11,9 +11,9 @@
 //	l, err := lock.Open(ctx, "memcached://cache1:11211")
 //	...
 //	defer l.Close()
-//	lease, err := l.Acquire(ctx, "invoice:42", 30*time.Second)
-//	if err != nil { ... }
-//	defer lease.Release(ctx)
+//	err = lock.Do(ctx, l, "invoice:42", 30*time.Second, func(ctx context.Context) error {
+//		return bill(ctx, 42) // ctx is cancelled if the lock is lost
+//	})
 //
 // # The contract
 //
@@ -37,28 +37,39 @@
 //     unless it is held. When an attempt fails with its outcome unknown,
 //     the Lock releases its token in the background, so a lock it may have
 //     stored does not block the key, held by no one, until its ttl ends.
-//   - Waiting: AcquireLock and Acquire try at least once (unless ctx is
-//     already done and the store's client refuses it), retry with capped,
+//   - Waiting: AcquireLock and Acquire try at least once, retry with capped,
 //     jittered backoff (or wake on a release, where the store can tell),
 //     and stop at their timeout or when ctx is done, within one retry
-//     interval, with an error matching ErrNotAcquired and the ctx error. An
-//     error of the store ends a wait too, and is returned as it is. A
-//     failed wait holds nothing.
-//   - Closing: Close ends the waits in progress and waits for the calls in
-//     flight; after it, every call returns ErrClosed.
+//     interval, with an error matching ErrNotAcquired and the ctx error. A
+//     failure in transit (ErrUnavailable, a network error) is retried like
+//     a busy key, so a wait rides out a server restart; other store errors
+//     end it. A failed wait holds nothing.
+//   - Long work: a [Lease] tells when it ends and why (Done, Err, Deadline,
+//     as a context.Context does), and KeepAlive extends it in the
+//     background every third of its ttl. A lease ends as soon as the store
+//     says it no longer holds the token, and never later than its deadline
+//     (the start of its last successful acquire or extend plus the ttl).
+//     Nothing ever re-creates a lost lock. [Do] and [TryDo] run a function
+//     under a kept-alive lock, with a ctx cancelled on loss.
+//   - Closing: Close releases what its Lock value holds (bounded in time),
+//     ends its leases, waits and keep-alives; after it, every call returns
+//     ErrClosed.
 //
 // Errors from a store are wrapped with the backend's name (%w), so
-// errors.Is sees through them. URLs in errors never show the userinfo's
-// password, nor the values of parameters whose names suggest a secret
-// (pass, secret, token, credential, auth, apikey, api_key).
+// errors.Is sees through them. Errors never show a password: URLs in them
+// are redacted, and a URL that may hold a password where redaction cannot
+// find it is not shown at all. Background failures (keep-alive, releases)
+// go to Options.Logger, when set.
 //
-// # Two ways to hold a lock
+// # Three ways to hold a lock
 //
-// The key-based calls, TryAcquireLock, AcquireLock and ReleaseLock, keep
-// the classic lock API: the Lock value is the owner, so a release of a key
-// this value did not acquire does nothing. The lease calls, TryAcquire and
-// Acquire, return a [Lease] with a token of its own: use them when
-// goroutines share a Lock value, or to Extend a lock.
+// [Do] (or [TryDo], which skips a busy key) is the simplest: it acquires,
+// keeps the lock alive while a function runs, and releases. The lease
+// calls, TryAcquire and Acquire, return a [Lease] with a token of its own,
+// to Extend, KeepAlive and Release by hand; use them when goroutines share
+// a Lock value. The key-based calls, TryAcquireLock, AcquireLock and
+// ReleaseLock, keep the classic lock API: the Lock value is the owner, so a
+// release of a key this value did not acquire does nothing.
 //
 // # Backends
 //
@@ -82,8 +93,9 @@
 // A lock here is a lease with a ttl, not a guarantee of exclusion against a
 // paused process: a holder stopped past its ttl (a long GC pause, a
 // suspended VM) may act after another owner has taken the lock. No backend
-// offers fencing tokens. Keep ttls well above the work they protect, and
-// extend the lease as the work goes on.
+// offers fencing tokens. Keep ttls well above the pauses a process may
+// suffer, keep leases alive (or use Do), and check Lease.Deadline before a
+// side effect that must happen under the lock.
 //
 // The stores are not consensus systems: memcached drops locks on restart or
 // eviction; redis with asynchronous replication can lose a lock on failover.

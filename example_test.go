@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
-	_ "github.com/distlock/lock/memory" // registers memory://
+	"github.com/distlock/lock/memory" // also registers memory://
 )
 
 // Two Lock values on one store contend as two processes would.
@@ -86,7 +86,26 @@ func Example_glance() {
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
+	defer l.Close() // releases whatever l still holds
+
+	// Do: wait for the lock, keep it alive while fn runs, release after.
+	err = lock.Do(ctx, l, "invoice:42", 30*time.Second, func(ctx context.Context) error {
+		return nil // the work; ctx is cancelled if the lock is lost
+	})
+	fmt.Println(err)
+
+	// TryDo: run only if no one else is running it (a scheduled job).
+	err = lock.TryDo(ctx, l, "nightly-report", time.Minute, func(ctx context.Context) error { return nil })
+	fmt.Println(errors.Is(err, lock.ErrNotAcquired)) // true when another instance holds it
+
+	// Leases: each acquisition has its own token; safe when goroutines share l.
+	lease, err := l.Acquire(ctx, "invoice:42", 30*time.Second) // waits until acquired or ctx is done
+	if err != nil {
+		panic(err)
+	}
+	defer lease.Release(ctx)
+	err = lease.KeepAlive(ctx, 0) // extends every ttl/3; lease.Done() is closed if the lock is lost
+	fmt.Println(err, lease.Err())
 
 	// Classic calls: the Lock value is the owner.
 	ok, err := l.TryAcquireLock(ctx, "report:2026-11", time.Minute) // one attempt
@@ -95,18 +114,46 @@ func Example_glance() {
 	fmt.Println(errors.Is(err, lock.ErrNotAcquired))                             // held by l itself: not re-entrant
 	err = l.ReleaseLock(ctx, "report:2026-11")
 	fmt.Println(err)
-
-	// Leases: each acquisition has its own token; safe when goroutines share l.
-	lease, err := l.Acquire(ctx, "invoice:42", 30*time.Second) // waits until acquired or ctx is done
-	if err != nil {
-		panic(err)
-	}
-	defer lease.Release(ctx)
-	err = lease.Extend(ctx, 30*time.Second) // lock.ErrNotHeld if the lock was lost
-	fmt.Println(err)
 	// Output:
+	// <nil>
+	// false
+	// <nil> <nil>
 	// true <nil>
 	// true
 	// <nil>
-	// <nil>
+}
+
+// Do runs a function under a lock kept alive for as long as it runs, and
+// cancels its ctx if the lock is lost.
+func ExampleDo() {
+	ctx := context.Background()
+	store := memory.NewStore(nil)
+	l := store.Lock()
+	defer l.Close()
+
+	err := lock.Do(ctx, l, "invoice:42", 300*time.Millisecond, func(ctx context.Context) error {
+		lease := lock.LeaseFromContext(ctx)
+		// Work for several ttls: the lock is extended every 100ms.
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return context.Cause(ctx) // matches lock.ErrNotHeld
+		}
+		fmt.Println("still held:", lease.Err() == nil)
+		return nil
+	})
+	fmt.Println("Do:", err)
+
+	// A second instance skips a job that is running.
+	other := store.Lock()
+	defer other.Close()
+	_ = lock.Do(ctx, l, "nightly", time.Minute, func(ctx context.Context) error {
+		err := lock.TryDo(ctx, other, "nightly", time.Minute, func(context.Context) error { return nil })
+		fmt.Println("other instance:", errors.Is(err, lock.ErrNotAcquired))
+		return nil
+	})
+	// Output:
+	// still held: true
+	// Do: <nil>
+	// other instance: true
 }

@@ -28,6 +28,14 @@ var (
 	// ErrInvalidTTL reports a ttl that is zero, negative, or above the
 	// backend's maximum.
 	ErrInvalidTTL = errors.New("lock: invalid ttl")
+
+	// ErrUnavailable marks a failure in transit: the store could not be
+	// reached or did not answer in time, so the outcome of the call is
+	// unknown and a retry may succeed. Waits and keep-alives retry such
+	// failures. Network errors (net.Error, io.EOF, a reset connection) count
+	// as such without it; backends wrap their other transient errors with
+	// it.
+	ErrUnavailable = errors.New("lock: store unavailable")
 )
 
 // Lock is a client of a lock store. It is what users hold: obtain one with
@@ -60,34 +68,19 @@ type Lock interface {
 	TryAcquireLock(ctx context.Context, key string, ttl time.Duration) (bool, error)
 
 	// AcquireLock acquires key for ttl, retrying with jittered backoff until
-	// it succeeds, timeout passes or ctx is done. It makes at least one
-	// attempt: when timeout <= 0, exactly one, bounded only by ctx, as
-	// TryAcquireLock (a backend that passes ctx to its store fails it at
-	// once if ctx is already done). A wait that ends unsuccessfully returns
-	// an error matching ErrNotAcquired and either context.DeadlineExceeded
-	// (timeout or ctx deadline) or ctx.Err(). With timeout > 0 it returns
-	// within one retry interval of the timeout: a store call still in
-	// flight then is cut short through its ctx (on a backend whose client
-	// honours ctx). An error of the store (after the backend's own retries
-	// of failures in transit) ends the wait too, and is returned as it is,
-	// not matching ErrNotAcquired: the store is failing, not held. A failed
-	// wait holds nothing: a lock that an attempt cut short may have stored
-	// is released in the background.
+	// it succeeds, timeout passes or ctx is done; timeout <= 0 means one
+	// attempt. Failures in transit are retried like a busy key; other store
+	// errors end the wait and are returned as they are. A wait that ends
+	// without the lock returns an error matching ErrNotAcquired and
+	// context.DeadlineExceeded (or ctx.Err()), wrapping the last store error
+	// if the last attempt failed, and holds nothing.
 	AcquireLock(ctx context.Context, key string, ttl, timeout time.Duration) error
 
 	// ReleaseLock releases key if this Lock value acquired it with
-	// TryAcquireLock or AcquireLock. Releasing a key this Lock value does not
-	// hold is a no-op returning nil, so a second release succeeds; an empty
-	// key returns ErrInvalidKey. When this
-	// Lock value acquired key but the lock has since expired, ReleaseLock
-	// leaves the store untouched (a new owner keeps its lock) and returns
-	// ErrNotHeld, so that a caller learns its critical section may not have
-	// been exclusive. After an infrastructure error the key stays recorded,
-	// so the release can be retried. A key acquired and never released may
-	// be forgotten once its ttl is a minute past (the record is pruned as
-	// this Lock value acquires more keys); its ReleaseLock then returns nil.
-	// Of two concurrent ReleaseLock calls of one key, one goes to the store
-	// and the other returns nil at once (even if the first then fails).
+	// TryAcquireLock or AcquireLock; otherwise it is a no-op returning nil,
+	// so a second release succeeds. It returns ErrNotHeld when the lock had
+	// expired (another owner's lock is left untouched), and keeps the key
+	// recorded after an error in transit, so the release can be retried.
 	ReleaseLock(ctx context.Context, key string) error
 
 	// TryAcquire makes one attempt to acquire key for ttl and returns a
@@ -96,19 +89,14 @@ type Lock interface {
 	TryAcquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error)
 
 	// Acquire acquires key for ttl, waiting until it succeeds or ctx is
-	// done, and returns a Lease. A wait that ends on ctx, during an attempt
-	// or between two, returns an error matching both ErrNotAcquired and
-	// ctx.Err(), and holds nothing. An error of the store ends the wait as
-	// for AcquireLock.
+	// done, and returns a Lease. Its wait and errors are AcquireLock's with
+	// no timeout.
 	Acquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error)
 
-	// Close releases the resources of this Lock value. It ends its waits
-	// between two attempts, which return ErrClosed, and waits for the store
-	// calls in flight to return (bounded by their ctx and the client's
-	// timeout), and for the background releases of attempts that failed. A
-	// lock acquired by a call that saw Close begin is released and the call
-	// returns ErrClosed. Locks held are not released: they expire at the end
-	// of their ttl. Every call after Close returns ErrClosed. Close is
-	// idempotent; only the first call reports an error.
+	// Close releases the locks this Lock value holds (keys and leases, in
+	// parallel, bounded by Options.CloseTimeout), ends its leases, its waits
+	// and its keep-alives, waits for its calls in flight, and closes the
+	// store's client if the Lock made it. Every call after Close returns
+	// ErrClosed. Close is idempotent; only the first call reports an error.
 	Close() error
 }

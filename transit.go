@@ -8,13 +8,6 @@ import (
 	"syscall"
 )
 
-// ErrUnavailable marks an error in transit: the store could not be reached,
-// or did not answer in time, so the outcome of the call is unknown and
-// retrying may succeed. Errors of the network (net.Error, io.EOF, a reset
-// connection) count as such without it; backends wrap their other transient
-// errors (a server still loading, a pool exhausted) with ErrUnavailable.
-var ErrUnavailable = errors.New("lock: store unavailable")
-
 // inTransit reports whether err is a failure in transit, one that a retry
 // may cure, as opposed to an answer of the store or a mistake of the
 // caller. The caller's own ctx errors are not in transit: the caller

@@ -28,6 +28,13 @@
 // so abandoned keys do not grow memory without bound. A release wakes the
 // waits on its key at once; an expiry wakes them within their retry interval.
 //
+// # Tests on fake time
+//
+// A Store made inside a testing/synctest bubble runs on the bubble's fake
+// clock, and so do the Lock values, leases and keep-alives built on it:
+// a test of work that outlives many ttls runs in milliseconds. Close every
+// Lock value before the bubble ends, so that the store's janitor stops.
+//
 // # Caveats
 //
 // Locks are shared only within one process, and are lost when it exits.
