@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/distlock/lock"
+)
+
+func TestParseArgs(t *testing.T) {
+	env := func(url string) func(string) string {
+		return func(name string) string {
+			if name == "LOCK_URL" {
+				return url
+			}
+			return ""
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want config
+	}{
+		{
+			args: []string{"run", "-url", "memcached://h", "k", "--", "cmd"},
+			want: config{url: "memcached://h", ttl: defaultTTL, grace: defaultGrace, key: "k", argv: []string{"cmd"}},
+		},
+		{
+			args: []string{"run", "k", "--", "sh", "-c", "echo -- -x", "--", "-y"},
+			env:  "redis://h/0",
+			want: config{url: "redis://h/0", ttl: defaultTTL, grace: defaultGrace, key: "k", argv: []string{"sh", "-c", "echo -- -x", "--", "-y"}},
+		},
+		{
+			args: []string{"run", "-url", "memcached://flag", "-ttl", "1m", "-wait", "forever", "-grace", "0", "-q", "a key", "--", "cmd"},
+			env:  "memcached://env",
+			want: config{url: "memcached://flag", ttl: time.Minute, forever: true, quiet: true, key: "a key", argv: []string{"cmd"}},
+		},
+		{
+			args: []string{"run", "--wait=1.5s", "k", "--", "cmd"},
+			env:  "memcached://env",
+			want: config{url: "memcached://env", ttl: defaultTTL, wait: 1500 * time.Millisecond, grace: defaultGrace, key: "k", argv: []string{"cmd"}},
+		},
+	} {
+		got, err := parseArgs(tc.args, env(tc.env))
+		if err != nil {
+			t.Errorf("parseArgs(%q) = %v", tc.args, err)
+			continue
+		}
+		if !reflect.DeepEqual(*got, tc.want) {
+			t.Errorf("parseArgs(%q) = %+v; want %+v", tc.args, *got, tc.want)
+		}
+	}
+}
+
+func TestParseArgsErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{nil, "no command"},
+		{[]string{"lock"}, `unknown command "lock"`},
+		{[]string{"run"}, "no KEY"},
+		{[]string{"run", "", "--", "cmd"}, "KEY is empty"},
+		{[]string{"run", "k"}, "no -- after KEY"},
+		{[]string{"run", "k", "cmd"}, "no -- after KEY"},
+		{[]string{"run", "k", "-ttl", "1s", "--", "cmd"}, "flag -ttl after KEY"},
+		{[]string{"run", "k", "--"}, "no COMMAND"},
+		{[]string{"run", "k", "--", ""}, "no COMMAND"},
+		{[]string{"run", "k", "--", "cmd"}, "set LOCK_URL"},
+		{[]string{"run", "-ttl", "30", "k", "--", "cmd"}, `invalid value "30" for flag -ttl: a duration needs a unit`},
+		{[]string{"run", "-ttl", "0", "k", "--", "cmd"}, "positive"},
+		{[]string{"run", "-ttl", "-1s", "k", "--", "cmd"}, "not negative"},
+		{[]string{"run", "-wait", "soon", "k", "--", "cmd"}, "or forever"},
+		{[]string{"run", "-grace", "1 s", "k", "--", "cmd"}, "flag -grace"},
+		{[]string{"run", "-timeout", "1s", "k", "--", "cmd"}, "flag provided but not defined: -timeout"},
+	} {
+		_, err := parseArgs(tc.args, func(string) string { return "" })
+		var ue *usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.says) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("parseArgs(%q) = %v; want a one-line usage error that says %q", tc.args, err, tc.says)
+		}
+	}
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"run", "-h"}, {"run", "-url", "x", "-help"}} {
+		if _, err := parseArgs(args, func(string) string { return "" }); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("parseArgs(%q) = %v; want flag.ErrHelp", args, err)
+		}
+	}
+}
+
+func TestCheckScheme(t *testing.T) {
+	if !slices.Contains(lock.Schemes(), "distlock-test") { // -count=2 runs this twice
+		lock.Register("distlock-test", func(context.Context, *url.URL) (lock.Lock, error) { return nil, nil })
+	}
+	for _, tc := range []struct {
+		url  string
+		says string // "" for no error
+	}{
+		{"distlock-test://h", ""},
+		{"DISTLOCK-TEST://h", ""},
+		{"127.0.0.1:11211", "no scheme"},
+		{"user:hunter2@host://x", "does not start with a scheme"},
+		{"memory://x", "inside one process"},
+		{"Memory://x", "inside one process"},
+		{"memcache://x", `unknown scheme "memcache"`},
+	} {
+		err := checkScheme(tc.url)
+		switch {
+		case tc.says == "" && err != nil:
+			t.Errorf("checkScheme(%q) = %v; want nil", tc.url, err)
+		case tc.says != "" && (err == nil || !strings.Contains(err.Error(), tc.says)):
+			t.Errorf("checkScheme(%q) = %v; want an error that says %q", tc.url, err, tc.says)
+		case err != nil && strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("checkScheme(%q) = %v; want no password", tc.url, err)
+		}
+	}
+}
+
+func TestStoreFailure(t *testing.T) {
+	refused := fmt.Errorf("memcached: %w", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)})
+	cut := fmt.Errorf("memcached: %w", context.Canceled)
+	for _, tc := range []struct {
+		err  error
+		want error // nil: a busy key
+	}{
+		{fmt.Errorf("%w: %w", lock.ErrNotAcquired, context.DeadlineExceeded), nil},
+		{fmt.Errorf("%w: %w", lock.ErrNotAcquired, context.Canceled), nil},
+		{fmt.Errorf("%w: %w", lock.ErrNotAcquired, cut), nil},
+		{fmt.Errorf("%w: %w", errWaitOver, fmt.Errorf("%w: %w", lock.ErrNotAcquired, context.Canceled)), nil},
+		{fmt.Errorf("%w: %w: %w", lock.ErrNotAcquired, context.Canceled, refused), refused},
+		{fmt.Errorf("%w: %w: %w", errWaitOver, lock.ErrNotAcquired, refused), refused},
+		{errors.Join(errWaitOver, fmt.Errorf("%w: %w: %w", lock.ErrNotAcquired, context.Canceled, refused)), refused},
+	} {
+		if got := storeFailure(tc.err); got != tc.want {
+			t.Errorf("storeFailure(%q) = %v; want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestDocs checks that the usage text, the package doc and the README's
+// section for operators list the same flags and exit statuses.
+func TestDocs(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "## For operators: `distlock run`")
+	if !ok {
+		t.Fatal("README has no section \"## For operators: `distlock run`\"")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	texts := map[string]string{"usage": usage, "doc.go": string(doc), "README": section}
+
+	c := &config{}
+	c.flagSet().VisitAll(func(f *flag.Flag) {
+		for name, text := range texts {
+			if !mentionsFlag(text, f.Name) {
+				t.Errorf("%s does not document the flag -%s", name, f.Name)
+			}
+		}
+	})
+	for _, code := range []int{exitUsage, exitUnavailable, exitBusy, exitLost, exitCannotRun, exitNotFound} {
+		for name, text := range texts {
+			if !strings.Contains(text, strconv.Itoa(code)+" ") {
+				t.Errorf("%s does not document the exit status %d", name, code)
+			}
+		}
+	}
+	const cron = "*/5 * * * * distlock run -url memcached://cache:11211 nightly-report -- ./report.sh"
+	if !strings.Contains(section, cron) {
+		t.Errorf("README's section for operators lacks the cron example %q", cron)
+	}
+}
+
+// mentionsFlag reports whether text has -name, not followed by a letter.
+func mentionsFlag(text, name string) bool {
+	for i := 0; ; {
+		j := strings.Index(text[i:], "-"+name)
+		if j < 0 {
+			return false
+		}
+		i += j + 1 + len(name)
+		if i == len(text) || !('a' <= text[i] && text[i] <= 'z') {
+			return true
+		}
+	}
+}
