@@ -57,6 +57,20 @@ type Watcher interface {
 	Watch(key string) <-chan struct{}
 }
 
+// Fencer is an optional interface of a Backend whose store hands out
+// fencing tokens: a number per acquisition of a key, strictly greater than
+// the number of every earlier acquisition of that key on the store. A holder
+// sends it with each write, and the resource it protects refuses a number
+// lower than the highest it has seen: a holder whose lock expired while it
+// was paused is refused once a later owner has written.
+type Fencer interface {
+	// AcquireFenced is Acquire that also returns the fencing token of the
+	// acquisition when it reports true. When the attempt finds key already
+	// holding token (an earlier try of the same call landed), it returns
+	// that acquisition's fencing token. A fencing token is never 0.
+	AcquireFenced(ctx context.Context, key, token string, ttl time.Duration) (ok bool, fence uint64, err error)
+}
+
 // Defaults used when the corresponding [Options] field is zero.
 const (
 	// DefaultRetryInterval is the longest pause between two attempts of a

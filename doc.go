@@ -92,8 +92,9 @@
 //
 // A lock here is a lease with a ttl, not a guarantee of exclusion against a
 // paused process: a holder stopped past its ttl (a long GC pause, a
-// suspended VM) may act after another owner has taken the lock. No backend
-// offers fencing tokens. Keep ttls well above the pauses a process may
+// suspended VM) may act after another owner has taken the lock. Where that
+// matters, use a backend that gives fencing tokens (memory; redis with
+// fence=true; see [Lease.Fence]) and have the resource refuse stale ones. Keep ttls well above the pauses a process may
 // suffer, keep leases alive (or use Do), and check Lease.Deadline before a
 // side effect that must happen under the lock.
 //

@@ -157,3 +157,43 @@ func ExampleDo() {
 	// Do: <nil>
 	// other instance: true
 }
+
+// fencedStore is a resource that a lock protects: it keeps the highest
+// fencing token it has seen, and refuses writes that carry a lower one.
+type fencedStore struct {
+	highest uint64
+	value   string
+}
+
+func (r *fencedStore) write(fence uint64, value string) error {
+	if fence < r.highest {
+		return fmt.Errorf("stale fencing token %d: %d has written since", fence, r.highest)
+	}
+	r.highest, r.value = fence, value
+	return nil
+}
+
+// A holder paused past its ttl finds, on waking, that another owner has
+// taken the lock; with fencing tokens, the resource refuses its late write.
+func ExampleLease_Fence() {
+	ctx := context.Background()
+	store := memory.NewStore(nil)
+	a, b := store.Lock(), store.Lock()
+	defer a.Close()
+	defer b.Close()
+	var res fencedStore
+
+	first, _ := a.TryAcquire(ctx, "report", 50*time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // a pause past the ttl: the lock expires
+	second, _ := b.TryAcquire(ctx, "report", time.Minute)
+
+	f2, _ := second.Fence()
+	fmt.Println("second:", res.write(f2, "from b"))
+	f1, ok := first.Fence()
+	fmt.Println("first, late:", ok, res.write(f1, "from a") != nil)
+	fmt.Println("value:", res.value)
+	// Output:
+	// second: <nil>
+	// first, late: true true
+	// value: from b
+}

@@ -34,6 +34,7 @@ type Lease struct {
 	l     *locker
 	key   string
 	token string
+	fence uint64 // 0: the backend gives no fencing tokens
 
 	call sync.Mutex // serializes the store calls of Release and Extend
 
@@ -51,8 +52,8 @@ type Lease struct {
 	lastErr  error // the last failed extend of the keep-alive
 }
 
-func (l *locker) newLease(key, token string, ttl time.Duration, start time.Time) *Lease {
-	s := &Lease{l: l, key: key, token: token, ttl: ttl, deadline: start.Add(ttl)}
+func (l *locker) newLease(key, token string, ttl time.Duration, start time.Time, fence uint64) *Lease {
+	s := &Lease{l: l, key: key, token: token, fence: fence, ttl: ttl, deadline: start.Add(ttl)}
 	l.track(s)
 	return s
 }
@@ -62,8 +63,16 @@ func (s *Lease) Key() string { return s.key }
 
 // Token returns the lease's ownership token: a random string of at least
 // 128 bits, unique to this acquisition. It is not a fencing token (tokens
-// are not ordered).
+// are not ordered); see Fence.
 func (s *Lease) Token() string { return s.token }
+
+// Fence returns the lease's fencing token, and true, when the backend gives
+// them (see [Fencer]): a number strictly greater than that of every earlier
+// acquisition of the key on the store. Send it with each write to the
+// resource the lock protects, and have the resource refuse numbers lower
+// than the highest it has seen. It returns 0, false when the backend gives
+// no fencing tokens; each backend's doc says whether and how it does.
+func (s *Lease) Fence() (uint64, bool) { return s.fence, s.fence != 0 }
 
 // Deadline returns the earliest moment the store may drop the lock: the
 // start of the last successful acquire or extend call plus its ttl. Check it

@@ -24,6 +24,7 @@ func New(b Backend, opts *Options) Lock {
 		done:         make(chan struct{}),
 	}
 	l.watch, _ = b.(Watcher)
+	l.fencer, _ = b.(Fencer)
 	l.bgCtx, l.bgStop = context.WithCancel(context.Background())
 	return l
 }
@@ -31,6 +32,7 @@ func New(b Backend, opts *Options) Lock {
 type locker struct {
 	b            Backend
 	watch        Watcher // nil unless b implements it
+	fencer       Fencer  // nil unless b implements it
 	retry        time.Duration
 	maxTTL       time.Duration
 	closeTimeout time.Duration
@@ -106,6 +108,15 @@ func (l *locker) log(level slog.Level, msg, key string, err error) {
 	l.logger.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
+// acquire makes one attempt through the backend, fenced where it can.
+func (l *locker) acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
+	if l.fencer != nil {
+		return l.fencer.AcquireFenced(ctx, key, token, ttl)
+	}
+	ok, err := l.b.Acquire(ctx, key, token, ttl)
+	return ok, 0, err
+}
+
 // try makes one attempt with a fresh token, and returns the lease acquired,
 // or nil when the key is held.
 func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
@@ -117,7 +128,7 @@ func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (*Lease
 	}
 	defer l.life.RUnlock()
 	token, start := newToken(), time.Now()
-	ok, err := l.b.Acquire(ctx, key, token, ttl)
+	ok, fence, err := l.acquire(ctx, key, token, ttl)
 	if err = l.settle(ctx, key, token, ttl, start, ok, err); err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) && !errors.Is(err, ErrClosed) {
 			err = fmt.Errorf("%w: %w", cerr, err)
@@ -127,7 +138,7 @@ func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (*Lease
 	if !ok {
 		return nil, nil
 	}
-	return l.newLease(key, token, ttl, start), nil
+	return l.newLease(key, token, ttl, start, fence), nil
 }
 
 // settle looks at the outcome of an attempt made while holding l.life. After
@@ -250,7 +261,7 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 			wake = l.watch.Watch(key)
 		}
 		start := time.Now()
-		ok, err := l.b.Acquire(wctx, key, token, ttl)
+		ok, fence, err := l.acquire(wctx, key, token, ttl)
 		if err = l.settle(ctx, key, token, ttl, start, ok, err); err != nil {
 			switch {
 			case errors.Is(err, ErrClosed):
@@ -268,7 +279,7 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 			lastErr = nil
 		}
 		if ok {
-			return l.newLease(key, token, ttl, start), nil
+			return l.newLease(key, token, ttl, start, fence), nil
 		}
 		pause := bo.next()
 		if !deadline.IsZero() {

@@ -208,3 +208,57 @@ func testDoCancelsOnLoss(e *env) {
 		e.Fatalf("Do(%q) with the lock lost = %v; want fn's error and ErrNotHeld", key, err)
 	}
 }
+
+// testFencing: where the backend gives fencing tokens, they increase
+// strictly across the acquisitions of a key, by any Lock value, through
+// both ways to wait, and across expiry.
+func testFencing(e *env) {
+	a, b := e.lock(), e.lock()
+	key := e.key()
+	s, err := a.TryAcquire(e.ctx, key, longTTL)
+	if err != nil {
+		e.Fatalf("TryAcquire(%q) = %v; want a lease", key, err)
+	}
+	last, fenced := s.Fence()
+	if !fenced {
+		if last != 0 {
+			e.Fatalf("Fence() = %d, false; want 0 when the backend gives no fencing tokens", last)
+		}
+		_ = s.Release(e.ctx)
+		e.Skip("the backend gives no fencing tokens")
+	}
+	next := func(s *lock.Lease, how string) {
+		e.Helper()
+		f, ok := s.Fence()
+		if !ok || f <= last {
+			e.Fatalf("Fence() of the acquisition %s = %d, %v; want more than the last, %d", how, f, ok, last)
+		}
+		last = f
+	}
+	for i, l := range []lock.Lock{b, a, b} {
+		if err := s.Release(e.ctx); err != nil {
+			e.Fatalf("Release() = %v", err)
+		}
+		if i%2 == 0 {
+			s, err = l.Acquire(e.ctx, key, longTTL)
+		} else {
+			s, err = l.TryAcquire(e.ctx, key, longTTL)
+		}
+		if err != nil {
+			e.Fatalf("acquiring %q again = %v; want a lease", key, err)
+		}
+		next(s, "after a release")
+	}
+	if err := s.Release(e.ctx); err != nil {
+		e.Fatalf("Release() = %v", err)
+	}
+	ttl := e.ttl()
+	held := time.Now()
+	if s, err = a.TryAcquire(e.ctx, key, ttl); err != nil {
+		e.Fatalf("TryAcquire(%q) = %v; want a lease", key, err)
+	}
+	next(s, "after a release")
+	s = e.takeOver(b, key, ttl, held)
+	next(s, "after an expiry")
+	_ = s.Release(e.ctx)
+}

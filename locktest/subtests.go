@@ -38,6 +38,7 @@ var subtests = []struct {
 	{"KeepAliveStopsOnRelease", testKeepAliveStopsOnRelease},
 	{"Do", testDo},
 	{"DoCancelsOnLoss", testDoCancelsOnLoss},
+	{"Fencing", testFencing},
 	{"FixtureTryAcquireLock", testFixtureTryAcquireLock},
 	{"FixtureAcquireLock", testFixtureAcquireLock},
 	{"FixtureReleaseLock", testFixtureReleaseLock},

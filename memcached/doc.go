@@ -73,6 +73,11 @@
 //
 // # Caveats
 //
+// This backend gives no fencing tokens (lock.Lease.Fence reports false): a
+// counter kept in memcached can be evicted or lost on restart, and only the
+// clients' clocks could bring it back ahead, which this package does not
+// take on trust.
+//
 // memcached is a cache, not a database. A lock is lost, silently, when its
 // server restarts or is flushed, or when memory runs short and the item is
 // evicted: run a dedicated instance (or one with memory to spare) for locks.

@@ -28,6 +28,11 @@
 // so abandoned keys do not grow memory without bound. A release wakes the
 // waits on its key at once; an expiry wakes them within their retry interval.
 //
+// # Fencing
+//
+// Every acquisition gets a fencing token (lock.Lease.Fence): the count of
+// the store's acquisitions so far, of every key, which only grows.
+//
 // # Tests on fake time
 //
 // A Store made inside a testing/synctest bubble runs on the bubble's fake

@@ -56,6 +56,7 @@ type Store struct {
 
 	mu    sync.Mutex
 	items map[string]item
+	fence uint64                   // the last fencing token handed out
 	watch map[string]chan struct{} // closed at the next release or expiry of key
 	refs  int                      // open Lock values
 	stop  chan struct{}            // non-nil while the janitor runs
@@ -133,19 +134,20 @@ func (s *Store) remove(key string) {
 	}
 }
 
-func (s *Store) acquire(key, token string, ttl time.Duration) bool {
+func (s *Store) acquire(key, token string, ttl time.Duration) (bool, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now() // after the mutex: waiting for it must not shorten a lock
 	if _, ok := s.held(key, now); ok {
-		return false
+		return false, 0
 	}
 	s.items[key] = item{token: token, expires: now.Add(ttl)}
+	s.fence++
 	if s.stop == nil && s.refs > 0 {
 		s.stop = make(chan struct{})
 		go s.janitor(s.stop)
 	}
-	return true
+	return true, s.fence
 }
 
 func (s *Store) release(key, token string) bool {
@@ -236,7 +238,15 @@ type backend struct {
 }
 
 func (b *backend) Acquire(_ context.Context, key, token string, ttl time.Duration) (bool, error) {
-	return b.s.acquire(key, token, ttl), nil
+	ok, _ := b.s.acquire(key, token, ttl)
+	return ok, nil
+}
+
+// AcquireFenced implements lock.Fencer: the fencing tokens of a store
+// count its acquisitions, of every key.
+func (b *backend) AcquireFenced(_ context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
+	ok, fence := b.s.acquire(key, token, ttl)
+	return ok, fence, nil
 }
 
 func (b *backend) Release(_ context.Context, key, token string) (bool, error) {

@@ -47,6 +47,8 @@ func runOpened(t *testing.T, raw string) {
 func TestClusterReal(t *testing.T) {
 	raw := envURL(t, "LOCK_TEST_REDIS_CLUSTER_URL")
 	t.Run("Open", func(t *testing.T) { runOpened(t, raw) })
+	// The fencing counter must share its lock key's slot.
+	t.Run("OpenFenced", func(t *testing.T) { runOpened(t, raw+"&fence=true") })
 	t.Run("New", func(t *testing.T) {
 		u, _ := url.Parse(raw)
 		q := u.Query()

@@ -75,6 +75,7 @@
 //     100ms), as in the original toolkit.
 //   - max_ttl: the longest ttl accepted (default lock.DefaultMaxTTL, 30 days
 //     less 2s, as the other backends).
+//   - fence: "true" to hand out fencing tokens (Options.Fence; see Fencing).
 //   - timeout: the original toolkit's operation timeout; sets go-redis's
 //     dial_timeout, read_timeout and write_timeout, each unless given itself
 //     (default: go-redis's, 5s each in go-redis v9.22).
@@ -110,6 +111,21 @@
 // in flight runs until the read timeout, whatever its ctx.
 //
 // The database is the URL's path or a db= parameter, not both.
+//
+// # Fencing
+//
+// With Options.Fence, each acquisition returns a fencing token
+// (lock.Lease.Fence) from a counter kept beside the lock key, in its
+// cluster slot ("{"+key+"}:fence", or key+":fence" when key has a hash
+// tag). The acquire script increments it and sets the lock in one step, so
+// the acquire stays one round trip. The next token is the last plus one,
+// and at least the server's clock in microseconds (TIME): a counter lost
+// with the data (flushed, evicted, expired a day after its last use, or
+// missing on a replica promoted after a failover) comes back ahead of every
+// token handed out before. What stays assumed: the clock of the server that
+// hands out a token does not step back past the last token (after a
+// failover, the new primary's clock is not behind the old one's), and a key
+// is acquired less than a million times per second.
 //
 // # Caveats
 //

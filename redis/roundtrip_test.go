@@ -48,14 +48,14 @@ func TestRoundTripsReal(t *testing.T) {
 // testRoundTrips checks the promise of the package doc: acquire, extend and
 // release are each one round trip on their normal path, once the
 // connection is up and the server knows the scripts; on a server that
-// refuses SET NX GET too.
+// refuses SET NX GET too, and with fencing tokens.
 func testRoundTrips(t *testing.T, o *goredis.Options) {
-	for _, old := range []bool{false, true} {
-		name := "Current"
-		if old {
-			name = "OldServer"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		old, fence bool
+	}{{"Current", false, false}, {"OldServer", true, false}, {"Fenced", false, true}} {
+		old := tc.old
+		t.Run(tc.name, func(t *testing.T) {
 			o := *o
 			o.PoolSize = 1 // one connection: no dial in the counts
 			c := goredis.NewClient(&o)
@@ -65,7 +65,11 @@ func testRoundTrips(t *testing.T, o *goredis.Options) {
 			if old {
 				c.AddHook(&refuseNXGet{})
 			}
-			l := mustNew(t, c, testOpts)
+			opts := testOpts
+			if tc.fence {
+				opts = fencedOpts
+			}
+			l := mustNew(t, c, opts)
 			defer l.Close()
 			ctx := ctxT(t)
 			key := "roundtrips:" + t.Name()

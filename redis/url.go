@@ -136,6 +136,7 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 	q.String("prefix", &c.opts.Prefix)
 	q.Duration("retry_timeout", &c.opts.RetryInterval)
 	q.Duration("max_ttl", &c.opts.MaxTTL)
+	q.Bool("fence", &c.opts.Fence)
 	q.Duration("timeout", &timeout)
 	q.Bool("cluster", &cluster)
 	q.Bool("sentinel_auth", &sentinelAuth)
