@@ -8,6 +8,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/distlock/lock/redis"
 )
 
 // benchClient returns a client of the real server of LOCK_TEST_REDIS_URL,
@@ -80,4 +82,52 @@ func BenchmarkParallelDistinctKeys(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkWakeLatency measures the time from a release to the moment a
+// waiting Acquire on another Lock value returns, reported as wake-ns. The
+// retry interval is long: the wait wakes on the release, not on a poll.
+func BenchmarkWakeLatency(b *testing.B) {
+	c := benchClient(b)
+	slow := &redis.Options{RetryInterval: time.Second}
+	holder, waiter := mustNew(b, c, slow), mustNew(b, c, slow)
+	defer holder.Close()
+	defer waiter.Close()
+	ctx := context.Background()
+	key := "bench:wake:" + rand.Text()
+	var total time.Duration
+	for b.Loop() {
+		s, err := holder.TryAcquire(ctx, key, time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got := make(chan time.Time)
+		go func() {
+			w, err := waiter.Acquire(ctx, key, time.Minute)
+			at := time.Now()
+			if err != nil {
+				b.Error(err)
+			} else {
+				w.Release(ctx)
+			}
+			got <- at
+		}()
+		for { // until the wait has subscribed
+			n, err := c.PubSubNumSub(ctx, redis.DefaultPrefix+key).Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n[redis.DefaultPrefix+key] > 0 {
+				break
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		time.Sleep(100 * time.Microsecond) // let the waiter's attempt return
+		released := time.Now()
+		if err := s.Release(ctx); err != nil {
+			b.Fatal(err)
+		}
+		total += (<-got).Sub(released)
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "wake-ns")
 }

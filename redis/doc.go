@@ -46,6 +46,16 @@
 // scripts run by SHA (EVALSHA), falling back to their source (EVAL), one
 // more round trip, the first time a server meets them.
 //
+// A release also publishes on a channel named as the lock key. A wait
+// (AcquireLock, Acquire, lock.Do) subscribes to the channels of the keys it
+// waits for, through one pub/sub connection per Lock value, made at its
+// first wait and subscribed aside, so that no call waits for it: a waiter
+// tries again within about one round trip of a release. Expiries publish
+// nothing; waits poll for them every retry interval, and for releases that
+// came before their subscription. A channel stays subscribed a minute after
+// its last wait. Over a client passed to New, the subscription takes one
+// connection of that client.
+//
 // The expiry sent is the ttl rounded up to whole milliseconds, plus one
 // millisecond of margin for redis's millisecond clock: redis counts it from
 // when it runs the command, after the call began, so a lock lives at least

@@ -87,7 +87,7 @@ func New(client goredis.UniversalClient, opts *Options) (lock.Lock, error) {
 }
 
 func newLock(client goredis.UniversalClient, opts *Options, owned bool) lock.Lock {
-	b := &backend{c: client, prefix: opts.prefix(), owned: owned}
+	b := &backend{c: client, prefix: opts.prefix(), owned: owned, watcher: newWatcher(client)}
 	if opts != nil && opts.Fence {
 		return lock.New(&fencedBackend{b}, opts.lockOptions())
 	}
@@ -117,6 +117,8 @@ type backend struct {
 	c      goredis.UniversalClient
 	prefix string
 	owned  bool // c was made from a URL: Close closes it
+
+	watcher *watcher
 
 	// legacy is set once the server refused SET with both NX and GET
 	// (redis before 7.0): acquire then runs acquire.lua instead.
@@ -237,7 +239,12 @@ func (b *backend) run(ctx context.Context, script *goredis.Script, k string, arg
 	return n == 1, err
 }
 
+// Watch implements lock.Watcher: waits wake on the release that
+// release.lua publishes.
+func (b *backend) Watch(key string) <-chan struct{} { return b.watcher.watch(b.prefix + key) }
+
 func (b *backend) Close() error {
+	b.watcher.close()
 	if b.owned {
 		return b.c.Close()
 	}
