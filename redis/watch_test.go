@@ -65,4 +65,3 @@ func testReleaseWakesWait(t *testing.T, c goredis.UniversalClient) {
 		}
 	}
 }
-
