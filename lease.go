@@ -50,6 +50,10 @@ type Lease struct {
 	stopKeep context.CancelFunc
 	unsure   bool  // a Release failed in transit: it may have landed
 	lastErr  error // the last failed extend of the keep-alive
+
+	// In the Lock's list of live leases, under l.mu.
+	prev, next *Lease
+	tracked    bool
 }
 
 func (l *locker) newLease(key, token string, ttl time.Duration, start time.Time, fence uint64) *Lease {
@@ -246,7 +250,9 @@ func (s *Lease) Release(ctx context.Context) error {
 		bo    = backoff{max: s.l.retry}
 	)
 	for try := 0; ; try++ {
-		start = time.Now()
+		if unsure {
+			start = time.Now()
+		}
 		ok, err = s.l.b.Release(ctx, s.key, s.token)
 		if err == nil || !inTransit(err) || try == releaseTries-1 || sleep(ctx, bo.next()) != nil {
 			break
@@ -268,7 +274,7 @@ func (s *Lease) Release(ctx context.Context) error {
 		s.end(errReleased, true)
 		return nil
 	}
-	cause = s.notHeld(start)
+	cause = s.notHeld(time.Now())
 	s.end(cause, true)
 	return cause
 }

@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,8 +45,8 @@ func TestHeldKeysPruned(t *testing.T) {
 		}
 	}
 	l.mu.Lock()
-	if len(l.live) != len(l.held) {
-		t.Errorf("%d live leases, %d held keys; want the same", len(l.live), len(l.held))
+	if l.nLive != len(l.held) {
+		t.Errorf("%d live leases, %d held keys; want the same", l.nLive, len(l.held))
 	}
 	n, old := len(l.held), 0
 	for k := range l.held {
@@ -64,5 +65,21 @@ func TestHeldKeysPruned(t *testing.T) {
 func TestRetryIntervalFloor(t *testing.T) {
 	if got := New(freeBackend{}, &Options{RetryInterval: time.Nanosecond}).(*locker).retry; got != time.Millisecond {
 		t.Fatalf("retry interval for Options.RetryInterval 1ns = %v; want 1ms", got)
+	}
+}
+
+// TestTokens checks that tokens look as rand.Text's (26 base32 characters)
+// and do not repeat across many buffers.
+func TestTokens(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 10000 {
+		tok := newToken()
+		if len(tok) != 26 || strings.Trim(tok, base32) != "" {
+			t.Fatalf("token %q; want 26 characters of %s", tok, base32)
+		}
+		if seen[tok] {
+			t.Fatalf("token %q handed out twice", tok)
+		}
+		seen[tok] = true
 	}
 }
