@@ -1,9 +1,12 @@
 package lock_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -571,4 +574,50 @@ func (b *lostRelease) Release(ctx context.Context, key, token string) (bool, err
 		return false, reset
 	}
 	return ok, err
+}
+
+// TestLoggerReportsLoss checks that a lost lease is logged as a warning
+// that names the key and never shows the token.
+func TestLoggerReportsLoss(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf syncBuffer
+		b := newMap()
+		l := lock.New(b, &lock.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+		defer l.Close()
+		s, err := l.TryAcquire(t.Context(), "the-key", 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.KeepAlive(t.Context(), 0); err != nil {
+			t.Fatal(err)
+		}
+		b.drop("the-key")
+		<-s.Done()
+		synctest.Wait()
+		out := buf.String()
+		if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "the-key") {
+			t.Errorf("log after a loss = %q; want a warning naming the key", out)
+		}
+		if strings.Contains(out, s.Token()) {
+			t.Errorf("log shows the lease's token: %q", out)
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
