@@ -1,0 +1,354 @@
+package benchmarks
+
+import (
+	"context"
+	"crypto/rand"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/bsm/redislock"
+	"github.com/go-redsync/redsync/v4"
+	redsyncgoredis "github.com/go-redsync/redsync/v4/redis/goredis/v9"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/memcached"
+	"github.com/distlock/lock/memory"
+	lockredis "github.com/distlock/lock/redis"
+)
+
+var ctx = context.Background()
+
+// env returns the URL in the variable name, or skips the benchmark.
+func env(b *testing.B, name string) string {
+	b.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		b.Skip(name + " not set")
+	}
+	return v
+}
+
+func open(b *testing.B, raw string) lock.Lock {
+	b.Helper()
+	l, err := lock.Open(ctx, raw)
+	if err != nil {
+		b.Fatalf("lock.Open: %v", err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
+}
+
+func memcachedClient(b *testing.B) *memcache.Client {
+	u, err := url.Parse(env(b, "LOCK_TEST_MEMCACHED_URL"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := memcache.New(strings.Split(u.Host, ",")...)
+	c.MaxIdleConns = 16
+	if err := c.Ping(); err != nil {
+		b.Fatalf("memcached does not answer: %v", err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+func redisClient(b *testing.B) *goredis.Client {
+	o, err := goredis.ParseURL(env(b, "LOCK_TEST_REDIS_URL"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := goredis.NewClient(o)
+	if err := c.Ping(ctx).Err(); err != nil {
+		b.Fatalf("redis does not answer: %v", err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+// lockCycle runs TryAcquire + Release of one key on l.
+func lockCycle(b *testing.B, l lock.Lock) {
+	key := "bench:" + rand.Text()
+	for b.Loop() {
+		s, err := l.TryAcquire(ctx, key, time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Release(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// lockExtend runs Extend on one lease of l.
+func lockExtend(b *testing.B, l lock.Lock) {
+	s, err := l.TryAcquire(ctx, "bench:extend:"+rand.Text(), time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Release(ctx)
+	for b.Loop() {
+		if err := s.Extend(ctx, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCycle: acquire and release of one uncontended key.
+func BenchmarkCycle(b *testing.B) {
+	b.Run("memory", func(b *testing.B) { lockCycle(b, memory.New(nil)) })
+	b.Run("memcached/Lock", func(b *testing.B) { lockCycle(b, open(b, env(b, "LOCK_TEST_MEMCACHED_URL"))) })
+	b.Run("memcached/New", func(b *testing.B) {
+		l, err := memcached.New(memcachedClient(b), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		lockCycle(b, l)
+	})
+	b.Run("memcached/raw-add-delete", func(b *testing.B) {
+		c := memcachedClient(b)
+		item := &memcache.Item{Key: "bench:raw:" + rand.Text(), Value: []byte(rand.Text()), Expiration: 61}
+		for b.Loop() {
+			if err := c.Add(item); err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Delete(item.Key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("redis/Lock", func(b *testing.B) { lockCycle(b, open(b, env(b, "LOCK_TEST_REDIS_URL"))) })
+	b.Run("redis/Lock-fenced", func(b *testing.B) {
+		l, err := lockredis.New(redisClient(b), &lockredis.Options{Fence: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		lockCycle(b, l)
+	})
+	b.Run("redis/floor", func(b *testing.B) { // SET NX PX + EVALSHA compare-and-delete
+		c := redisClient(b)
+		del := goredis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
+		key, token := "bench:floor:"+rand.Text(), rand.Text()
+		for b.Loop() {
+			if ok, err := c.SetNX(ctx, key, token, time.Minute).Result(); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+			if err := del.Run(ctx, c, []string{key}, token).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("redis/raw-setnx-del", func(b *testing.B) {
+		c := redisClient(b)
+		key, token := "bench:raw:"+rand.Text(), rand.Text()
+		for b.Loop() {
+			if ok, err := c.SetNX(ctx, key, token, time.Minute).Result(); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+			if err := c.Del(ctx, key).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("redis/redislock", func(b *testing.B) {
+		lk := redislock.New(redisClient(b))
+		key := "bench:redislock:" + rand.Text()
+		for b.Loop() {
+			l, err := lk.Obtain(ctx, key, time.Minute, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := l.Release(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("redis/redsync", func(b *testing.B) {
+		rs := redsync.New(redsyncgoredis.NewPool(redisClient(b)))
+		m := rs.NewMutex("bench:redsync:"+rand.Text(), redsync.WithExpiry(time.Minute), redsync.WithTries(1))
+		for b.Loop() {
+			if err := m.LockContext(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.UnlockContext(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkExtend: one extend of a held lease.
+func BenchmarkExtend(b *testing.B) {
+	b.Run("memory", func(b *testing.B) { lockExtend(b, memory.New(nil)) })
+	b.Run("memcached/Lock", func(b *testing.B) { lockExtend(b, open(b, env(b, "LOCK_TEST_MEMCACHED_URL"))) })
+	b.Run("memcached/raw-touch", func(b *testing.B) {
+		c := memcachedClient(b)
+		key := "bench:touch:" + rand.Text()
+		if err := c.Set(&memcache.Item{Key: key, Value: []byte(rand.Text()), Expiration: 61}); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if err := c.Touch(key, 61); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("redis/Lock", func(b *testing.B) { lockExtend(b, open(b, env(b, "LOCK_TEST_REDIS_URL"))) })
+	b.Run("redis/redislock", func(b *testing.B) {
+		l, err := redislock.New(redisClient(b)).Obtain(ctx, "bench:redislock:"+rand.Text(), time.Minute, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Release(ctx)
+		for b.Loop() {
+			if err := l.Refresh(ctx, time.Minute, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkParallelDistinctKeys: cycles of goroutines each on keys of its
+// own, through one Lock value (or one raw client).
+func BenchmarkParallelDistinctKeys(b *testing.B) {
+	par := func(b *testing.B, l lock.Lock) {
+		b.RunParallel(func(pb *testing.PB) {
+			key := "bench:par:" + rand.Text()
+			for pb.Next() {
+				s, err := l.TryAcquire(ctx, key, time.Minute)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if err := s.Release(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.Run("memcached/Lock", func(b *testing.B) { par(b, open(b, env(b, "LOCK_TEST_MEMCACHED_URL"))) })
+	b.Run("memcached/raw-add-delete", func(b *testing.B) {
+		c := memcachedClient(b)
+		b.RunParallel(func(pb *testing.PB) {
+			item := &memcache.Item{Key: "bench:par:" + rand.Text(), Value: []byte(rand.Text()), Expiration: 61}
+			for pb.Next() {
+				if err := c.Add(item); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := c.Delete(item.Key); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("redis/Lock", func(b *testing.B) { par(b, open(b, env(b, "LOCK_TEST_REDIS_URL"))) })
+}
+
+// BenchmarkHandoff: 8 contenders, each with a Lock value of its own, take
+// turns on one key with a 1ms critical section; handoff-µs is the median
+// gap from a release to the next acquire.
+func BenchmarkHandoff(b *testing.B) {
+	run := func(b *testing.B, newLock func() lock.Lock) {
+		handoff(b, func(key string) (func(context.Context) error, func() error) {
+			l := newLock()
+			var s *lock.Lease
+			return func(ctx context.Context) (err error) {
+					s, err = l.Acquire(ctx, key, time.Minute)
+					return err
+				}, func() error {
+					return s.Release(ctx)
+				}
+		})
+	}
+	b.Run("memory", func(b *testing.B) {
+		store := memory.NewStore(nil)
+		run(b, func() lock.Lock { l := store.Lock(); b.Cleanup(func() { l.Close() }); return l })
+	})
+	b.Run("memcached", func(b *testing.B) {
+		raw := env(b, "LOCK_TEST_MEMCACHED_URL")
+		run(b, func() lock.Lock { return open(b, raw) })
+	})
+	b.Run("redis", func(b *testing.B) {
+		raw := env(b, "LOCK_TEST_REDIS_URL")
+		run(b, func() lock.Lock { return open(b, raw) })
+	})
+	b.Run("redislock-10ms", func(b *testing.B) {
+		c := redisClient(b)
+		handoff(b, func(key string) (func(context.Context) error, func() error) {
+			lk := redislock.New(c)
+			var l *redislock.Lock
+			opts := &redislock.Options{RetryStrategy: redislock.LinearBackoff(10 * time.Millisecond)}
+			return func(ctx context.Context) (err error) {
+					l, err = lk.Obtain(ctx, key, time.Minute, opts)
+					return err
+				}, func() error {
+					return l.Release(ctx)
+				}
+		})
+	})
+}
+
+// handoff runs 8 contenders made by mk for b.N turns in all, and reports
+// the median gap from a release to the next acquire.
+func handoff(b *testing.B, mk func(key string) (acquire func(context.Context) error, release func() error)) {
+	const contenders = 8
+	key := "bench:handoff:" + rand.Text()
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var (
+		mu       sync.Mutex
+		released time.Time
+		gaps     []time.Duration
+		turns    = b.N
+	)
+	var wg sync.WaitGroup
+	for range contenders {
+		acquire, release := mk(key)
+		wg.Go(func() {
+			for {
+				if err := acquire(wctx); err != nil {
+					if wctx.Err() == nil {
+						b.Error(err)
+					}
+					return
+				}
+				now := time.Now()
+				mu.Lock()
+				if !released.IsZero() {
+					gaps = append(gaps, now.Sub(released))
+				}
+				turns--
+				last := turns <= 0
+				mu.Unlock()
+				time.Sleep(time.Millisecond)
+				mu.Lock()
+				released = time.Now()
+				mu.Unlock()
+				if err := release(); err != nil {
+					b.Error(err)
+					return
+				}
+				if last {
+					stop()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(gaps) > 0 {
+		slices.Sort(gaps)
+		b.ReportMetric(float64(gaps[len(gaps)/2].Nanoseconds())/1000, "handoff-µs")
+	}
+}
