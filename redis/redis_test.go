@@ -13,6 +13,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/locktest"
@@ -20,10 +21,12 @@ import (
 )
 
 // TestMain silences go-redis's own log of failed dials (the tests of
-// unreachable servers provoke many); each test reports what it saw.
+// unreachable servers provoke many); each test reports what it saw. It
+// then runs the tests and fails the package if any goroutine outlives
+// them (a Lock or client not closed, a keep-alive not stopped).
 func TestMain(m *testing.M) {
 	goredis.SetLogger(quietLogger{})
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 type quietLogger struct{}

@@ -1,0 +1,14 @@
+package urlparam
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain runs the tests and then fails the package if any goroutine
+// outlives them: a Lock, client or server a test did not close, or a
+// keep-alive, janitor or background release still running.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
