@@ -93,3 +93,16 @@ func testFenceDataLoss(t *testing.T, c goredis.UniversalClient, lose func()) {
 		last = f
 	}
 }
+
+// TestFenceURL checks that fence=true in a URL gives fencing tokens.
+func TestFenceURL(t *testing.T) {
+	mr, _ := mini(t)
+	l, err := lock.Open(ctxT(t), "redis://"+mr.Addr()+"?fence=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if f := fence(t, l, "url"); f == 0 {
+		t.Fatalf("fencing token %d; want one", f)
+	}
+}

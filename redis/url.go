@@ -72,6 +72,7 @@ func (c *urlConfig) newClient() (client goredis.UniversalClient, err error) {
 // parameter goes to go-redis's URL parser.
 var lockParams = map[string]bool{
 	"prefix":        true,
+	"fence":         true,
 	"retry_timeout": true,
 	"max_ttl":       true,
 	"timeout":       true,
