@@ -74,7 +74,7 @@ type Fencer interface {
 // Defaults used when the corresponding [Options] field is zero.
 const (
 	// DefaultRetryInterval is the longest pause between two attempts of a
-	// wait, as the original's retry_timeout.
+	// wait, as retry_timeout of the pip-services MemcachedLock.
 	DefaultRetryInterval = 100 * time.Millisecond
 
 	// DefaultMaxTTL is the longest ttl accepted when a backend sets none:

@@ -604,7 +604,7 @@ func testCloseWakesWait(e *env) {
 	e.mustRelease(a, key)
 }
 
-// The original toolkit's own fixture, case by case.
+// The fixture of the pip-services MemcachedLock, case by case.
 
 // testFixtureTryAcquireLock: try, try again (false), release, try.
 func testFixtureTryAcquireLock(e *env) {

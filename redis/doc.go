@@ -82,11 +82,11 @@
 //
 //   - prefix: prepended to every key (default "lock:"; may not be empty).
 //   - retry_timeout: the longest pause between attempts of a wait (default
-//     100ms), as in the original toolkit.
+//     100ms), as in the pip-services MemcachedLock.
 //   - max_ttl: the longest ttl accepted (default lock.DefaultMaxTTL, 30 days
 //     less 2s, as the other backends).
 //   - fence: "true" to hand out fencing tokens (Options.Fence; see Fencing).
-//   - timeout: the original toolkit's operation timeout; sets go-redis's
+//   - timeout: the operation timeout of pip-services' locks; sets go-redis's
 //     dial_timeout, read_timeout and write_timeout, each unless given itself
 //     (default: go-redis's, 5s each in go-redis v9.22).
 //   - cluster: "true" for a redis cluster. The URL's host and any addr=
@@ -107,7 +107,7 @@
 //
 // Unknown parameters are an error. So are username, password and their
 // sentinel_ forms (credentials in a query string would be printed with the
-// URL), and the original toolkit's host, port, uri, discovery_key and
+// URL), and pip-services' host, port, uri, discovery_key and
 // retries: the error says what to use instead.
 //
 // lock.Open checks that the store answers (PING) before it returns, within
