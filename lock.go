@@ -64,12 +64,14 @@ type Lock interface {
 	// nil error, when another owner holds it (this Lock value included: a
 	// key is not re-entrant). It returns ErrInvalidKey, ErrInvalidTTL,
 	// ErrClosed, or an error from the store, which matches ctx.Err() when
-	// ctx cut the attempt short.
+	// ctx cut the attempt short or was done before it (then no attempt is
+	// made).
 	TryAcquireLock(ctx context.Context, key string, ttl time.Duration) (bool, error)
 
 	// AcquireLock acquires key for ttl, retrying with jittered backoff until
 	// it succeeds, timeout passes or ctx is done; timeout <= 0 means one
-	// attempt. Failures in transit are retried like a busy key; other store
+	// attempt, which fails with ErrNotAcquired alone when the key is held.
+	// A ctx already done makes no attempt. Failures in transit are retried like a busy key; other store
 	// errors end the wait and are returned as they are. A wait that ends
 	// without the lock returns an error matching ErrNotAcquired and
 	// context.DeadlineExceeded (or ctx.Err()), wrapping the last store error

@@ -155,6 +155,10 @@ func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (*Lease
 	if err := l.check(key, ttl); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		// Every backend alike: no attempt on a done ctx.
+		return nil, fmt.Errorf("lock: no attempt: %w", err)
+	}
 	if !l.enter() {
 		return nil, ErrClosed
 	}
@@ -265,6 +269,9 @@ func (l *locker) release(ctx context.Context, key, token string) {
 func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadline time.Time, timed bool) (*Lease, error) {
 	if err := l.check(key, ttl); err != nil {
 		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, l.ended(ctx, nil) // every backend alike: no attempt
 	}
 	if !l.enter() {
 		return nil, ErrClosed
@@ -449,9 +456,22 @@ func (l *locker) TryAcquireLock(ctx context.Context, key string, ttl time.Durati
 }
 
 func (l *locker) AcquireLock(ctx context.Context, key string, ttl, timeout time.Duration) error {
+	if timeout <= 0 { // one attempt
+		s, err := l.try(ctx, key, ttl)
+		switch {
+		case err != nil && ctx.Err() != nil && !errors.Is(err, ErrClosed):
+			return fmt.Errorf("%w: %w", ErrNotAcquired, err)
+		case err != nil:
+			return err
+		case s == nil:
+			return fmt.Errorf("%w: held by another owner (timeout %v: one attempt)", ErrNotAcquired, timeout)
+		}
+		l.remember(s)
+		return nil
+	}
 	now := time.Now()
-	deadline, timed := now.Add(timeout), timeout > 0
-	if timed && deadline.Before(now) {
+	deadline, timed := now.Add(timeout), true
+	if deadline.Before(now) {
 		deadline, timed = time.Time{}, false // too far to represent: no deadline
 	}
 	s, err := l.wait(ctx, key, ttl, deadline, timed)

@@ -29,6 +29,7 @@ var subtests = []struct {
 	{"AcquireTimeout", testAcquireTimeout},
 	{"AcquireCancel", testAcquireCancel},
 	{"AcquireTriesOnce", testAcquireTriesOnce},
+	{"DoneContext", testDoneContext},
 	{"UnusualKeys", testUnusualKeys},
 	{"InvalidArguments", testInvalidArguments},
 	{"Closed", testClosed},
@@ -642,4 +643,34 @@ func testFixtureReleaseLock(e *env) {
 	e.mustTry(l, key, 3*time.Second)
 	e.mustRelease(l, key)
 	e.mustRelease(l, key)
+}
+
+// testDoneContext: a ctx already done makes no attempt, on every backend
+// alike; a one-attempt AcquireLock on a held key says ErrNotAcquired, not
+// a deadline that was never set.
+func testDoneContext(e *env) {
+	a, b := e.lock(), e.lock()
+	key := e.key()
+	done, cancel := context.WithCancel(e.ctx)
+	cancel()
+	if ok, err := a.TryAcquireLock(done, key, longTTL); ok || !errors.Is(err, context.Canceled) {
+		e.Fatalf("TryAcquireLock(%q) with a done ctx = %v, %v; want false, context.Canceled", key, ok, err)
+	}
+	if s, err := a.TryAcquire(done, key, longTTL); s != nil || !errors.Is(err, context.Canceled) {
+		e.Fatalf("TryAcquire(%q) with a done ctx = %v, %v; want nil, context.Canceled", key, s, err)
+	}
+	for _, timeout := range []time.Duration{0, time.Second} {
+		if err := a.AcquireLock(done, key, longTTL, timeout); !errors.Is(err, lock.ErrNotAcquired) || !errors.Is(err, context.Canceled) {
+			e.Fatalf("AcquireLock(%q, timeout %v) with a done ctx = %v; want ErrNotAcquired and context.Canceled", key, timeout, err)
+		}
+	}
+	if s, err := a.Acquire(done, key, longTTL); s != nil || !errors.Is(err, lock.ErrNotAcquired) || !errors.Is(err, context.Canceled) {
+		e.Fatalf("Acquire(%q) with a done ctx = %v, %v; want nil, ErrNotAcquired and context.Canceled", key, s, err)
+	}
+	e.mustTry(b, key, longTTL) // nothing was acquired
+	err := a.AcquireLock(e.ctx, key, longTTL, 0)
+	if !errors.Is(err, lock.ErrNotAcquired) || errors.Is(err, context.DeadlineExceeded) {
+		e.Fatalf("AcquireLock(%q, timeout 0) on a held key = %v; want ErrNotAcquired without a deadline", key, err)
+	}
+	e.mustRelease(b, key)
 }
