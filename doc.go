@@ -77,8 +77,9 @@
 // [Backend], three atomic primitives; [New] builds the Lock over them, so
 // validation, tokens, leases and waiting are the same everywhere:
 //
-//   - github.com/distlock/lock/memcached: memcached://host:11211,... (add;
-//     gets and cas). A lock lives between its ttl and ttl + 2s.
+//   - github.com/distlock/lock/memcached: memcached://host:11211,... (the
+//     meta protocol, one round trip per call; the classic protocol over a
+//     gomemcache client of yours). A lock lives between its ttl and ttl + 2s.
 //   - github.com/distlock/lock/redis: redis:// and rediss:// (SET NX PX GET;
 //     Lua scripts), single node, sentinel or cluster. One round trip per
 //     call, millisecond ttls.

@@ -220,8 +220,8 @@ func (s *Lease) notHeld(now time.Time) error {
 // lease. It also stops the lease's keep-alive. It returns ErrNotHeld when
 // the store no longer held the token (another owner's lock, if any, is left
 // untouched) or the lease was already released, and ErrClosed after the
-// Lock's Close. A release that fails in transit is sent again, with
-// jittered pauses, up to three times in all; one that may have landed is
+// Lock's Close. A release that fails in transit, short of a timeout, is
+// sent again, with jittered pauses, up to three times in all; one that may have landed is
 // not mistaken for a loss when a later try finds the token gone before the
 // lease's deadline. After an error the lease still holds the lock (unless
 // its deadline passes), and Release can be retried.
@@ -254,7 +254,9 @@ func (s *Lease) Release(ctx context.Context) error {
 			start = time.Now()
 		}
 		ok, err = s.l.b.Release(ctx, s.key, s.token)
-		if err == nil || !inTransit(err) || try == releaseTries-1 || sleep(ctx, bo.next()) != nil {
+		// A timeout is not resent: the store is slow or gone, and a
+		// resend would multiply the call's bound.
+		if err == nil || !inTransit(err) || timedOut(err) || try == releaseTries-1 || sleep(ctx, bo.next()) != nil {
 			break
 		}
 		unsure = true

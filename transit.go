@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -39,4 +40,12 @@ func inTransit(err error) bool {
 func unsent(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// timedOut reports whether err is a timeout: the store did not answer in
+// time, as opposed to a connection that broke.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &ne) && ne.Timeout()
 }

@@ -1,22 +1,48 @@
-// Package memcached keeps locks on memcached servers, through the classic
-// text protocol (github.com/bradfitz/gomemcache); it works with any
-// memcached from 1.4 on.
+// Package memcached keeps locks on memcached servers.
 //
-// Get a Lock by URL through lock.Open after importing this package, with
-// [Dial], or with [New] over a *memcache.Client you already have:
+// Get a Lock by URL through lock.Open after importing this package, or with
+// [Dial]: it speaks memcached's meta protocol (memcached 1.6 or later) over
+// connections of its own. [New] makes a Lock over a *memcache.Client
+// (github.com/bradfitz/gomemcache) you already have, through the classic
+// text protocol (any memcached from 1.4 on):
 //
 //	import _ "github.com/distlock/lock/memcached"
 //
 //	l, err := lock.Open(ctx, "memcached://cache1:11211,cache2:11211?prefix=myapp:")
 //
+// Both kinds store the same keys and values on the same servers: Locks of
+// either kind, in one process or in many, exclude each other.
+//
 // # Algorithms
 //
-// Acquire is one "add" of the key, with the lock's random token as value:
-// one round trip. Release and Extend read the key with "gets" and, only if
-// it still holds the caller's token, write it back with "cas" on the cas id
-// read: with expiration -1 (expired at once) to release, with the new
-// expiration to extend. Two round trips, atomic through the cas id; never a
-// plain "delete" or "touch", which would not check the owner.
+// A lock is an item whose value is the lock's random token. Every change
+// to it is a compare-and-swap on the item's cas id, so it acts only on an
+// item that still holds the caller's token; never a plain "delete" or
+// "touch", which would not check the owner.
+//
+// Through the meta protocol (Dial, Open), each operation is one round trip:
+//
+//   - acquire: "ms <key> <n> T<exp> ME c" adds the item, and returns its cas
+//     id, which the Lock remembers;
+//   - extend: "ms <key> <n> T<exp> C<cas> c" stores the token again with the
+//     new expiration if the cas id is still the one remembered, and returns
+//     the new one;
+//   - release: "md <key> C<cas>" deletes the item if the cas id is still the
+//     one remembered.
+//
+// A cas id is remembered with the server process that gave it (its pid and
+// start time, asked once per connection): memcached numbers cas ids from 1
+// again when it restarts, and another owner's lock may then get the very
+// cas id of a lock lost in the restart. When the cas id is not known (after
+// a reply lost in transit, or a restart), or the server answers that it
+// changed, the operation reads the item ("mg <key> v c"), compares the
+// token, and acts on the cas id read: three round trips.
+//
+// Through the classic protocol (New), acquire is one "add" (one round
+// trip); release and extend read the key with "gets" and, only if it still
+// holds the caller's token, write it back with "cas" on the cas id read:
+// with expiration -1 (expired at once) to release, with the new expiration
+// to extend. Two round trips each.
 //
 // The expiration sent is ceil(ttl/1s)+1 seconds. memcached's clock ticks in
 // whole seconds, so an item stored with expiration n lives between n-1 and n
@@ -31,8 +57,26 @@
 //
 // When a command fails in transit, its outcome is unknown. An add is then
 // read back before answering: if the token stored is ours the lock is
-// reported held, otherwise it is not; a lost add is retried up to retries
-// times.
+// reported held (its expiration written again from now), otherwise it is
+// not; a lost add is retried up to retries times. A compare-and-swap that
+// failed in transit is sent again; one that finds the cas id changed reads
+// the item again, since the first may have landed late.
+//
+// # Time
+//
+// Every call to the store (an acquire, release or extend, with its retries
+// and read-backs) is bounded by call_timeout (default 1s) and by ctx:
+// through Dial, it returns by the earlier of ctx's deadline and call_timeout
+// after it began, plus the few milliseconds it takes to notice, and at once
+// when ctx is cancelled. A server that does not answer makes a call fail
+// within that bound with an error matching lock.ErrUnavailable (or ctx's
+// error), and the connection it used is closed, never reused. Each attempt
+// gets at most timeout (default 500ms) for its dial or its commands, so
+// that a retry fits in the call's time.
+//
+// Some calls of a Lock make more than one call to the store: Lease.Release
+// sends a release that fails in transit up to three times, and waits retry
+// until their own timeout; see the lock package.
 //
 // # URLs
 //
@@ -51,11 +95,13 @@
 // durations are milliseconds as plain numbers, or Go durations such as 1.5s:
 //
 //   - prefix: prepended to every key (default "lock:"; may not be empty).
-//   - timeout: dial and read/write timeout of one operation (default 500ms).
+//   - call_timeout: the longest a call to the store takes, retries included
+//     (default 1s).
+//   - timeout: dial, or read/write, timeout of one attempt (default 500ms).
 //   - pool_size: idle connections kept per server (default twice GOMAXPROCS,
 //     at least 8).
 //   - retries: retries of an operation that failed in transit (default 3;
-//     0 for none).
+//     0 for none), within call_timeout.
 //   - retry_timeout: the longest pause between attempts of a wait (default
 //     100ms).
 //   - max_key_size: the longest key sent as is (at most and by default 250);
@@ -85,23 +131,24 @@
 // with its one server.
 //
 // Expiry is precise to about a second: a lock lives between its ttl and ttl
-// plus 2s. Release takes two round trips.
+// plus 2s.
 //
-// gomemcache takes no context: ctx is checked before each command, but a
-// command once sent runs to its answer or to the timeout parameter. On a
-// server that stops answering, a call goes on through its read-backs and
-// retries, up to about 2×(retries+1) timeouts, before it returns; a wait
-// then ends that long after its ctx, rather than within one retry interval,
-// and Close waits as long for the calls in flight.
+// A *memcache.Client takes no context: through New, ctx and call_timeout
+// are checked before each command, but a command once sent runs until it is
+// answered or the client's Timeout passes (twice, when it must dial first).
+// A call may return that long after its ctx is done, a wait that much after
+// its end, and Close waits as long for the calls in flight.
 //
-// When the cas of a release fails in transit, the release reads the key
-// again: found free, the release is reported done (it landed, or the lock
-// had just expired); found with another owner's token, ErrNotHeld is
-// reported, though ours may have landed just before. Either way, another
-// owner's lock is never touched.
+// When a release that failed in transit is sent again and finds the key
+// free, the release is reported done (it landed, or the lock had just
+// expired); found with another owner's token, ErrNotHeld is reported,
+// though ours may have landed just before. Either way, another owner's lock
+// is never touched.
 //
 // A server started with -C (no cas ids) cannot check an owner: releases and
-// extends fail with an error saying so.
+// extends fail with an error saying so. Dial needs memcached 1.6 or later,
+// and fails with an error saying so on an older server; a proxy in front of
+// memcached must pass the meta commands and "stats" through unchanged.
 //
 // An add that the server runs only after the client gave up on it, and
 // after the read-back that followed, leaves a lock that no caller holds: it

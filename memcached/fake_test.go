@@ -38,92 +38,138 @@ func startFake(t *testing.T, clock *fakeclock.Clock) (*memcachedfake.Server, *me
 	return srv, c
 }
 
+// protocol is one of the two ways a Lock talks to memcached, with the
+// command verbs of each step of its algorithms, for fault injection.
+type protocol struct {
+	name string
+	// lock returns a Lock on srv (whose client is c) with opts, closed when
+	// the test ends.
+	lock func(t *testing.T, srv *memcachedfake.Server, c *memcache.Client, opts *memcached.Options) lock.Lock
+	// The verbs of an acquire's add, of a read-back, and of the
+	// compare-and-swap of an extend and of a release.
+	add, read, extend, release string
+}
+
+var protocols = []protocol{
+	{
+		name: "Meta",
+		lock: func(t *testing.T, srv *memcachedfake.Server, _ *memcache.Client, opts *memcached.Options) lock.Lock {
+			return dialLock(t, []string{srv.Addr()}, opts)
+		},
+		add: "ms", read: "mg", extend: "ms", release: "md",
+	},
+	{
+		name: "Classic",
+		lock: func(t *testing.T, _ *memcachedfake.Server, c *memcache.Client, opts *memcached.Options) lock.Lock {
+			l, err := memcached.New(c, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			return l
+		},
+		add: "add", read: "gets", extend: "cas", release: "cas",
+	},
+}
+
+// forProtocols runs f as a subtest for each protocol.
+func forProtocols(t *testing.T, f func(t *testing.T, p protocol)) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) { f(t, p) })
+	}
+}
+
+// retrying returns options with the given retries (negative: none).
+func retrying(retries int) *memcached.Options {
+	return &memcached.Options{Retries: retries, RetryInterval: testRetry}
+}
+
 func TestConformanceFake(t *testing.T) {
-	clock := fakeclock.New(time.Unix(1_800_000_000, 900_000_000)) // just before a second ticks
-	_, c := startFake(t, clock)
-	locktest.Run(t, locktest.Harness{
-		New:           func(t *testing.T) lock.Lock { return newLock(t, c) },
-		Delete:        deleteWith(c),
-		Advance:       clock.Advance,
-		Granularity:   2 * time.Second,
-		RetryInterval: testRetry,
+	forProtocols(t, func(t *testing.T, p protocol) {
+		clock := fakeclock.New(time.Unix(1_800_000_000, 900_000_000)) // just before a second ticks
+		srv, c := startFake(t, clock)
+		locktest.Run(t, locktest.Harness{
+			New:           func(t *testing.T) lock.Lock { return p.lock(t, srv, c, retrying(0)) },
+			Delete:        deleteWith(c),
+			Advance:       clock.Advance,
+			Granularity:   2 * time.Second,
+			RetryInterval: testRetry,
+		})
 	})
 }
 
 // The tests below cut connections at chosen commands: the outcome of the
 // command is then unknown to the client, and the backend must find it out.
 
-func newFakeLock(t *testing.T, c *memcache.Client, retries int) lock.Lock {
-	t.Helper()
-	l, err := memcached.New(c, &memcached.Options{Retries: retries})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
 func TestAddReplyLost(t *testing.T) {
-	srv, c := startFake(t, nil)
-	l, rival := newFakeLock(t, c, 0), newFakeLock(t, c, 0)
-	ctx := t.Context()
-	srv.DropNextReply("add") // the add lands; its answer does not
-	ok, err := l.TryAcquireLock(ctx, "k", time.Minute)
-	if !ok || err != nil {
-		t.Fatalf("TryAcquireLock with the add's reply lost = %v, %v; want true: the lock is ours", ok, err)
-	}
-	if ok, _ := rival.TryAcquireLock(ctx, "k", time.Minute); ok {
-		t.Fatal("rival acquired a held lock")
-	}
-	if err := l.ReleaseLock(ctx, "k"); err != nil {
-		t.Fatalf("ReleaseLock = %v; want nil", err)
-	}
-	if keys := srv.Keys(); len(keys) != 0 {
-		t.Fatalf("server keys after release = %q; want none", keys)
-	}
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, c := startFake(t, nil)
+		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		ctx := t.Context()
+		srv.DropNextReply(p.add) // the add lands; its answer does not
+		ok, err := l.TryAcquireLock(ctx, "k", time.Minute)
+		if !ok || err != nil {
+			t.Fatalf("TryAcquireLock with the add's reply lost = %v, %v; want true: the lock is ours", ok, err)
+		}
+		if ok, _ := rival.TryAcquireLock(ctx, "k", time.Minute); ok {
+			t.Fatal("rival acquired a held lock")
+		}
+		if err := l.ReleaseLock(ctx, "k"); err != nil {
+			t.Fatalf("ReleaseLock = %v; want nil", err)
+		}
+		if keys := srv.Keys(); len(keys) != 0 {
+			t.Fatalf("server keys after release = %q; want none", keys)
+		}
+	})
 }
 
 func TestAddRequestLost(t *testing.T) {
-	srv, c := startFake(t, nil)
-	ctx := t.Context()
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, c := startFake(t, nil)
+		ctx := t.Context()
 
-	// With retries, the lost add is read back (absent) and sent again.
-	l := newFakeLock(t, c, 0)
-	srv.FailNext("add")
-	if ok, err := l.TryAcquireLock(ctx, "a", time.Minute); !ok || err != nil {
-		t.Fatalf("TryAcquireLock with one add lost = %v, %v; want true after a retry", ok, err)
-	}
+		// With retries, the lost add is read back (absent) and sent again.
+		l := p.lock(t, srv, c, retrying(0))
+		srv.FailNext(p.add)
+		if ok, err := l.TryAcquireLock(ctx, "a", time.Minute); !ok || err != nil {
+			t.Fatalf("TryAcquireLock with one add lost = %v, %v; want true after a retry", ok, err)
+		}
 
-	// Without retries, the call fails, and reports nothing it does not hold.
-	none := newFakeLock(t, c, -1)
-	srv.FailNext("add")
-	if ok, err := none.TryAcquireLock(ctx, "b", time.Minute); ok || err == nil {
-		t.Fatalf("TryAcquireLock with the add lost and no retries = %v, %v; want false and an error", ok, err)
-	}
-	if keys := srv.Keys(); len(keys) != 1 || keys[0] != "lock:a" {
-		t.Fatalf("server keys = %q; want only lock:a", keys)
-	}
+		// Without retries, the call fails, and reports nothing it does not hold.
+		none := p.lock(t, srv, c, retrying(-1))
+		srv.FailNext(p.add)
+		if ok, err := none.TryAcquireLock(ctx, "b", time.Minute); ok || err == nil {
+			t.Fatalf("TryAcquireLock with the add lost and no retries = %v, %v; want false and an error", ok, err)
+		} else if !errors.Is(err, lock.ErrUnavailable) {
+			t.Errorf("TryAcquireLock with the add lost: error %v; want one matching lock.ErrUnavailable", err)
+		}
+		if keys := srv.Keys(); len(keys) != 1 || keys[0] != "lock:a" {
+			t.Fatalf("server keys = %q; want only lock:a", keys)
+		}
+	})
 }
 
 func TestAddAndReadBackLost(t *testing.T) {
-	srv, c := startFake(t, nil)
-	ctx := t.Context()
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, c := startFake(t, nil)
+		ctx := t.Context()
 
-	// With retries, a lost read-back is read again: the add landed.
-	l := newFakeLock(t, c, 0)
-	srv.DropNextReply("add")
-	srv.FailNext("gets")
-	if ok, err := l.TryAcquireLock(ctx, "a", time.Minute); !ok || err != nil {
-		t.Fatalf("TryAcquireLock with the add's reply and one read-back lost = %v, %v; want true", ok, err)
-	}
+		// With retries, a lost read-back is read again: the add landed.
+		l := p.lock(t, srv, c, retrying(0))
+		srv.DropNextReply(p.add)
+		srv.FailNext(p.read)
+		if ok, err := l.TryAcquireLock(ctx, "a", time.Minute); !ok || err != nil {
+			t.Fatalf("TryAcquireLock with the add's reply and one read-back lost = %v, %v; want true", ok, err)
+		}
 
-	// Without, the outcome stays unknown: an error, never "acquired".
-	none := newFakeLock(t, c, -1)
-	srv.DropNextReply("add")
-	srv.FailNext("gets")
-	if ok, err := none.TryAcquireLock(ctx, "b", time.Minute); ok || err == nil {
-		t.Fatalf("TryAcquireLock with the add's reply and the read-back lost, no retries = %v, %v; want false and an error (outcome unknown)", ok, err)
-	}
+		// Without, the outcome stays unknown: an error, never "acquired".
+		none := p.lock(t, srv, c, retrying(-1))
+		srv.DropNextReply(p.add)
+		srv.FailNext(p.read)
+		if ok, err := none.TryAcquireLock(ctx, "b", time.Minute); ok || err == nil {
+			t.Fatalf("TryAcquireLock with the add's reply and the read-back lost, no retries = %v, %v; want false and an error (outcome unknown)", ok, err)
+		}
+	})
 }
 
 // TestAddReplyLate: the add lands, and its reply comes so late that the
@@ -131,145 +177,189 @@ func TestAddAndReadBackLost(t *testing.T) {
 // and must then live its whole ttl counted from that report, not from when
 // the add landed.
 func TestAddReplyLate(t *testing.T) {
-	clock := fakeclock.New(time.Unix(1_800_000_000, 900_000_000))
-	srv, c := startFake(t, clock)
-	l, rival := newFakeLock(t, c, 0), newFakeLock(t, c, 0)
-	ctx := t.Context()
-	const ttl = time.Second
-	srv.LateReply("add", func() { clock.Advance(900 * time.Millisecond) })
-	if ok, err := l.TryAcquireLock(ctx, "k", ttl); !ok || err != nil {
-		t.Fatalf("TryAcquireLock with a late add reply = %v, %v; want true: the lock is ours", ok, err)
-	}
-	clock.Advance(ttl - time.Millisecond)
-	if ok, err := rival.TryAcquireLock(ctx, "k", time.Minute); ok || err != nil {
-		t.Fatalf("rival TryAcquireLock %v after a %v lock was reported held = %v, %v; want false, nil", ttl-time.Millisecond, ttl, ok, err)
-	}
+	forProtocols(t, func(t *testing.T, p protocol) {
+		clock := fakeclock.New(time.Unix(1_800_000_000, 900_000_000))
+		srv, c := startFake(t, clock)
+		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		ctx := t.Context()
+		const ttl = time.Second
+		srv.LateReply(p.add, func() { clock.Advance(900 * time.Millisecond) })
+		if ok, err := l.TryAcquireLock(ctx, "k", ttl); !ok || err != nil {
+			t.Fatalf("TryAcquireLock with a late add reply = %v, %v; want true: the lock is ours", ok, err)
+		}
+		clock.Advance(ttl - time.Millisecond)
+		if ok, err := rival.TryAcquireLock(ctx, "k", time.Minute); ok || err != nil {
+			t.Fatalf("rival TryAcquireLock %v after a %v lock was reported held = %v, %v; want false, nil", ttl-time.Millisecond, ttl, ok, err)
+		}
+	})
 }
 
 func TestAddLostThenTaken(t *testing.T) {
 	// The add is lost and, before the retry, another owner takes the key:
 	// the read-back must see the other token and answer not acquired.
-	srv, c := startFake(t, nil)
-	l := newFakeLock(t, c, 0)
-	other := newFakeLock(t, c, 0)
-	ctx := t.Context()
-	if ok, _ := other.TryAcquireLock(ctx, "k", time.Minute); !ok {
-		t.Fatal("setup: other could not acquire")
-	}
-	srv.FailNext("add")
-	if ok, err := l.TryAcquireLock(ctx, "k", time.Minute); ok || err != nil {
-		t.Fatalf("TryAcquireLock of a held key with the add lost = %v, %v; want false, nil", ok, err)
-	}
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, c := startFake(t, nil)
+		l, other := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		ctx := t.Context()
+		if ok, _ := other.TryAcquireLock(ctx, "k", time.Minute); !ok {
+			t.Fatal("setup: other could not acquire")
+		}
+		srv.FailNext(p.add)
+		if ok, err := l.TryAcquireLock(ctx, "k", time.Minute); ok || err != nil {
+			t.Fatalf("TryAcquireLock of a held key with the add lost = %v, %v; want false, nil", ok, err)
+		}
+	})
 }
 
 func TestCASReplyLost(t *testing.T) {
-	srv, c := startFake(t, nil)
-	l, rival := newFakeLock(t, c, 0), newFakeLock(t, c, 0)
-	ctx := t.Context()
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, c := startFake(t, nil)
+		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		ctx := t.Context()
 
-	s, err := l.TryAcquire(ctx, "k", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.DropNextReply("cas") // the extend lands; its answer does not
-	if err := s.Extend(ctx, time.Hour); err != nil {
-		t.Fatalf("Extend with the cas reply lost = %v; want nil after a retry", err)
-	}
-	srv.DropNextReply("cas") // the release lands; its answer does not
-	if err := s.Release(ctx); err != nil {
-		t.Fatalf("Release with the cas reply lost = %v; want nil", err)
-	}
-	if ok, err := rival.TryAcquireLock(ctx, "k", time.Minute); !ok || err != nil {
-		t.Fatalf("rival TryAcquireLock after release = %v, %v; want true", ok, err)
-	}
+		s, err := l.TryAcquire(ctx, "k", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.DropNextReply(p.extend) // the extend lands; its answer does not
+		if err := s.Extend(ctx, time.Hour); err != nil {
+			t.Fatalf("Extend with the reply lost = %v; want nil after a retry", err)
+		}
+		if ok, err := rival.TryAcquireLock(ctx, "k", time.Minute); ok || err != nil {
+			t.Fatalf("rival TryAcquireLock of the extended lock = %v, %v; want false, nil", ok, err)
+		}
+		srv.DropNextReply(p.release) // the release lands; its answer does not
+		if err := s.Release(ctx); err != nil {
+			t.Fatalf("Release with the reply lost = %v; want nil", err)
+		}
+		if ok, err := rival.TryAcquireLock(ctx, "k", time.Minute); !ok || err != nil {
+			t.Fatalf("rival TryAcquireLock after release = %v, %v; want true", ok, err)
+		}
+	})
 }
 
 func TestCASRequestLost(t *testing.T) {
-	srv, c := startFake(t, nil)
-	l, rival := newFakeLock(t, c, 0), newFakeLock(t, c, 0)
-	ctx := t.Context()
-	s, err := l.TryAcquire(ctx, "k", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.FailNext("cas")
-	if err := s.Release(ctx); err != nil {
-		t.Fatalf("Release with one cas lost = %v; want nil after a retry", err)
-	}
-	if ok, _ := rival.TryAcquireLock(ctx, "k", time.Minute); !ok {
-		t.Fatal("rival could not acquire after the release")
-	}
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, c := startFake(t, nil)
+		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		ctx := t.Context()
+		s, err := l.TryAcquire(ctx, "k", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.FailNext(p.release)
+		if err := s.Release(ctx); err != nil {
+			t.Fatalf("Release with one request lost = %v; want nil after a retry", err)
+		}
+		if ok, _ := rival.TryAcquireLock(ctx, "k", time.Minute); !ok {
+			t.Fatal("rival could not acquire after the release")
+		}
 
-	// With no retries, the error is returned and the lease can retry.
-	none := newFakeLock(t, c, -1)
-	s, err = none.TryAcquire(ctx, "n", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 3 { // Lease.Release itself sends a release three times
-		srv.FailNext("cas")
-	}
-	if err := s.Release(ctx); err == nil || errors.Is(err, lock.ErrNotHeld) {
-		t.Fatalf("Release with the cas lost three times and no retries = %v; want a transport error", err)
-	}
-	if err := s.Release(ctx); err != nil {
-		t.Fatalf("Release retried by the caller = %v; want nil", err)
-	}
+		// With no retries, the error is returned and the lease can retry.
+		none := p.lock(t, srv, c, retrying(-1))
+		s, err = none.TryAcquire(ctx, "n", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The Lease resends a release that fails in transit, up to three
+		// times in all.
+		for range 3 {
+			srv.FailNext(p.release)
+		}
+		if err := s.Release(ctx); err == nil || errors.Is(err, lock.ErrNotHeld) {
+			t.Fatalf("Release with the request lost and no retries = %v; want a transport error", err)
+		}
+		if err := s.Release(ctx); err != nil {
+			t.Fatalf("Release retried by the caller = %v; want nil", err)
+		}
+	})
+}
+
+// TestCASLandsLate: a compare-and-swap that failed in transit and reached
+// the server after the retry's read changes the cas id of an item that
+// still holds our token. The retry then meets a conflict, which must be
+// read again, not taken for another owner's lock.
+func TestCASLandsLate(t *testing.T) {
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, c := startFake(t, nil)
+		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		ctx := t.Context()
+
+		s, err := l.TryAcquire(ctx, "extend", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.LandLate(p.extend)
+		if err := s.Extend(ctx, time.Hour); err != nil {
+			t.Fatalf("Extend whose first compare-and-swap landed late = %v; want nil", err)
+		}
+		if ok, err := rival.TryAcquireLock(ctx, "extend", time.Minute); ok || err != nil {
+			t.Fatalf("rival TryAcquireLock of the extended lock = %v, %v; want false, nil", ok, err)
+		}
+		if err := s.Release(ctx); err != nil {
+			t.Fatalf("Release after the late extend = %v; want nil", err)
+		}
+
+		// An add whose reply is lost is read back and its expiration
+		// written again by a compare-and-swap, which lands late in turn.
+		srv.DropNextReply(p.add)
+		srv.LandLate(p.extend)
+		if ok, err := l.TryAcquireLock(ctx, "acquire", time.Minute); !ok || err != nil {
+			t.Fatalf("TryAcquireLock with the add's reply lost and the compare-and-swap landing late = %v, %v; want true, nil", ok, err)
+		}
+		if err := l.ReleaseLock(ctx, "acquire"); err != nil {
+			t.Fatalf("ReleaseLock = %v; want nil", err)
+		}
+		if keys := srv.Keys(); len(keys) != 0 {
+			t.Fatalf("server keys after the releases = %q; want none", keys)
+		}
+	})
+}
+
+// TestReleaseLandsLate: a release that failed in transit lands just before
+// its retry, which then finds the key gone: the lock was ours, and is
+// released.
+func TestReleaseLandsLate(t *testing.T) {
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, c := startFake(t, nil)
+		l := p.lock(t, srv, c, retrying(0))
+		ctx := t.Context()
+		s, err := l.TryAcquire(ctx, "k", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.LandLate(p.release)
+		if err := s.Release(ctx); err != nil {
+			t.Fatalf("Release whose first try landed late = %v; want nil", err)
+		}
+		if keys := srv.Keys(); len(keys) != 0 {
+			t.Fatalf("server keys after release = %q; want none", keys)
+		}
+	})
 }
 
 // TestNoInjectionFake checks, on the fake whose keys can be listed, that
 // keys carrying protocol text store one item each and nothing else.
 func TestNoInjectionFake(t *testing.T) {
-	srv, c := startFake(t, nil)
-	l := newFakeLock(t, c, 0)
-	keys := []string{"a\r\nset x 0 0 1\r\nx", "b set y 0 0 1", "c\nflush_all\n", "d\x00", "#e"}
-	for _, k := range keys {
-		if ok, err := l.TryAcquireLock(t.Context(), k, time.Minute); !ok || err != nil {
-			t.Fatalf("TryAcquireLock(%q) = %v, %v; want true", k, ok, err)
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, c := startFake(t, nil)
+		l := p.lock(t, srv, c, retrying(0))
+		keys := []string{"a\r\nset x 0 0 1\r\nx", "b set y 0 0 1", "c\nflush_all\n", "d\x00", "#e", "f\r\nmd lock:a\r\n", "g ms lock:x 1 T0"}
+		for _, k := range keys {
+			if ok, err := l.TryAcquireLock(t.Context(), k, time.Minute); !ok || err != nil {
+				t.Fatalf("TryAcquireLock(%q) = %v, %v; want true", k, ok, err)
+			}
 		}
-	}
-	got := srv.Keys()
-	if len(got) != len(keys) {
-		t.Fatalf("server keys = %q; want %d, one per lock", got, len(keys))
-	}
-	for _, k := range got {
-		if len(k) != len("lock:")+44 || k[:6] != "lock:#" {
-			t.Errorf("server key %q; want lock:# and a hash", k)
+		got := srv.Keys()
+		if len(got) != len(keys) {
+			t.Fatalf("server keys = %q; want %d, one per lock", got, len(keys))
 		}
-	}
-}
-
-// TestCASLandsLate: a cas that failed in transit and reached the server
-// after the retry's read changes the cas id of an item that still holds our
-// token. The retry's cas then meets a conflict, which must be read again,
-// not taken for another owner's lock.
-func TestCASLandsLate(t *testing.T) {
-	srv, c := startFake(t, nil)
-	l, rival := newFakeLock(t, c, 0), newFakeLock(t, c, 0)
-	ctx := t.Context()
-
-	s, err := l.TryAcquire(ctx, "extend", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.LandLate("cas")
-	if err := s.Extend(ctx, time.Hour); err != nil {
-		t.Fatalf("Extend whose first cas landed late = %v; want nil", err)
-	}
-	if ok, err := rival.TryAcquireLock(ctx, "extend", time.Minute); ok || err != nil {
-		t.Fatalf("rival TryAcquireLock of the extended lock = %v, %v; want false, nil", ok, err)
-	}
-
-	// An add whose reply is lost is read back and its expiration written
-	// again by a cas, which lands late in turn.
-	srv.DropNextReply("add")
-	srv.LandLate("cas")
-	if ok, err := l.TryAcquireLock(ctx, "acquire", time.Minute); !ok || err != nil {
-		t.Fatalf("TryAcquireLock with the add's reply lost and the cas landing late = %v, %v; want true, nil", ok, err)
-	}
-	if err := l.ReleaseLock(ctx, "acquire"); err != nil {
-		t.Fatalf("ReleaseLock = %v; want nil", err)
-	}
+		for _, k := range got {
+			if len(k) != len("lock:")+44 || k[:6] != "lock:#" {
+				t.Errorf("server key %q; want lock:# and a hash", k)
+			}
+		}
+	})
 }
 
 // TestServerOrder: two processes whose URLs list the same servers in
@@ -279,21 +369,17 @@ func TestServerOrder(t *testing.T) {
 	a, _ := startFake(t, nil)
 	b, _ := startFake(t, nil)
 	ctx := t.Context()
-	dial := func(addrs ...string) lock.Lock {
-		l, err := memcached.Dial(ctx, addrs, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return l
-	}
-	ab, ba := dial(a.Addr(), b.Addr()), dial(b.Addr(), a.Addr())
+	ab, ba := dialLock(t, []string{a.Addr(), b.Addr()}, nil), dialLock(t, []string{b.Addr(), a.Addr()}, nil)
 	// A client of New agrees when made over memcached.Servers.
 	selector, err := memcached.Servers(ctx, b.Addr(), a.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	viaNew := newFakeLock(t, memcache.NewFromSelector(selector), 0)
+	viaNew, err := memcached.New(memcache.NewFromSelector(selector), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viaNew.Close()
 	for i := range 20 {
 		key := fmt.Sprint("order-", i)
 		if ok, err := ab.TryAcquireLock(ctx, key, time.Minute); !ok || err != nil {
@@ -335,22 +421,29 @@ func TestTLSHostName(t *testing.T) {
 // TestNoCAS: a server without cas ids (memcached -C) cannot check an
 // owner; release and extend say so instead of reporting the lock lost.
 func TestNoCAS(t *testing.T) {
-	srv, err := memcachedfake.Start(&memcachedfake.Options{NoCAS: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	l := newFakeLock(t, memcache.New(srv.Addr()), 0)
-	s, err := l.TryAcquire(t.Context(), "k", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Extend(t.Context(), time.Hour); err == nil || errors.Is(err, lock.ErrNotHeld) || !strings.Contains(err.Error(), "-C") {
-		t.Fatalf("Extend on memcached -C = %v; want an error naming -C", err)
-	}
-	if err := s.Release(t.Context()); err == nil || errors.Is(err, lock.ErrNotHeld) || !strings.Contains(err.Error(), "-C") {
-		t.Fatalf("Release on memcached -C = %v; want an error naming -C", err)
-	}
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, err := memcachedfake.Start(&memcachedfake.Options{NoCAS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		c := memcache.New(srv.Addr())
+		t.Cleanup(func() { c.Close() })
+		l := p.lock(t, srv, c, retrying(0))
+		s, err := l.TryAcquire(t.Context(), "k", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Extend(t.Context(), time.Hour); err == nil || errors.Is(err, lock.ErrNotHeld) || !strings.Contains(err.Error(), "-C") {
+			t.Fatalf("Extend on memcached -C = %v; want an error naming -C", err)
+		}
+		if err := s.Release(t.Context()); err == nil || errors.Is(err, lock.ErrNotHeld) || !strings.Contains(err.Error(), "-C") {
+			t.Fatalf("Release on memcached -C = %v; want an error naming -C", err)
+		}
+		if keys := srv.Keys(); len(keys) != 1 {
+			t.Fatalf("server keys = %q; want the lock left alone", keys)
+		}
+	})
 }
 
 // TestOpenAtInQuery: an '@' in a query value is a character like any other.
@@ -374,20 +467,70 @@ func TestOpenAtInQuery(t *testing.T) {
 // outcome unknown. The Lock's background release must keep trying through
 // the fault, so the key is free soon after it heals, not at the ttl's end.
 func TestFailedAcquireNotOrphaned(t *testing.T) {
-	srv, c := startFake(t, nil)
-	l := newFakeLock(t, c, -1) // no retries in the backend: the call fails
-	srv.DropNextReply("add")
-	for range 4 { // the read-back, then the first background releases
-		srv.FailNext("gets")
-	}
-	if ok, err := l.TryAcquireLock(t.Context(), "k", time.Minute); ok || err == nil {
-		t.Fatalf("TryAcquireLock in a fault = %v, %v; want false and an error", ok, err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(srv.Keys()) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("server keys 5s after a failed acquire = %q; want the lock it left released", srv.Keys())
+	forProtocols(t, func(t *testing.T, p protocol) {
+		srv, c := startFake(t, nil)
+		l := p.lock(t, srv, c, retrying(-1)) // no retries in the backend: the call fails
+		srv.DropNextReply(p.add)
+		for range 4 { // the read-back, then the first background releases
+			srv.FailNext(p.read)
 		}
-		time.Sleep(10 * time.Millisecond)
+		if ok, err := l.TryAcquireLock(t.Context(), "k", time.Minute); ok || err == nil {
+			t.Fatalf("TryAcquireLock in a fault = %v, %v; want false and an error", ok, err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(srv.Keys()) != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("server keys 5s after a failed acquire = %q; want the lock it left released", srv.Keys())
+			}
+			time.Sleep(10 * time.Millisecond) // the release runs in the background: nothing to wait on
+		}
+	})
+}
+
+// TestInterop: Locks of the two protocols, on the same servers, store the
+// same keys and values and exclude each other.
+func TestInterop(t *testing.T) {
+	srv, c := startFake(t, nil)
+	interop(t, c, dialLock(t, []string{srv.Addr()}, nil), newLock(t, c))
+}
+
+// interop checks, with c a client of the servers of both Locks, that meta
+// and classic exclude each other and store the same item.
+func interop(t *testing.T, c *memcache.Client, meta, classic lock.Lock) {
+	t.Helper()
+	ctx := t.Context()
+	key := fmt.Sprintf("interop-%d", time.Now().UnixNano())
+	s, err := meta.TryAcquire(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatalf("meta TryAcquire = %v", err)
+	}
+	item, err := c.Get(memcached.DefaultPrefix + key)
+	if err != nil || string(item.Value) != s.Token() || item.Flags != 0 {
+		t.Fatalf("item of a meta lock = %+v, %v; want the token %q with flags 0", item, err, s.Token())
+	}
+	if ok, err := classic.TryAcquireLock(ctx, key, time.Minute); ok || err != nil {
+		t.Fatalf("classic TryAcquireLock of a meta lock = %v, %v; want false, nil", ok, err)
+	}
+	if err := s.Release(ctx); err != nil {
+		t.Fatalf("meta Release = %v", err)
+	}
+	cs, err := classic.TryAcquire(ctx, key, time.Minute)
+	if err != nil {
+		t.Fatalf("classic TryAcquire after the meta release = %v", err)
+	}
+	if ok, err := meta.TryAcquireLock(ctx, key, time.Minute); ok || err != nil {
+		t.Fatalf("meta TryAcquireLock of a classic lock = %v, %v; want false, nil", ok, err)
+	}
+	if err := cs.Extend(ctx, time.Minute); err != nil {
+		t.Fatalf("classic Extend = %v", err)
+	}
+	if err := cs.Release(ctx); err != nil {
+		t.Fatalf("classic Release = %v", err)
+	}
+	if ok, err := meta.TryAcquireLock(ctx, key, time.Minute); !ok || err != nil {
+		t.Fatalf("meta TryAcquireLock after the classic release = %v, %v; want true", ok, err)
+	}
+	if err := meta.ReleaseLock(ctx, key); err != nil {
+		t.Fatalf("meta ReleaseLock = %v", err)
 	}
 }

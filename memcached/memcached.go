@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"runtime"
 	"time"
 
@@ -34,9 +35,13 @@ const (
 	// longer ones are read as absolute Unix times.
 	DefaultMaxExpiration = 30 * 24 * time.Hour
 
-	// DefaultTimeout is the socket read/write and dial timeout of clients
-	// made by Dial and Open.
+	// DefaultTimeout is the dial and read/write timeout of one attempt of
+	// the clients made by Dial and Open.
 	DefaultTimeout = 500 * time.Millisecond
+
+	// DefaultCallTimeout bounds one call to the store (an acquire, release
+	// or extend, retries included).
+	DefaultCallTimeout = time.Second
 )
 
 // DefaultPoolSize is the number of idle connections kept per server by
@@ -63,6 +68,14 @@ type Options struct {
 	// negative value means no retries.
 	Retries int
 
+	// CallTimeout bounds each call to the store: one acquire, release or
+	// extend, with its retries and read-backs, returns within CallTimeout
+	// (or ctx's deadline, if earlier) plus a few milliseconds, with an
+	// error wrapping lock.ErrUnavailable when the store did not answer in
+	// time. A client given to New cannot be interrupted: a call through it
+	// may run past the bound by one command. Zero means DefaultCallTimeout.
+	CallTimeout time.Duration
+
 	// MaxKeySize is the longest key sent to the server, at most 250. Keys
 	// that would be longer (or that memcached cannot carry) are sent as a
 	// hash. Zero means DefaultMaxKeySize.
@@ -78,7 +91,8 @@ type Options struct {
 	// The fields below configure the client that Dial (and Open) make. New
 	// ignores them: the caller's client keeps its own settings.
 
-	// Timeout is the dial and socket read/write timeout of one operation.
+	// Timeout bounds one attempt: dialling a connection, and the commands
+	// of one attempt on it (one; three when a cas id must be read again).
 	// Zero means DefaultTimeout.
 	Timeout time.Duration
 
@@ -94,10 +108,11 @@ type Options struct {
 
 // config is Options with the defaults applied and checked.
 type config struct {
-	keys    keyMapper
-	retries int
-	maxExp  int32 // seconds
-	lock    lock.Options
+	keys        keyMapper
+	retries     int
+	callTimeout time.Duration
+	maxExp      int32 // seconds
+	lock        lock.Options
 }
 
 func (o *Options) config() (config, error) {
@@ -105,12 +120,21 @@ func (o *Options) config() (config, error) {
 	if o != nil {
 		opts = *o
 	}
-	c := config{retries: opts.Retries}
+	c := config{retries: opts.Retries, callTimeout: opts.CallTimeout}
 	switch {
 	case c.retries == 0:
 		c.retries = DefaultRetries
 	case c.retries < 0:
 		c.retries = 0
+	}
+	switch {
+	case c.callTimeout == 0:
+		c.callTimeout = DefaultCallTimeout
+	case c.callTimeout < 0:
+		return c, fmt.Errorf("call_timeout %v is negative", opts.CallTimeout)
+	}
+	if opts.Timeout < 0 {
+		return c, fmt.Errorf("timeout %v is negative", opts.Timeout)
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
@@ -139,10 +163,21 @@ func (o *Options) config() (config, error) {
 	return c, nil
 }
 
-// New returns a Lock that keeps its locks on the servers of client. The
-// client stays the caller's: it is used concurrently, its settings are not
+// New returns a Lock that keeps its locks on the servers of client, through
+// memcached's classic text protocol (any memcached from 1.4 on). The client
+// stays the caller's: it is used concurrently, its settings are not
 // changed, and the Lock's Close does not close it. New fails only on invalid
 // opts.
+//
+// A *memcache.Client takes no context and sends no meta commands, so a
+// Lock made by New is slower and less punctual than one made by Dial:
+// releases and extends take two round trips instead of one, and ctx (or
+// Options.CallTimeout) is only checked between commands: a command once
+// sent runs until it is answered or the client's Timeout passes (twice,
+// when it must dial first), so a call may return that long after its ctx is
+// done. The two kinds of Lock interoperate: given the same servers (see
+// [Servers]), prefix and max_key_size, they store the same keys and values
+// and exclude each other.
 func New(client *memcache.Client, opts *Options) (lock.Lock, error) {
 	if client == nil {
 		return nil, errors.New("memcached: nil client")
@@ -151,16 +186,27 @@ func New(client *memcache.Client, opts *Options) (lock.Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
-	return lock.New(&backend{mc: client, cfg: c}, &c.lock), nil
+	return lock.New(&classic{mc: client, cfg: c}, &c.lock), nil
 }
 
 // Dial returns a Lock on the memcached servers at addrs ("host:port", or the
 // path of a Unix socket; keys are spread across several servers, not
-// replicated), with a client of its own that the Lock's Close closes. The
+// replicated), with a client of its own that speaks memcached's meta
+// protocol (memcached 1.6 or later) and that the Lock's Close closes. The
 // servers are sorted, so that the order in which a process lists them does
 // not change where a key is stored, and dialled by name. Dial checks that
-// every host resolves and every server answers before ctx is done.
+// every host resolves and every server answers meta commands before ctx is
+// done.
 func Dial(ctx context.Context, addrs []string, opts *Options) (lock.Lock, error) {
+	return dial(ctx, addrs, opts, nil)
+}
+
+// dialFunc dials one connection to a server.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// dial is Dial with the connections made by d (nil: net.Dialer), for tests
+// that watch the connections.
+func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.Lock, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -172,26 +218,32 @@ func Dial(ctx context.Context, addrs []string, opts *Options) (lock.Lock, error)
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
-	client := memcache.NewFromSelector(servers)
-	client.Timeout = opts.Timeout
-	if client.Timeout <= 0 {
-		client.Timeout = DefaultTimeout
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
 	}
-	client.MaxIdleConns = opts.PoolSize
-	if client.MaxIdleConns <= 0 {
-		client.MaxIdleConns = DefaultPoolSize()
+	size := opts.PoolSize
+	if size <= 0 {
+		size = DefaultPoolSize()
+	}
+	if d == nil {
+		d = (&net.Dialer{}).DialContext
 	}
 	if opts.TLS != nil {
-		client.DialContext = tlsDialer(opts.TLS, client.Timeout)
+		d = tlsDialer(opts.TLS, d)
 	}
-	if err := ping(ctx, client); err != nil {
-		client.Close()
+	p := newPool(servers, d, timeout, size)
+	b := &meta{pool: p, cfg: c}
+	if err := b.ping(ctx); err != nil {
+		p.close()
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
-	return lock.New(&backend{mc: client, cfg: c, owned: true}, &c.lock), nil
+	return lock.New(b, &c.lock), nil
 }
 
-func tlsDialer(cfg *tls.Config, timeout time.Duration) func(context.Context, string, string) (net.Conn, error) {
+// tlsDialer returns d with a TLS handshake after it, checking the server's
+// certificate against the host name dialled unless cfg names a server.
+func tlsDialer(cfg *tls.Config, d dialFunc) dialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c := cfg
 		if c.ServerName == "" {
@@ -202,36 +254,17 @@ func tlsDialer(cfg *tls.Config, timeout time.Duration) func(context.Context, str
 			c = cfg.Clone()
 			c.ServerName = host
 		}
-		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: c}
-		return d.DialContext(ctx, network, addr)
+		raw, err := d(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn := tls.Client(raw, c)
+		if err := conn.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return conn, nil
 	}
-}
-
-// ping checks every server within ctx. gomemcache takes no context, so the
-// ping runs aside and is abandoned (bounded by the client's timeout) when
-// ctx ends first; the caller then closes the client, and ping closes it
-// again once the abandoned ping returns, since gomemcache keeps a
-// connection handed back after Close.
-func ping(ctx context.Context, client *memcache.Client) error {
-	done := make(chan error, 1)
-	go func() { done <- client.Ping() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		go func() {
-			<-done
-			client.Close()
-		}()
-		return ctx.Err()
-	}
-}
-
-// backend implements lock.Backend on memcached's classic text protocol.
-type backend struct {
-	mc    *memcache.Client
-	cfg   config
-	owned bool // mc was made by Dial: Close closes it
 }
 
 // expiration returns the expiration, in whole seconds, that keeps a lock of
@@ -241,192 +274,112 @@ func expiration(ttl time.Duration) int32 {
 	return int32((ttl+time.Second-1)/time.Second) + 1
 }
 
-// transient reports whether err is a failure in transit, after which the
-// outcome of the command is unknown, rather than an answer of the server.
-func transient(err error) bool {
-	switch {
-	case err == nil,
-		errors.Is(err, memcache.ErrCacheMiss),
-		errors.Is(err, memcache.ErrCASConflict),
-		errors.Is(err, memcache.ErrNotStored),
-		errors.Is(err, memcache.ErrMalformedKey),
-		errors.Is(err, memcache.ErrNoServers),
-		errors.Is(err, errNoCAS):
-		return false
-	}
-	return true
-}
-
-// Acquire adds the key: one round trip. When the add fails in transit its
-// outcome is unknown: it may have landed, even after the client gave up on
-// it. The key is then read back before answering. If it holds our token,
-// the add did land, at some moment before now, so the expiration is written
-// again from now (a compare-and-swap on the cas id read) before the lock is
-// reported held: it never expires early, and is not left orphaned. If it
-// holds another token, the lock is not ours; if it is absent, the add was
-// lost and is sent again, up to the configured retries.
-func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	native, exp := b.cfg.keys.native(key), expiration(ttl)
-	item := &memcache.Item{Key: native, Value: []byte(token), Expiration: exp}
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return false, fmt.Errorf("memcached: %w", err)
-		}
-		err := b.mc.Add(item)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, memcache.ErrNotStored) && attempt == 0:
-			return false, nil
-		case !transient(err) && !errors.Is(err, memcache.ErrNotStored):
-			return false, fmt.Errorf("memcached: %w", err)
-		}
-		// This add failed in transit, or an earlier one did and this one
-		// found the key taken: whose token is stored?
-		st, rerr := b.swap(ctx, native, token, exp)
-		switch {
-		case rerr != nil:
-			return false, fmt.Errorf("memcached: add failed (%w), and reading it back failed: %w", err, rerr)
-		case st == swapped:
-			return true, nil
-		case st == other:
-			return false, nil
-		case attempt >= b.cfg.retries:
-			return false, unavailable(err)
-		}
-		if err := pause(ctx, attempt); err != nil {
-			return false, err
-		}
-	}
-}
-
-// unavailable wraps an error in transit for the Lock, which retries such
-// errors in waits and keep-alives.
-func unavailable(err error) error {
-	return fmt.Errorf("memcached: %w: %w", lock.ErrUnavailable, err)
-}
-
-// pause waits before retry number attempt+1 of a command that failed in
-// transit: a fault that cut one reply often cuts the next command too, and
-// a pause lets it heal. The pauses are jittered (so clients spread out) and
-// double from about 5ms; ctx cuts them short.
-func pause(ctx context.Context, attempt int) error {
-	d := 5 * time.Millisecond << min(attempt, 5)
-	d = d/2 + rand.N(d/2+1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("memcached: %w", ctx.Err())
-	}
-}
-
-// Release expires the key at once with a compare-and-swap on the cas id of
-// the item read, so it acts only if the token read is still stored.
-func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
-	st, err := b.swap(ctx, b.cfg.keys.native(key), token, -1)
-	return st == swapped, err
-}
-
-// Extend sets the key's expiration with a compare-and-swap, as Release.
-func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	st, err := b.swap(ctx, b.cfg.keys.native(key), token, expiration(ttl))
-	return st == swapped, err
-}
-
-// state is what swap found.
+// state is what a compare-and-swap of a lock found.
 type state int
 
 const (
 	absent  state = iota // no item
 	other                // an item with another token
-	swapped              // our token, now stored with the new expiration
-	changed              // the item changed between the get and the cas
+	swapped              // our token, now expired (released) or stored with the new expiration
+	changed              // the item changed between the read and the compare-and-swap
 )
 
-// maxChanges bounds the re-reads of an item that changed under the cas.
+// maxChanges bounds the re-reads of an item that changed under the
+// compare-and-swap.
 const maxChanges = 3
-
-// swap gets native and, if it stores token, writes token back with exp by a
-// compare-and-swap on the cas id read: two round trips, atomic through the
-// cas id. exp -1 expires the item at once: memcached then treats the key as
-// absent, and no plain delete, which would not check the owner, is needed.
-// Failures in transit are retried up to the configured retries.
-//
-// An item that changed between the get and the cas is read again rather
-// than taken for another owner's: a cas of ours that failed in transit may
-// have landed late, changing the cas id of an item that still holds our
-// token.
-func (b *backend) swap(ctx context.Context, native, token string, exp int32) (state, error) {
-	casLost := false // a cas failed in transit: it may have landed
-	for attempt, changes := 0, 0; ; {
-		if err := ctx.Err(); err != nil {
-			return absent, fmt.Errorf("memcached: %w", err)
-		}
-		st, casSent, err := b.swapOnce(native, token, exp)
-		switch {
-		case err == nil && st == changed:
-			if changes++; changes > maxChanges {
-				return absent, errors.New("memcached: the item kept changing under the compare-and-swap")
-			}
-			continue
-		case err == nil:
-			if st == absent && casLost && exp < 0 {
-				// Our release landed (or the lock expired meanwhile):
-				// either way it was ours, and it is gone.
-				st = swapped
-			}
-			return st, nil
-		}
-		casLost = casLost || casSent
-		switch {
-		case !transient(err):
-			return absent, fmt.Errorf("memcached: %w", err)
-		case attempt >= b.cfg.retries:
-			return absent, unavailable(err)
-		}
-		if err := pause(ctx, attempt); err != nil {
-			return absent, err
-		}
-		attempt++
-	}
-}
 
 // errNoCAS reports a server that gives no cas ids (memcached -C): it cannot
 // check an owner.
 var errNoCAS = errors.New("the server gives no cas ids (memcached -C?): it cannot check a lock's owner")
 
-// swapOnce is one attempt of swap. casSent reports whether the cas was sent.
-func (b *backend) swapOnce(native, token string, exp int32) (st state, casSent bool, err error) {
-	item, err := b.mc.Get(native)
-	switch {
-	case errors.Is(err, memcache.ErrCacheMiss):
-		return absent, false, nil
-	case err != nil:
-		return absent, false, err
-	case string(item.Value) != token:
-		return other, false, nil
-	case item.CasID == 0:
-		return absent, false, errNoCAS
-	}
-	item.Expiration = exp
-	switch err := b.mc.CompareAndSwap(item); {
-	case err == nil:
-		return swapped, true, nil
-	case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored):
-		return absent, true, nil // expired between the get and the cas
-	case errors.Is(err, memcache.ErrCASConflict):
-		return changed, true, nil
-	default:
-		return absent, true, err
-	}
+// call is the time frame of one call to the store: it ends when ctx is
+// done or at deadline, the earlier of ctx's deadline and CallTimeout from
+// the start of the call.
+type call struct {
+	ctx      context.Context
+	deadline time.Time
+	own      bool // deadline is CallTimeout's, not ctx's
 }
 
-func (b *backend) Close() error {
-	if b.owned {
-		return b.mc.Close()
+func newCall(ctx context.Context, timeout time.Duration) call {
+	c := call{ctx: ctx, deadline: time.Now().Add(timeout), own: true}
+	if d, ok := ctx.Deadline(); ok && d.Before(c.deadline) {
+		c.deadline, c.own = d, false
+	}
+	return c
+}
+
+// check returns an error when the call must end: ctx's error if ctx is
+// done, or last (the error of the last attempt) wrapped as unavailable when
+// CallTimeout has passed.
+func (c *call) check(last error) error {
+	if err := c.ctx.Err(); err != nil {
+		return ctxError(err, last)
+	}
+	if !time.Now().Before(c.deadline) {
+		return c.expired(last)
 	}
 	return nil
+}
+
+// expired is the error of a call whose deadline has passed.
+func (c *call) expired(last error) error {
+	if !c.own {
+		return ctxError(context.DeadlineExceeded, last)
+	}
+	if last == nil {
+		last = os.ErrDeadlineExceeded
+	}
+	return fmt.Errorf("memcached: %w: no answer within the call timeout: %w", lock.ErrUnavailable, last)
+}
+
+// cut maps err, the error of I/O that ended at the call's deadline or on
+// ctx, to the error of the call; other errors it returns as they are.
+func (c *call) cut(err error) error {
+	switch {
+	case c.ctx.Err() != nil:
+		return ctxError(c.ctx.Err(), err)
+	case !c.own && !time.Now().Before(c.deadline):
+		return ctxError(context.DeadlineExceeded, err)
+	}
+	return err
+}
+
+// ctxError is the error of a call that ctx ended, wrapping what the store
+// last said, if anything.
+func ctxError(cerr, last error) error {
+	if last == nil || errors.Is(last, cerr) {
+		return fmt.Errorf("memcached: %w", cerr)
+	}
+	return fmt.Errorf("memcached: %w (after: %w)", cerr, last)
+}
+
+// unavailable wraps an error in transit for the Lock, which retries such
+// errors in waits and keep-alives.
+func unavailable(err error) error {
+	if errors.Is(err, lock.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("memcached: %w: %w", lock.ErrUnavailable, err)
+}
+
+// pause waits before retry number attempt+1 of a command that failed in
+// transit with last: a fault that cut one reply often cuts the next command
+// too, and a pause lets it heal. The pauses are jittered (so clients spread
+// out) and double from about 5ms. A pause that would end past the call's
+// deadline is not taken: the call ends at once.
+func pause(c *call, attempt int, last error) error {
+	d := 5 * time.Millisecond << min(attempt, 5)
+	d = d/2 + rand.N(d/2+1)
+	if !time.Now().Add(d).Before(c.deadline) {
+		return c.expired(last)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.ctx.Done():
+		return ctxError(c.ctx.Err(), last)
+	}
 }

@@ -53,15 +53,43 @@ func newLock(t testing.TB, c *memcache.Client) lock.Lock {
 	return l
 }
 
+// dialLock returns a Lock made by Dial on addrs, closed when the test
+// ends. A nil opts means the test's retry interval.
+func dialLock(t testing.TB, addrs []string, opts *memcached.Options) lock.Lock {
+	t.Helper()
+	if opts == nil {
+		opts = &memcached.Options{RetryInterval: testRetry}
+	}
+	l, err := memcached.Dial(t.Context(), addrs, opts)
+	if err != nil {
+		t.Fatalf("memcached.Dial(%q): %v", addrs, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// TestConformanceReal runs the conformance suite on the real server, with
+// Locks of each protocol: the meta one (Dial) and the classic one (New).
 func TestConformanceReal(t *testing.T) {
 	c := realClient(t)
-	locktest.Run(t, locktest.Harness{
-		New:           func(t *testing.T) lock.Lock { return newLock(t, c) },
-		Delete:        deleteWith(c),
-		Granularity:   2 * time.Second,
-		TTL:           time.Second,
-		RetryInterval: testRetry,
-	})
+	addrs := realServers(t)
+	for _, tc := range []struct {
+		name string
+		new  func(t *testing.T) lock.Lock
+	}{
+		{"Meta", func(t *testing.T) lock.Lock { return dialLock(t, addrs, nil) }},
+		{"Classic", func(t *testing.T) lock.Lock { return newLock(t, c) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			locktest.Run(t, locktest.Harness{
+				New:           tc.new,
+				Delete:        deleteWith(c),
+				Granularity:   2 * time.Second,
+				TTL:           time.Second,
+				RetryInterval: testRetry,
+			})
+		})
+	}
 }
 
 // deleteWith returns a locktest Delete hook over c: the suite's keys are
@@ -72,10 +100,6 @@ func deleteWith(c *memcache.Client) func(*testing.T, string) {
 			t.Fatalf("deleting %q behind its holder's back: %v", key, err)
 		}
 	}
-}
-
-func memcachedDial(tb testing.TB, addrs []string) (lock.Lock, error) {
-	return memcached.Dial(tb.Context(), addrs, &memcached.Options{RetryInterval: testRetry})
 }
 
 func TestOpenRedactsPassword(t *testing.T) {

@@ -22,9 +22,37 @@ import (
 // memcached's one-second clock, and checks that another owner gets each lock
 // no sooner than its ttl and no later than ttl + 2.1s.
 func TestTTLNeverEarly(t *testing.T) {
+	forRealProtocols(t, func(t *testing.T, newLock func(opts *memcached.Options) lock.Lock) {
+		t.Parallel()
+		ttlNeverEarly(t, newLock(nil), newLock(nil))
+	})
+}
+
+// forRealProtocols runs f as a subtest for each protocol, with a function
+// that makes Locks of it on the real servers (nil opts: the test's retry
+// interval).
+func forRealProtocols(t *testing.T, f func(t *testing.T, newLock func(opts *memcached.Options) lock.Lock)) {
+	addrs := realServers(t)
 	c := realClient(t)
-	owner, rival := newLock(t, c), newLock(t, c)
-	t.Cleanup(func() { owner.Close(); rival.Close() })
+	t.Run("Meta", func(t *testing.T) {
+		f(t, func(opts *memcached.Options) lock.Lock { return dialLock(t, addrs, opts) })
+	})
+	t.Run("Classic", func(t *testing.T) {
+		f(t, func(opts *memcached.Options) lock.Lock {
+			if opts == nil {
+				opts = &memcached.Options{RetryInterval: testRetry}
+			}
+			l, err := memcached.New(c, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			return l
+		})
+	})
+}
+
+func ttlNeverEarly(t *testing.T, owner, rival lock.Lock) {
 	ttls := []time.Duration{time.Millisecond, 999 * time.Millisecond, time.Second, 2500 * time.Millisecond}
 	const trials = 8 // per ttl, spread over one second
 	ctx := t.Context()
@@ -75,9 +103,12 @@ func TestTTLNeverEarly(t *testing.T) {
 // (an absolute time to memcached) and negative ones are refused, and the
 // longest accepted ttl really holds the lock.
 func TestTTLLimits(t *testing.T) {
-	c := realClient(t)
-	l, rival := newLock(t, c), newLock(t, c)
-	t.Cleanup(func() { l.Close(); rival.Close() })
+	forRealProtocols(t, func(t *testing.T, newLock func(opts *memcached.Options) lock.Lock) {
+		ttlLimits(t, newLock(nil), newLock(nil))
+	})
+}
+
+func ttlLimits(t *testing.T, l, rival lock.Lock) {
 	ctx := t.Context()
 	key := fmt.Sprintf("limits-%d", time.Now().UnixNano())
 	for _, ttl := range []time.Duration{-time.Second, 0, 30 * 24 * time.Hour, 30*24*time.Hour - time.Second, 31 * 24 * time.Hour} {
@@ -135,12 +166,13 @@ func serverKeys(t *testing.T, addr, prefix string) []string {
 // server stores exactly one item per lock, none of them injected.
 func TestNoInjection(t *testing.T) {
 	c := realClient(t)
-	prefix := fmt.Sprintf("inj%d:", time.Now().UnixNano())
-	l, err := memcached.New(c, &memcached.Options{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	forRealProtocols(t, func(t *testing.T, newLock func(opts *memcached.Options) lock.Lock) {
+		prefix := fmt.Sprintf("inj%d:", time.Now().UnixNano())
+		noInjection(t, c, newLock(&memcached.Options{Prefix: prefix}), prefix)
+	})
+}
+
+func noInjection(t *testing.T, c *memcache.Client, l lock.Lock, prefix string) {
 	ctx := t.Context()
 	injected := prefix + "injected"
 	keys := []string{
@@ -170,6 +202,12 @@ func TestNoInjection(t *testing.T) {
 			t.Errorf("ReleaseLock(%q) = %v; want nil", k, err)
 		}
 	}
+}
+
+// TestInteropReal is TestInterop on the real servers.
+func TestInteropReal(t *testing.T) {
+	c := realClient(t)
+	interop(t, c, dialLock(t, realServers(t), nil), newLock(t, c))
 }
 
 func TestOpenUnreachable(t *testing.T) {

@@ -79,13 +79,18 @@ func newServers(ctx context.Context, addrs []string) (servers, error) {
 // PickServer returns the server of key: the only one, or the one at the
 // key's CRC-32 modulo their number.
 func (s servers) PickServer(key string) (net.Addr, error) {
-	switch len(s) {
-	case 0:
+	if len(s) == 0 {
 		return nil, memcache.ErrNoServers
-	case 1:
-		return s[0], nil
 	}
-	return s[checksum(key)%uint32(len(s))], nil
+	return s[s.index(key)], nil
+}
+
+// index returns the index of the server of key, as PickServer picks it.
+func (s servers) index(key string) int {
+	if len(s) <= 1 {
+		return 0
+	}
+	return int(checksum(key) % uint32(len(s)))
 }
 
 // checksum is crc32.ChecksumIEEE of the first 256 bytes of key (all that

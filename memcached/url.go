@@ -67,6 +67,7 @@ func parseURL(u *url.URL) ([]string, *Options, error) {
 	q.PositiveInt("max_key_size", &opts.MaxKeySize)
 	q.Seconds("max_expiration", &opts.MaxExpiration)
 	q.Duration("timeout", &opts.Timeout)
+	q.Duration("call_timeout", &opts.CallTimeout)
 	q.PositiveInt("pool_size", &opts.PoolSize)
 	var useTLS bool
 	q.Bool("tls", &useTLS)

@@ -26,6 +26,7 @@ func TestParseURL(t *testing.T) {
 			[]string{"h:11211"},
 			Options{Prefix: "app:", Timeout: 250 * time.Millisecond, PoolSize: 20, Retries: 5, RetryInterval: 1500 * time.Millisecond, MaxKeySize: 100, MaxExpiration: time.Hour}},
 		{"memcached://h?retries=0&max_expiration=2h", []string{"h:11211"}, Options{Retries: -1, MaxExpiration: 2 * time.Hour}},
+		{"memcached://h?call_timeout=2s", []string{"h:11211"}, Options{CallTimeout: 2 * time.Second}},
 	} {
 		u, err := lock.ParseURL(c.url)
 		if err != nil {
@@ -55,6 +56,7 @@ func TestParseURLErrors(t *testing.T) {
 		"memcached://h?bogus=1":                 "unknown parameter(s): bogus",
 		"memcached://h?timeout=soon":            "timeout",
 		"memcached://h?timeout=0":               "timeout",
+		"memcached://h?call_timeout=0":          "call_timeout",
 		"memcached://h?retries=-1":              "retries",
 		"memcached://h?pool_size=2&pool_size=3": "given 2 times",
 		"memcached://h?max_key_size=251":        "max_key_size",

@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
-	"net/url"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -16,7 +13,6 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
-
 	"github.com/distlock/lock/internal/fakeclock"
 	"github.com/distlock/lock/internal/testcert"
 )
@@ -582,378 +578,6 @@ func (rc *rawConn) stats() map[string]string {
 	return st
 }
 
-// step is one request of a protocol script and the reply memcached 1.6
-// gives. In a request, "{cas}" stands for the CAS id of the last VALUE line
-// seen on the connection. In a reply, CAS ids are written "#1", "#2", ... in
-// order of first appearance.
-type step struct {
-	req, want string
-}
-
-type script struct {
-	name  string
-	steps []step
-}
-
-// protocolScripts returns request/reply scripts for keys starting with
-// prefix. The replies were taken from memcached 1.6.18; none depends on
-// timing. flush_all is left out because it would disturb other users of a
-// shared real server.
-func protocolScripts(prefix string) []script {
-	const (
-		badFormat  = "CLIENT_ERROR bad command line format\r\n"
-		badChunk   = "CLIENT_ERROR bad data chunk\r\n"
-		badExp     = "CLIENT_ERROR invalid exptime argument\r\n"
-		badDelta   = "CLIENT_ERROR invalid numeric delta argument\r\n"
-		nonNumeric = "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
-		tooLarge   = "SERVER_ERROR object too large for cache\r\n"
-		usage      = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
-	)
-	future := strconv.FormatInt(time.Now().Unix()+1000, 10)
-	long := strings.Repeat("k", 251)
-	binary := make([]byte, 256)
-	for i := range binary {
-		binary[i] = byte(i)
-	}
-
-	var scripts []script
-	add := func(name string, steps ...step) {
-		p := prefix + "-" + name + "-"
-		r := strings.NewReplacer("$A", p+"A", "$B", p+"B", "$C", p+"C", "$D", p+"D", "$E", p+"E",
-			"$F", p+"F", "$G", p+"G", "$H", p+"H", "$I", p+"I", "$J", p+"J", "$M", p+"M",
-			"$L", long, "{future}", future)
-		for i := range steps {
-			steps[i].req = r.Replace(steps[i].req)
-			steps[i].want = r.Replace(steps[i].want)
-		}
-		scripts = append(scripts, script{name, steps})
-	}
-
-	add("storage",
-		step{"set $A 0 300 5\r\nhello\r\n", "STORED\r\n"},
-		step{"get $A\r\n", "VALUE $A 0 5\r\nhello\r\nEND\r\n"},
-		step{"gets $A\r\n", "VALUE $A 0 5 #1\r\nhello\r\nEND\r\n"},
-		step{"add $A 0 300 1\r\nx\r\n", "NOT_STORED\r\n"},
-		step{"replace $A 7 300 3\r\nbye\r\n", "STORED\r\n"},
-		step{"gets $A $A $M\r\n", "VALUE $A 7 3 #2\r\nbye\r\nVALUE $A 7 3 #2\r\nbye\r\nEND\r\n"},
-		step{"replace $M 0 300 1\r\nx\r\n", "NOT_STORED\r\n"},
-		step{"append $A 0 0 2\r\n!!\r\n", "STORED\r\n"},
-		step{"prepend $A 9 0 2\r\n<<\r\n", "STORED\r\n"},
-		step{"gets $A\r\n", "VALUE $A 7 7 #3\r\n<<bye!!\r\nEND\r\n"},
-		step{"append $M 0 0 1\r\nx\r\n", "NOT_STORED\r\n"},
-		step{"prepend $M 0 0 1\r\nx\r\n", "NOT_STORED\r\n"},
-		step{"delete $A\r\n", "DELETED\r\n"},
-		step{"delete $A\r\n", "NOT_FOUND\r\n"},
-		step{"get $A\r\n", "END\r\n"},
-		step{"add $A 0 300 4\r\na\r\nb\r\n", "STORED\r\n"},
-		step{"get $A\r\n", "VALUE $A 0 4\r\na\r\nb\r\nEND\r\n"},
-		step{"set $A 0 300 0\r\n\r\n", "STORED\r\n"},
-		step{"get $A\r\n", "VALUE $A 0 0\r\n\r\nEND\r\n"},
-		step{"set $B 0 300 256\r\n" + string(binary) + "\r\n", "STORED\r\n"},
-		step{"get $B\r\n", "VALUE $B 0 256\r\n" + string(binary) + "\r\nEND\r\n"},
-		step{"set $C 0 300 1\r\n1\r\nget $C\r\ndelete $C\r\nget $C\r\n", "STORED\r\nVALUE $C 0 1\r\n1\r\nEND\r\nDELETED\r\nEND\r\n"},
-	)
-
-	add("cas",
-		step{"set $A 0 300 1\r\na\r\n", "STORED\r\n"},
-		step{"gets $A\r\n", "VALUE $A 0 1 #1\r\na\r\nEND\r\n"},
-		step{"cas $A 0 300 1 {cas}\r\nb\r\n", "STORED\r\n"},
-		step{"cas $A 0 300 1 {cas}\r\nc\r\n", "EXISTS\r\n"},
-		step{"cas $A 0 300 1 0\r\nc\r\n", "EXISTS\r\n"},
-		step{"cas $M 0 300 1 1\r\nc\r\n", "NOT_FOUND\r\n"},
-		step{"gets $A\r\n", "VALUE $A 0 1 #2\r\nb\r\nEND\r\n"},
-		step{"touch $A 300\r\n", "TOUCHED\r\n"},
-		step{"gets $A\r\n", "VALUE $A 0 1 #2\r\nb\r\nEND\r\n"},
-		step{"gats 300 $A $M\r\n", "VALUE $A 0 1 #2\r\nb\r\nEND\r\n"},
-		step{"gat 300 $A\r\n", "VALUE $A 0 1\r\nb\r\nEND\r\n"},
-		step{"cas $A 0 -1 1 {cas}\r\nd\r\n", "STORED\r\n"},
-		step{"get $A\r\n", "END\r\n"},
-		step{"cas $A 0 300 1 {cas}\r\ne\r\n", "NOT_FOUND\r\n"},
-		step{"add $A 0 300 1\r\nf\r\n", "STORED\r\n"},
-		step{"gat -1 $A\r\n", "VALUE $A 0 1\r\nf\r\nEND\r\n"},
-		step{"get $A\r\n", "END\r\n"},
-		step{"touch $A 300\r\n", "NOT_FOUND\r\n"},
-		step{"gat 0\r\n", "END\r\n"},
-	)
-
-	add("expiry",
-		step{"set $A 0 -1 1\r\na\r\n", "STORED\r\n"},
-		step{"get $A\r\n", "END\r\n"},
-		step{"add $A 0 300 1\r\nb\r\n", "STORED\r\n"},
-		step{"get $A\r\n", "VALUE $A 0 1\r\nb\r\nEND\r\n"},
-		step{"replace $A 0 -1 1\r\nc\r\n", "STORED\r\n"},
-		step{"add $A 0 300 1\r\nd\r\n", "STORED\r\n"},
-		step{"set $B 0 2592000 1\r\na\r\n", "STORED\r\n"},
-		step{"get $B\r\n", "VALUE $B 0 1\r\na\r\nEND\r\n"},
-		step{"set $C 0 2592001 1\r\na\r\n", "STORED\r\n"},
-		step{"get $C\r\n", "END\r\n"},
-		step{"set $D 0 1000000000 1\r\na\r\n", "STORED\r\n"},
-		step{"get $D\r\n", "END\r\n"},
-		step{"set $E 0 {future} 1\r\na\r\n", "STORED\r\n"},
-		step{"get $E\r\n", "VALUE $E 0 1\r\na\r\nEND\r\n"},
-		step{"set $F 0 99999999999 1\r\na\r\n", "STORED\r\n"},
-		step{"get $F\r\n", "END\r\n"},
-		step{"set $G 0 -99999999999 1\r\na\r\n", "STORED\r\n"},
-		step{"get $G\r\n", "END\r\n"},
-		step{"set $H 0 4294967596 1\r\na\r\n", "STORED\r\n"},
-		step{"get $H\r\n", "VALUE $H 0 1\r\na\r\nEND\r\n"},
-		step{"touch $B -1\r\n", "TOUCHED\r\n"},
-		step{"get $B\r\n", "END\r\n"},
-		step{"touch $E 0\r\n", "TOUCHED\r\n"},
-		step{"get $E\r\n", "VALUE $E 0 1\r\na\r\nEND\r\n"},
-		step{"set $I 0 300 1\r\na\r\n", "STORED\r\n"},
-		step{"touch $I 1000000000\r\n", "TOUCHED\r\n"},
-		step{"get $I\r\n", "END\r\n"},
-	)
-
-	add("errors",
-		step{"set $L 0 0 1\r\nx\r\n", badFormat + "ERROR\r\n"},
-		step{"get $L\r\n", badFormat},
-		step{"set $A 0 300 1\r\na\r\n", "STORED\r\n"},
-		step{"get $A $L $A\r\n", badFormat},
-		step{"touch $L 0\r\n", badFormat},
-		step{"delete $L\r\n", badFormat},
-		step{"incr $L 1\r\n", badFormat},
-		step{"set $B 0 0 3\r\nabcd\r\n", badChunk + "ERROR\r\n"},
-		step{"set $B 0 0 3\r\nab\r\n\r\n", badChunk + "ERROR\r\n"},
-		step{"set $B 0 0 1\r\nab\n", badChunk},
-		step{"get $B\r\n", "END\r\n"},
-		step{"set $B 0 0 -1\r\nab\r\n", badFormat + "ERROR\r\n"},
-		step{"set $B x 0 1\r\na\r\n", badFormat + "ERROR\r\n"},
-		step{"set $B -1 0 1\r\na\r\n", badFormat + "ERROR\r\n"},
-		step{"set $B 0 5x 1\r\na\r\n", badFormat + "ERROR\r\n"},
-		step{"set $B 0 0 x\r\na\r\n", badFormat + "ERROR\r\n"},
-		step{"set $B 18446744073709551616 0 1\r\na\r\n", badFormat + "ERROR\r\n"},
-		step{"set $B 0 0\r\n", "ERROR\r\n"},
-		step{"set $B 0 0 1 noreply extra\r\na\r\n", "ERROR\r\nERROR\r\n"},
-		step{"set $B 0 300 1 foo\r\na\r\n", "STORED\r\n"},
-		step{"cas $B 0 0 1\r\na\r\n", "ERROR\r\nERROR\r\n"},
-		step{"cas $B 0 0 1 x\r\na\r\n", badFormat + "ERROR\r\n"},
-		step{"cas $B 0 0 1 -1\r\na\r\n", badFormat + "ERROR\r\n"},
-		step{"foo\r\n", "ERROR\r\n"},
-		step{"\r\n", "ERROR\r\n"},
-		step{"   \r\n", "ERROR\r\n"},
-		step{"GET $B\r\n", "ERROR\r\n"},
-		step{"get\r\n", "ERROR\r\n"},
-		step{"gets\r\n", "ERROR\r\n"},
-		step{"gat\r\n", "ERROR\r\n"},
-		step{"delete\r\n", "ERROR\r\n"},
-		step{"touch $B\r\n", "ERROR\r\n"},
-		step{"incr $B\r\n", "ERROR\r\n"},
-		step{"delete $B 5\r\n", usage},
-		step{"delete $B noreply extra\r\n", usage},
-		step{"delete $B 0\r\n", "DELETED\r\n"},
-		step{"touch $A x\r\n", badExp},
-		step{"gat x $A\r\n", badExp},
-		step{"stats nosuchgroup\r\n", "ERROR\r\n"},
-		step{"verbosity\r\n", "ERROR\r\n"},
-		step{"get $A\r\r\n", "END\r\n"},
-		step{"set $C 4294967297 300 1\r\na\r\n", "STORED\r\n"},
-		step{"get $C\r\n", "VALUE $C 1 1\r\na\r\nEND\r\n"},
-		step{"set $C +5 +300 01\r\na\r\n", "STORED\r\n"},
-		step{"get $C\r\n", "VALUE $C 5 1\r\na\r\nEND\r\n"},
-		step{"set $C 0 300 4294967297\r\na\r\n", "STORED\r\n"},
-		step{"get $C\r\n", "VALUE $C 0 1\r\na\r\nEND\r\n"},
-		step{"set $D\x01\t 0 300 1\r\na\r\n", "STORED\r\n"},
-		step{"get $D\x01\t\r\n", "VALUE $D\x01\t 0 1\r\na\r\nEND\r\n"},
-		step{"delete $D\x01\t\r\n", "DELETED\r\n"},
-		step{"set  $E  0 300 1\r\na\r\n", "STORED\r\n"},
-		step{"get $E\n", "VALUE $E 0 1\r\na\r\nEND\r\n"},
-	)
-
-	add("noreply",
-		step{"set $A 0 300 1 noreply\r\na\r\n", ""},
-		step{"get $A\r\n", "VALUE $A 0 1\r\na\r\nEND\r\n"},
-		step{"add $A 0 300 1 noreply\r\nb\r\n", ""},
-		step{"replace $A 0 300 1 noreply\r\nc\r\n", ""},
-		step{"append $A 0 0 1 noreply\r\nd\r\n", ""},
-		step{"prepend $A 0 0 1 noreply\r\ne\r\n", ""},
-		step{"get $A\r\n", "VALUE $A 0 3\r\necd\r\nEND\r\n"},
-		step{"set $A 0 0 3 noreply\r\nabcd\r\n", "ERROR\r\n"},
-		step{"set $L 0 0 1 noreply\r\nx\r\n", "ERROR\r\n"},
-		step{"cas $A 0 0 1 x noreply\r\na\r\n", "ERROR\r\n"},
-		step{"cas $A 0 0 1 1 noreply\r\na\r\n", ""},
-		step{"touch $A x noreply\r\n", ""},
-		step{"touch $A 300 noreply\r\n", ""},
-		step{"incr $A 1 noreply\r\n", ""},
-		step{"delete $A 5 noreply\r\n", ""},
-		step{"get $A\r\n", "VALUE $A 0 3\r\necd\r\nEND\r\n"},
-		step{"delete $A noreply\r\n", ""},
-		step{"get $A\r\n", "END\r\n"},
-		step{"set $B 0 300 1\r\nb\r\n", "STORED\r\n"},
-		step{"delete $B 0 noreply\r\n", ""},
-		step{"get $B\r\n", "END\r\n"},
-		step{"bogus noreply\r\n", "ERROR\r\n"},
-		step{"get $A noreply\r\n", "END\r\n"},
-	)
-
-	add("arith",
-		step{"set $A 0 300 1\r\na\r\n", "STORED\r\n"},
-		step{"incr $A 1\r\n", nonNumeric},
-		step{"decr $A 1\r\n", nonNumeric},
-		step{"incr $M 1\r\n", "NOT_FOUND\r\n"},
-		step{"decr $M 1\r\n", "NOT_FOUND\r\n"},
-		step{"incr $A x\r\n", badDelta},
-		step{"incr $A -1\r\n", badDelta},
-		step{"incr $A 18446744073709551616\r\n", badDelta},
-		step{"set $A 5 300 2\r\n10\r\n", "STORED\r\n"},
-		step{"gets $A\r\n", "VALUE $A 5 2 #1\r\n10\r\nEND\r\n"},
-		step{"incr $A 95\r\n", "105\r\n"},
-		step{"gets $A\r\n", "VALUE $A 5 3 #2\r\n105\r\nEND\r\n"},
-		step{"decr $A 5\r\n", "100\r\n"},
-		step{"gets $A\r\n", "VALUE $A 5 3 #3\r\n100\r\nEND\r\n"},
-		step{"decr $A 200\r\n", "0\r\n"},
-		step{"get $A\r\n", "VALUE $A 5 3\r\n0  \r\nEND\r\n"},
-		step{"set $A 0 300 20\r\n18446744073709551615\r\n", "STORED\r\n"},
-		step{"incr $A 2\r\n", "1\r\n"},
-		step{"get $A\r\n", "VALUE $A 0 20\r\n1                   \r\nEND\r\n"},
-		step{"set $A 0 300 3\r\n 5 \r\n", "STORED\r\n"},
-		step{"incr $A 1\r\n", "6\r\n"},
-		step{"get $A\r\n", "VALUE $A 0 3\r\n6  \r\nEND\r\n"},
-		step{"set $A 0 300 4\r\n7 xy\r\n", "STORED\r\n"},
-		step{"incr $A 1\r\n", "8\r\n"},
-		step{"set $A 0 300 2\r\n-5\r\n", "STORED\r\n"},
-		step{"incr $A 1\r\n", nonNumeric},
-		step{"set $A 0 300 2\r\n-0\r\n", "STORED\r\n"},
-		step{"incr $A 3\r\n", "3\r\n"},
-		step{"set $A 0 300 25\r\n1234567890123456789012345\r\n", "STORED\r\n"},
-		step{"incr $A 1\r\n", nonNumeric},
-		step{"set $A 0 300 0\r\n\r\n", "STORED\r\n"},
-		step{"incr $A 1\r\n", nonNumeric},
-	)
-
-	// memcached's default 1 MiB item limit covers a 56-byte header, the key
-	// and its NUL, the value and its "\r\n", and 4 bytes for non-zero flags.
-	keyLen := len(prefix + "-sizes-A")
-	maxValue := 1<<20 - 56 - (keyLen + 1) - 2
-	value := func(n int) string { return strconv.Itoa(n) + "\r\n" + strings.Repeat("v", n) + "\r\n" }
-	add("sizes",
-		step{"set $A 0 300 " + value(maxValue), "STORED\r\n"},
-		step{"set $A 0 300 " + value(maxValue+1), tooLarge},
-		step{"get $A\r\n", "END\r\n"},
-		step{"set $A 1 300 " + value(maxValue-4), "STORED\r\n"},
-		step{"set $A 1 300 " + value(maxValue-3), tooLarge},
-		step{"set $A 0 300 5\r\nhello\r\n", "STORED\r\n"},
-		step{"add $A 0 300 " + value(maxValue+1), tooLarge},
-		step{"get $A\r\n", "VALUE $A 0 5\r\nhello\r\nEND\r\n"},
-		step{"append $A 0 0 " + value(maxValue-4), "NOT_STORED\r\n"},
-		step{"append $A 0 0 " + value(maxValue-5), "STORED\r\n"},
-		step{"set $A 0 300 " + strconv.Itoa(maxValue+1) + " noreply\r\n" + strings.Repeat("v", maxValue+1) + "\r\n", ""},
-		step{"get $A\r\n", "END\r\n"},
-	)
-
-	add("quit",
-		step{"set $A 0 300 1\r\na\r\nget $A\r\nquit\r\n", "STORED\r\nVALUE $A 0 1\r\na\r\nEND\r\n<EOF>"},
-	)
-	add("http",
-		step{"GET / HTTP/1.1\r\n", "<EOF>"},
-	)
-	return scripts
-}
-
-// runScript runs sc on a fresh connection to addr and returns the normalised
-// replies, stopping after the server hangs up.
-func runScript(t *testing.T, addr string, sc script) []string {
-	t.Helper()
-	rc := dialRaw(t, addr)
-	casNames := make(map[string]string)
-	lastCas := "0"
-	var replies []string
-	for _, st := range sc.steps {
-		reply := rc.roundTrip(strings.ReplaceAll(st.req, "{cas}", lastCas))
-		lines := strings.SplitAfter(reply, "\r\n")
-		for i, l := range lines {
-			f := strings.Split(strings.TrimSuffix(l, "\r\n"), " ")
-			if len(f) != 5 || f[0] != "VALUE" || !strings.HasSuffix(l, "\r\n") {
-				continue
-			}
-			lastCas = f[4]
-			name, ok := casNames[f[4]]
-			if !ok {
-				name = "#" + strconv.Itoa(len(casNames)+1)
-				casNames[f[4]] = name
-			}
-			f[4] = name
-			lines[i] = strings.Join(f, " ") + "\r\n"
-		}
-		replies = append(replies, strings.Join(lines, ""))
-		if strings.HasSuffix(reply, "<EOF>") {
-			break
-		}
-	}
-	return replies
-}
-
-func checkScript(t *testing.T, server string, sc script, got []string) {
-	t.Helper()
-	for i, st := range sc.steps {
-		if i >= len(got) {
-			t.Errorf("%s: %s: no reply to step %d %s (the server hung up)", server, sc.name, i, clip(st.req))
-			return
-		}
-		if got[i] != st.want {
-			t.Errorf("%s: %s: reply to %s = %s; want %s", server, sc.name, clip(st.req), clip(got[i]), clip(st.want))
-		}
-	}
-}
-
-// clip quotes s, shortening it when it is long.
-func clip(s string) string {
-	if len(s) > 200 {
-		return fmt.Sprintf("%q...(%d bytes)", s[:200], len(s))
-	}
-	return fmt.Sprintf("%q", s)
-}
-
-func TestProtocolScripts(t *testing.T) {
-	s := startServer(t, nil)
-	for _, sc := range protocolScripts("fake") {
-		t.Run(sc.name, func(t *testing.T) {
-			checkScript(t, "fake", sc, runScript(t, s.Addr(), sc))
-		})
-	}
-}
-
-// TestCompareWithRealServer runs the protocol scripts against the memcached
-// named by LOCK_TEST_MEMCACHED_URL (memcached://host:port) and against the
-// fake, and compares the replies.
-func TestCompareWithRealServer(t *testing.T) {
-	raw := os.Getenv("LOCK_TEST_MEMCACHED_URL")
-	if raw == "" {
-		t.Skip("LOCK_TEST_MEMCACHED_URL is not set")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "memcached" || u.Host == "" {
-		t.Skipf("LOCK_TEST_MEMCACHED_URL %q is not a memcached://host:port URL", raw)
-	}
-	realAddr := u.Host
-	if _, _, err := net.SplitHostPort(realAddr); err != nil {
-		realAddr = net.JoinHostPort(realAddr, "11211")
-	}
-
-	s := startServer(t, nil)
-	prefix := "memcachedfake-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	for _, sc := range protocolScripts(prefix) {
-		t.Run(sc.name, func(t *testing.T) {
-			want := runScript(t, realAddr, sc)
-			got := runScript(t, s.Addr(), sc)
-			checkScript(t, "memcached", sc, want)
-			for i := range max(len(got), len(want)) {
-				var g, w string
-				if i < len(got) {
-					g = got[i]
-				}
-				if i < len(want) {
-					w = want[i]
-				}
-				if g != w {
-					t.Errorf("%s: reply to %s: fake %s; memcached %s", sc.name, clip(sc.steps[i].req), clip(g), clip(w))
-				}
-			}
-		})
-	}
-}
-
 func TestExpiryConversion(t *testing.T) {
 	s := &Server{startSec: 1_700_000_000}
 	const now = 1_700_000_123
@@ -1005,4 +629,96 @@ func TestCNumbers(t *testing.T) {
 			t.Errorf("strtoull(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.wantU, tc.okU)
 		}
 	}
+}
+
+// TestMetaFaults: the faults injected by verb work on the meta commands,
+// whose data block (ms) is consumed with the command.
+func TestMetaFaults(t *testing.T) {
+	s := startServer(t, nil)
+
+	rc := dialRaw(t, s.Addr())
+	s.DropNextReply("ms")
+	if got := rc.roundTrip("ms k 1 T300\r\na\r\n"); got != "<EOF>" {
+		t.Fatalf("ms with a dropped reply: %q; want the connection closed", got)
+	}
+	wantKeys(t, s, "k")
+
+	rc = dialRaw(t, s.Addr())
+	s.FailNext("md")
+	if got := rc.roundTrip("md k\r\n"); got != "<EOF>" {
+		t.Fatalf("md with a lost request: %q; want the connection closed", got)
+	}
+	wantKeys(t, s, "k")
+
+	// A held ms lands just before the next one: the second compare-and-swap
+	// on the same cas id then meets EX.
+	rc = dialRaw(t, s.Addr())
+	reply := rc.roundTrip("mg k c\r\n")
+	cas := strings.TrimSuffix(strings.TrimPrefix(reply, "HD c"), "\r\n")
+	s.LandLate("ms")
+	if got := rc.roundTrip("ms k 1 T300 C" + cas + "\r\nb\r\n"); got != "<EOF>" {
+		t.Fatalf("ms held back: %q; want the connection closed", got)
+	}
+	rc = dialRaw(t, s.Addr())
+	rc.expect("mg k v\r\n", "VA 1\r\na\r\n")
+	rc.expect("ms k 1 T300 C"+cas+"\r\nc\r\n", "EX\r\n")
+	rc.expect("mg k v\r\n", "VA 1\r\nb\r\n")
+}
+
+// TestMetaNoCAS: with NoCAS, as memcached -C, the meta commands report cas
+// id 0, a compare-and-swap store always meets EX, and a delete compared
+// with 0 matches.
+func TestMetaNoCAS(t *testing.T) {
+	s := startServer(t, &Options{NoCAS: true})
+	rc := dialRaw(t, s.Addr())
+	rc.expect("ms k 2 T300 ME c\r\nhi\r\n", "HD c0\r\n")
+	rc.expect("mg k v c\r\n", "VA 2 c0\r\nhi\r\n")
+	rc.expect("ms k 2 T300 C0 c\r\nhi\r\n", "EX c0\r\n")
+	rc.expect("ms k 2 T300 C1 c\r\nhi\r\n", "EX c0\r\n")
+	rc.expect("md k C1\r\n", "EX\r\n")
+	rc.expect("md k C0\r\n", "HD\r\n")
+}
+
+// TestRestart: a restart closes the connections, loses the items, numbers
+// cas ids from 1 again and reports a new pid.
+func TestRestart(t *testing.T) {
+	s := startServer(t, nil)
+	rc := dialRaw(t, s.Addr())
+	rc.expect("ms a 1\r\na\r\nms b 1 c\r\nb\r\n", "HD\r\nHD c2\r\n")
+	pid := rc.stats()["pid"]
+	s.Restart()
+	if got := rc.roundTrip("mn\r\n"); got != "<EOF>" {
+		t.Fatalf("a connection after Restart: %q; want it closed", got)
+	}
+	wantKeys(t, s)
+	rc = dialRaw(t, s.Addr())
+	rc.expect("ms c 1 c\r\nc\r\n", "HD c1\r\n")
+	if st := rc.stats(); st["pid"] == pid || st["uptime"] != "0" || st["curr_items"] != "1" {
+		t.Fatalf("stats after Restart: pid %s (was %s), uptime %s, curr_items %s; want a new pid, uptime 0, 1 item", st["pid"], pid, st["uptime"], st["curr_items"])
+	}
+}
+
+// TestStall: a stalled server reads commands and answers none, on its
+// connections and on new ones, until Resume.
+func TestStall(t *testing.T) {
+	s := startServer(t, nil)
+	rc := dialRaw(t, s.Addr())
+	s.Stall()
+	rc.c.SetDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := rc.c.Write([]byte("ms k 1\r\na\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := rc.r.ReadString('\n'); err == nil {
+		t.Fatalf("a stalled server answered %q", line)
+	}
+	other := dialRaw(t, s.Addr())
+	other.c.SetDeadline(time.Now().Add(100 * time.Millisecond))
+	other.c.Write([]byte("mn\r\n"))
+	if line, err := other.r.ReadString('\n'); err == nil {
+		t.Fatalf("a stalled server answered a new connection: %q", line)
+	}
+	wantKeys(t, s)
+	s.Resume()
+	fresh := dialRaw(t, s.Addr())
+	fresh.expect("mn\r\n", "MN\r\n")
 }

@@ -1,0 +1,126 @@
+package memcachedfake
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+)
+
+// This file holds the faults that tests inject by command verb.
+
+// lateCmd is a command held back by LandLate.
+type lateCmd struct {
+	toks []string
+	data []byte
+}
+
+// DropNextReply makes the next command with the given verb (such as "add",
+// "cas", "gets" or "ms") take effect as usual, but closes its connection
+// instead of writing the reply. Each call affects one more command: the
+// faults registered for one verb, of any kind, apply to its next commands in
+// the order they were registered.
+func (s *Server) DropNextReply(verb string) { s.LateReply(verb, nil) }
+
+// LateReply is DropNextReply for a reply that comes too late: after the
+// command takes effect, meanwhile runs (a test moves its clock there, by the
+// time the reply takes), and then the connection closes as the client,
+// which gave up waiting, sees it. A nil meanwhile does nothing.
+func (s *Server) LateReply(verb string, meanwhile func()) {
+	s.addFault(verb, fault{kind: dropFault, meanwhile: meanwhile})
+}
+
+// FailNext makes the next command with the given verb close its connection
+// without taking effect, as if the request had been lost. Each call affects
+// one more command.
+func (s *Server) FailNext(verb string) { s.addFault(verb, fault{kind: failFault}) }
+
+// LandLate makes the next command with the given verb lose its connection
+// before taking effect, and take effect later, just before the next command
+// with the same verb: a request delayed in the network past the client's
+// timeout, and past the read its retry starts with. Each call affects one
+// more command.
+func (s *Server) LandLate(verb string) { s.addFault(verb, fault{kind: lateFault}) }
+
+// fault is the fault injected into one command.
+type fault struct {
+	kind      faultKind
+	meanwhile func() // of a dropped reply: what to run before dropping it
+}
+
+type faultKind int
+
+const (
+	noFault faultKind = iota
+	dropFault
+	failFault
+	lateFault
+)
+
+func (s *Server) addFault(verb string, f fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[verb] = append(s.faults[verb], f)
+}
+
+// takeFault claims the next fault, if any, registered for verb.
+func (s *Server) takeFault(verb string) fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.faults[verb]
+	if len(q) == 0 {
+		return fault{}
+	}
+	s.faults[verb] = q[1:]
+	return q[0]
+}
+
+// hold keeps a command, with its data block, for runLate.
+func (s *Server) hold(toks []string, r *bufio.Reader) {
+	var data []byte
+	if n, ok := dataLen(toks); ok {
+		data = make([]byte, n+2)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.late[toks[0]] = append(s.late[toks[0]], lateCmd{toks: toks, data: data})
+}
+
+// runLate runs the commands held for verb, discarding their replies.
+func (s *Server) runLate(verb string) {
+	s.mu.Lock()
+	q := s.late[verb]
+	delete(s.late, verb)
+	s.mu.Unlock()
+	var out bytes.Buffer
+	for _, c := range q {
+		s.handle(c.toks, bufio.NewReader(bytes.NewReader(c.data)), &out)
+	}
+}
+
+// dataLen returns the length of the data block that follows a well-formed
+// storage command (set, add, replace, append, prepend, cas or ms).
+func dataLen(toks []string) (int32, bool) {
+	var field string
+	switch {
+	case len(toks) >= 5 && (toks[0] == "set" || toks[0] == "add" || toks[0] == "replace" ||
+		toks[0] == "append" || toks[0] == "prepend" || toks[0] == "cas"):
+		field = toks[4]
+	case len(toks) >= 3 && toks[0] == "ms":
+		field = toks[2]
+	default:
+		return 0, false
+	}
+	n, ok := strtol32(field)
+	return n, ok && n >= 0 && n <= itemSizeMax
+}
+
+// discardData consumes the data block of a well-formed storage command so
+// that a lost request does not leave unread bytes behind.
+func discardData(r *bufio.Reader, toks []string) {
+	if n, ok := dataLen(toks); ok {
+		io.CopyN(io.Discard, r, int64(n)+2)
+	}
+}

@@ -1,0 +1,57 @@
+package memcached
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestCASHints(t *testing.T) {
+	var h casHints
+	a, b := serverID{pid: 1, started: 100}, serverID{pid: 2, started: 100}
+	h.put("k", "t1", 7, a, 60)
+	for _, tc := range []struct {
+		token string
+		id    serverID
+		want  uint64
+	}{
+		{"t1", a, 7},
+		{"t2", a, 0},          // another token of the key
+		{"t1", b, 0},          // another server process
+		{"t1", serverID{}, 0}, // a server of unknown identity
+	} {
+		if got := h.get("k", tc.token, tc.id); got != tc.want {
+			t.Errorf("get(k, %s, %v) = %d; want %d", tc.token, tc.id, got, tc.want)
+		}
+	}
+	h.drop("k", "t2") // not the token remembered: kept
+	if got := h.get("k", "t1", a); got != 7 {
+		t.Errorf("get after dropping another token = %d; want 7", got)
+	}
+	h.put("k", "t1", 0, a, 60) // no cas id: forgotten
+	if got := h.get("k", "t1", a); got != 0 || h.len() != 0 {
+		t.Errorf("get after a put of cas 0 = %d, %d hints; want 0, none", got, h.len())
+	}
+	h.put("k", "t1", 8, serverID{}, 60) // unknown server: not kept
+	if h.len() != 0 {
+		t.Errorf("hints after a put from an unknown server: %d; want none", h.len())
+	}
+}
+
+// TestCASHintsBounded: hints of locks never released are pruned once
+// expired, and never grow past maxHints.
+func TestCASHintsBounded(t *testing.T) {
+	var h casHints
+	id := serverID{pid: 1}
+	for i := range 5000 {
+		h.put(fmt.Sprint("expired-", i), "t", 1, id, -1)
+	}
+	if n := h.len(); n > 1024 {
+		t.Errorf("hints of 5000 expired locks: %d; want at most 1024", n)
+	}
+	for i := range maxHints + 5000 {
+		h.put(fmt.Sprint("live-", i), "t", 1, id, 60)
+	}
+	if n := h.len(); n > maxHints {
+		t.Errorf("hints of %d live locks: %d; want at most %d", maxHints+5000, n, maxHints)
+	}
+}

@@ -1,0 +1,288 @@
+package memcached
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/distlock/lock"
+)
+
+// meta implements lock.Backend on memcached's meta protocol, over the
+// connections of its own pool. Each operation is one round trip when the
+// cas id of the lock is known: acquire "ms key n T<exp> ME c" (an add that
+// returns the new item's cas id), release "md key C<cas>", extend
+// "ms key n T<exp> C<cas> c". The cas ids it learns are kept in hints; an
+// operation whose cas id is unknown reads the item first ("mg key v c"),
+// compares the token, and acts on the cas id read.
+type meta struct {
+	pool  *pool
+	cfg   config
+	hints casHints
+}
+
+// inTransit reports whether err, from the pool, is a failure in transit,
+// after which the outcome of the command is unknown and a retry may
+// succeed, as opposed to an answer of the server or the end of the call.
+func inTransit(err error) bool {
+	var re *replyError
+	switch {
+	case errors.As(err, &re):
+		return re.inTransit()
+	case errors.Is(err, errNoCAS), errors.Is(err, errClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	return true
+}
+
+// ping checks that every server answers meta commands, within ctx and the
+// call timeout.
+func (b *meta) ping(ctx context.Context) error {
+	for i, a := range b.pool.servers {
+		c := newCall(ctx, b.cfg.callTimeout)
+		if err := b.pool.run(&c, i, (*conn).noop); err != nil {
+			return fmt.Errorf("server %s: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// Acquire adds the key and learns the cas id of the new item: one round
+// trip. When the add fails in transit its outcome is unknown: it may have
+// landed, even after the client gave up on it. The key is then read back
+// before answering. If it holds our token, the add did land, at some moment
+// before now, so the expiration is written again from now (a
+// compare-and-swap on the cas id read) before the lock is reported held: it
+// never expires early, and is not left orphaned. If it holds another token,
+// the lock is not ours; if it is absent, the add was lost and is sent
+// again, up to the configured retries.
+func (b *meta) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	c := newCall(ctx, b.cfg.callTimeout)
+	native, exp := b.cfg.keys.native(key), expiration(ttl)
+	srv := b.pool.servers.index(native)
+	var (
+		last error // of the last attempt that failed in transit
+		sent bool  // an add was written: it may have landed
+	)
+	for attempt := 0; ; attempt++ {
+		if err := c.check(last); err != nil {
+			return false, landed(err, sent)
+		}
+		var (
+			st      status
+			cas     uint64
+			id      serverID
+			wrote   bool
+			earlier = sent
+		)
+		err := b.pool.run(&c, srv, func(cn *conn) (err error) {
+			wrote, id = true, cn.id
+			st, cas, err = cn.store(native, token, exp, true, 0)
+			return err
+		})
+		sent = sent || wrote
+		switch {
+		case err == nil && st == stored:
+			b.hints.put(native, token, cas, id, exp)
+			return true, nil
+		case err == nil && st == notStored && !earlier:
+			return false, nil
+		case err == nil && st == notStored:
+			// An earlier add failed in transit and may have landed.
+		case err == nil:
+			return false, fmt.Errorf("memcached: add: unexpected status %d", st)
+		case !inTransit(err):
+			return false, landed(wrap(err), sent)
+		default:
+			last = err
+		}
+		if sent {
+			// Whose token is stored?
+			sw, rerr := b.swap(&c, native, token, exp)
+			switch {
+			case rerr != nil:
+				return false, landed(fmt.Errorf("memcached: add failed (%w), and reading it back failed: %w", last, rerr), sent)
+			case sw == swapped:
+				return true, nil
+			case sw == other:
+				return false, nil
+			}
+		}
+		if attempt >= b.cfg.retries {
+			return false, landed(unavailable(last), sent)
+		}
+		if err := pause(&c, attempt, last); err != nil {
+			return false, landed(err, sent)
+		}
+	}
+}
+
+// landed makes sure that err, the error of an acquire that sent an add,
+// does not look like a dial that failed: the Lock releases the token of a
+// failed acquire in the background unless nothing was sent, and an add sent
+// by an earlier attempt may have landed.
+func landed(err error, sent bool) error {
+	if !sent || !dialFailed(err) {
+		return err
+	}
+	base := lock.ErrUnavailable
+	for _, e := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, e) {
+			base = e
+		}
+	}
+	return fmt.Errorf("memcached: %w (an add sent earlier may have landed): %s", base, strings.TrimPrefix(err.Error(), "memcached: "))
+}
+
+// wrap prefixes an error that is not yet the package's.
+func wrap(err error) error {
+	if strings.HasPrefix(err.Error(), "memcached: ") {
+		return err
+	}
+	return fmt.Errorf("memcached: %w", err)
+}
+
+// Release deletes the key if its cas id is still the one this Lock learned
+// when it acquired or last extended it, or, when that is not known, the
+// one read with our token: one round trip, or three.
+func (b *meta) Release(ctx context.Context, key, token string) (bool, error) {
+	c := newCall(ctx, b.cfg.callTimeout)
+	st, err := b.swap(&c, b.cfg.keys.native(key), token, -1)
+	return st == swapped, err
+}
+
+// Extend stores our token again with the new expiration, compared with the
+// cas id as Release, and learns the new cas id.
+func (b *meta) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	c := newCall(ctx, b.cfg.callTimeout)
+	st, err := b.swap(&c, b.cfg.keys.native(key), token, expiration(ttl))
+	return st == swapped, err
+}
+
+// swap acts on native if it stores token: exp < 0 deletes it, otherwise
+// token is stored again with expiration exp. Either is a compare-and-swap
+// on the item's cas id: the hint, or the cas id read with the token.
+// Failures in transit are retried up to the configured retries.
+//
+// An item whose cas id changed between the read and the compare-and-swap is
+// read again rather than taken for another owner's: an extend of ours that
+// failed in transit may have landed late, changing the cas id of an item
+// that still holds our token. When a release that failed in transit is
+// followed by one that finds the key absent, the first one landed (or the
+// lock expired meanwhile): the lock was ours, and is gone.
+func (b *meta) swap(c *call, native, token string, exp int32) (state, error) {
+	srv := b.pool.servers.index(native)
+	casLost := false // a compare-and-swap failed in transit: it may have landed
+	var last error
+	for attempt, changes := 0, 0; ; {
+		if err := c.check(last); err != nil {
+			return absent, err
+		}
+		var (
+			st   state
+			sent bool
+		)
+		err := b.pool.run(c, srv, func(cn *conn) (err error) {
+			st, sent, err = b.swapOn(cn, native, token, exp)
+			return err
+		})
+		switch {
+		case err == nil && st == changed:
+			if changes++; changes > maxChanges {
+				return absent, errors.New("memcached: the item kept changing under the compare-and-swap")
+			}
+			continue
+		case err == nil:
+			if st == absent && casLost && exp < 0 {
+				st = swapped
+			}
+			if st != swapped || exp < 0 {
+				b.hints.drop(native, token)
+			}
+			return st, nil
+		}
+		casLost = casLost || sent
+		switch {
+		case !inTransit(err):
+			return absent, wrap(err)
+		case attempt >= b.cfg.retries:
+			return absent, unavailable(err)
+		}
+		last = err
+		if err := pause(c, attempt, last); err != nil {
+			return absent, err
+		}
+		attempt++
+	}
+}
+
+// swapOn is one attempt of swap, on cn. sent reports whether a
+// compare-and-swap was written.
+func (b *meta) swapOn(cn *conn, native, token string, exp int32) (st state, sent bool, err error) {
+	cas := b.hints.get(native, token, cn.id)
+	read := cas == 0
+	if read {
+		if st, cas, err = readBack(cn, native, token); st != swapped || err != nil {
+			return st, false, err
+		}
+	}
+	for {
+		var (
+			r    status
+			next uint64
+		)
+		sent = true
+		if exp < 0 {
+			r, err = cn.delete(native, cas)
+		} else {
+			r, next, err = cn.store(native, token, exp, false, cas)
+		}
+		switch {
+		case err != nil:
+			return absent, sent, err
+		case r == stored:
+			if exp >= 0 {
+				b.hints.put(native, token, next, cn.id, exp)
+			}
+			return swapped, sent, nil
+		case r == notFound:
+			return absent, sent, nil
+		case r != exists:
+			return absent, sent, fmt.Errorf("unexpected status %d", r)
+		case read:
+			return changed, sent, nil
+		}
+		// The hint is stale: an extend of ours landed after its reply was
+		// lost, or the key is another owner's now. Read it.
+		read = true
+		if st, cas, err = readBack(cn, native, token); st != swapped || err != nil {
+			return st, sent, err
+		}
+	}
+}
+
+// readBack reads native on cn. It reports swapped, with the item's cas id,
+// when the item holds token.
+func readBack(cn *conn, native, token string) (state, uint64, error) {
+	found, ours, cas, err := cn.read(native, token)
+	switch {
+	case err != nil:
+		return absent, 0, err
+	case !found:
+		return absent, 0, nil
+	case !ours:
+		return other, 0, nil
+	case cas == 0:
+		return absent, 0, errNoCAS
+	}
+	return swapped, cas, nil
+}
+
+// Close closes the connections.
+func (b *meta) Close() error {
+	b.pool.close()
+	return nil
+}
