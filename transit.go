@@ -36,10 +36,30 @@ func inTransit(err error) bool {
 }
 
 // unsent reports whether err shows that the request never left: a dial
-// that failed. Such an attempt stored nothing, and needs no release.
+// that failed. Such an attempt stored nothing, and needs no release. An
+// error that joins several (a try, then a resend) is unsent only if every
+// one of them is: a first try that left may have landed.
 func unsent(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "dial"
+	for err != nil {
+		if oe, ok := err.(*net.OpError); ok {
+			return oe.Op == "dial"
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			errs := u.Unwrap()
+			for _, e := range errs {
+				if !unsent(e) {
+					return false
+				}
+			}
+			return len(errs) > 0
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // timedOut reports whether err is a timeout: the store did not answer in

@@ -88,7 +88,7 @@
 //   - fence: "true" to hand out fencing tokens (Options.Fence; see Fencing).
 //   - timeout: the operation timeout of pip-services' locks; sets go-redis's
 //     dial_timeout, read_timeout and write_timeout, each unless given itself
-//     (default: go-redis's, 5s each in go-redis v9.22).
+//     (default DefaultTimeout, 300ms; see Timeouts).
 //   - cluster: "true" for a redis cluster. The URL's host and any addr=
 //     parameters are seed nodes: redis://host1:6379?cluster=true&addr=host2:6379.
 //     The database must be 0.
@@ -111,16 +111,53 @@
 // retries: the error says what to use instead.
 //
 // lock.Open checks that the store answers (PING) before it returns, within
-// its ctx. The client it makes is the Lock's: Close closes it. It has
-// go-redis's ContextTimeoutEnabled set, so a ctx deadline ends a command in
-// flight: AcquireLock returns at its timeout, and a call with a deadline at
-// its deadline, even while the server is slow to answer. go-redis watches
-// deadlines only: a ctx cancelled without one is seen when the command
-// returns, within the client's read timeout. A client passed to New stays
-// the caller's, settings included: without ContextTimeoutEnabled, a command
-// in flight runs until the read timeout, whatever its ctx.
+// its ctx. The client it makes is the Lock's: Close closes it.
 //
 // The database is the URL's path or a db= parameter, not both.
+//
+// # Timeouts
+//
+// Every call of a Lock opened by URL is bounded. The client that lock.Open
+// makes has go-redis's ContextTimeoutEnabled set, so a ctx deadline ends a
+// command in flight: a call with a deadline returns at it (within a few
+// milliseconds), and AcquireLock within one retry interval of its timeout,
+// even while the server is slow to answer or does not answer at all.
+// go-redis watches deadlines only: a ctx cancelled without one is seen when
+// the command returns.
+//
+// Without a deadline, the client's timeout T (the timeout parameter,
+// DefaultTimeout, 300ms, unless given) bounds each step: dialling a
+// connection, its handshake, and each command's reply. The client dials once
+// per attempt and does not retry commands itself (go-redis's dialer_retries
+// 1 and max_retries -1, unless the URL gives them): the Lock retries, where
+// retrying is safe, what fails in transit, knowing that a failed attempt may
+// have landed. So on a server that is down, or that does not answer:
+//
+//   - Extend fails within T;
+//   - TryAcquire and TryAcquireLock within 2T (an acquire whose outcome is
+//     unknown is sent once more);
+//   - Release and ReleaseLock within 3T and two short pauses (three tries):
+//     under a second with the default;
+//   - Acquire and lock.Do wait, retrying, until their ctx is done; Close
+//     returns within lock.Options.CloseTimeout, and T for a call in flight.
+//
+// The fault tests of this package check these bounds through a proxy that
+// slows, black-holes, resets and cuts the connections. Two cases take
+// longer: when every connection of the pool is busy, a call waits up to
+// pool_timeout for one (go-redis's default: read_timeout plus 1s); and once
+// pool_size dials have failed, go-redis fails calls with the last dial
+// error, without dialling, until a probe it makes every second succeeds: a
+// server back up may stay unreachable for up to a second. A cluster client
+// retries failures in transit itself, within max_redirects (go-redis's
+// default 3, which also follows slots that move), so its bounds are up to
+// four times these.
+//
+// A client passed to New stays the caller's, settings included. go-redis's
+// defaults (5s timeouts, 3 retries, 5 dials per attempt) make a call on a
+// server that does not answer take tens of seconds, and without
+// ContextTimeoutEnabled a command in flight runs until the read timeout,
+// whatever its ctx. For the bounds above, set ContextTimeoutEnabled, the
+// three timeouts, MaxRetries -1 and DialerRetries 1.
 //
 // # Fencing
 //
@@ -163,7 +200,13 @@
 // stopped VM) can act after another owner has taken the lock. Keep ttls well
 // above the work they protect, or extend the lease as you go.
 //
-// A release whose reply is lost and that go-redis retries may report
-// lock.ErrNotHeld although it did release the lock: a false alarm, never the
-// release of another owner's lock.
+// A release whose reply is lost and that go-redis retries itself (over a
+// client passed to New with go-redis's MaxRetries, 3 by default, or over a
+// cluster) may report lock.ErrNotHeld although it did release the lock: the
+// retry finds the token gone and says so, and the Lock cannot tell that an
+// earlier try landed. It is a false alarm, never the release of another
+// owner's lock. Over the other clients that lock.Open makes, which do not
+// retry inside go-redis, the Lock resends a release that failed in transit
+// itself, and reports a token found gone before the lease's deadline as
+// released.
 package redis

@@ -17,6 +17,13 @@ import (
 	"github.com/distlock/lock/internal/urlparam"
 )
 
+// DefaultTimeout is the timeout of the clients that lock.Open makes, when
+// the URL gives none: each dial, handshake, write and reply. It keeps every
+// call on a server that does not answer under a second (see the package
+// doc, # Timeouts). The URL parameter timeout sets it, and dial_timeout,
+// read_timeout and write_timeout each of those.
+const DefaultTimeout = 300 * time.Millisecond
+
 // openURL opens a redis:// or rediss:// URL; see the package doc, # URLs.
 // The client it makes belongs to the Lock, whose Close closes it.
 func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
@@ -185,12 +192,14 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 	}).String()
 	user := u.User.Username()
 	pass, _ := u.User.Password()
-	// setTimeouts applies timeout to the go-redis timeouts not given on
-	// their own.
-	setTimeouts := func(dial, read, write *time.Duration) {
-		if timeout <= 0 {
-			return
-		}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	// bound sets the defaults that bound each call (see the package doc,
+	// # Timeouts): timeout for the go-redis timeouts not given on their
+	// own, one dial per attempt, and no retries inside go-redis, unless
+	// the URL asks for them.
+	bound := func(dial, read, write *time.Duration, dialerRetries, maxRetries *int) {
 		for _, t := range []struct {
 			name string
 			d    *time.Duration
@@ -198,6 +207,12 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 			if !rest.Has(t.name) {
 				*t.d = timeout
 			}
+		}
+		if !rest.Has("dialer_retries") {
+			*dialerRetries = 1
+		}
+		if maxRetries != nil && !rest.Has("max_retries") {
+			*maxRetries = -1
 		}
 	}
 	if strings.Trim(u.Path, "/") != "" && rest.Has("db") {
@@ -208,7 +223,9 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 		var o *goredis.ClusterOptions
 		if o, err = goredis.ParseClusterURL(g); err == nil {
 			o.Username, o.Password = user, pass
-			setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+			// A cluster client retries within MaxRedirects, which it also
+			// needs to follow slots that move: left as it is.
+			bound(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, nil)
 			o.ContextTimeoutEnabled = true
 			c.cluster = o
 		}
@@ -219,7 +236,7 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 			if sentinelAuth {
 				o.SentinelUsername, o.SentinelPassword = user, pass
 			}
-			setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+			bound(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, &o.MaxRetries)
 			o.ContextTimeoutEnabled = true
 			c.failover = o
 		}
@@ -227,7 +244,7 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 		var o *goredis.Options
 		if o, err = goredis.ParseURL(g); err == nil {
 			o.Username, o.Password = user, pass
-			setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+			bound(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, &o.MaxRetries)
 			o.ContextTimeoutEnabled = true
 			c.single = o
 		}

@@ -102,7 +102,8 @@ func TestParseURLTimeout(t *testing.T) {
 		{"timeout=1500&read_timeout=4s", 1500 * time.Millisecond, 4 * time.Second, 1500 * time.Millisecond},
 		{"timeout=1.5s&read_timeout=4", 1500 * time.Millisecond, 4 * time.Second, 1500 * time.Millisecond},
 		{"timeout=250&dial_timeout=2&write_timeout=3", 2 * time.Second, 250 * time.Millisecond, 3 * time.Second},
-		{"", 5 * time.Second, 5 * time.Second, 5 * time.Second}, // go-redis's defaults
+		{"", DefaultTimeout, DefaultTimeout, DefaultTimeout},
+		{"read_timeout=2", DefaultTimeout, 2 * time.Second, DefaultTimeout},
 	} {
 		c, err := parseURL(mustParse(t, "redis://h?"+tc.query))
 		if err != nil {
@@ -113,6 +114,39 @@ func TestParseURLTimeout(t *testing.T) {
 		client.Close()
 		if o.DialTimeout != tc.dial || o.ReadTimeout != tc.read || o.WriteTimeout != tc.write {
 			t.Errorf("?%s: dial %v read %v write %v; want %v, %v, %v", tc.query, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, tc.dial, tc.read, tc.write)
+		}
+	}
+}
+
+// TestParseURLRetries checks the retries of the clients made from URLs:
+// none inside go-redis and one dial per attempt by default (the package
+// doc, # Timeouts), and what the URL asks for otherwise.
+func TestParseURLRetries(t *testing.T) {
+	for _, tc := range []struct {
+		raw                       string
+		maxRetries, dialerRetries int
+	}{
+		{"redis://h", -1, 1},
+		{"redis://h?max_retries=2", 2, 1},
+		{"redis://h?master_name=m", -1, 1},
+		{"redis://h?master_name=m&max_retries=3&dialer_retries=4", 3, 4},
+		{"redis://h?cluster=true&dialer_retries=2", 0, 2},
+	} {
+		c, err := parseURL(mustParse(t, tc.raw))
+		if err != nil {
+			t.Fatalf("parseURL(%s) = %v", tc.raw, err)
+		}
+		var maxRetries, dialerRetries int
+		switch {
+		case c.single != nil:
+			maxRetries, dialerRetries = c.single.MaxRetries, c.single.DialerRetries
+		case c.failover != nil:
+			maxRetries, dialerRetries = c.failover.MaxRetries, c.failover.DialerRetries
+		default:
+			maxRetries, dialerRetries = c.cluster.MaxRetries, c.cluster.DialerRetries
+		}
+		if maxRetries != tc.maxRetries || dialerRetries != tc.dialerRetries {
+			t.Errorf("parseURL(%s): MaxRetries %d, DialerRetries %d; want %d, %d", tc.raw, maxRetries, dialerRetries, tc.maxRetries, tc.dialerRetries)
 		}
 	}
 }
