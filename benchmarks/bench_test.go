@@ -125,6 +125,14 @@ func BenchmarkCycle(b *testing.B) {
 		}
 	})
 	b.Run("redis/Lock", func(b *testing.B) { lockCycle(b, open(b, env(b, "LOCK_TEST_REDIS_URL"))) })
+	b.Run("redis/New", func(b *testing.B) {
+		l, err := lockredis.New(redisClient(b), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		lockCycle(b, l)
+	})
 	b.Run("redis/Lock-fenced", func(b *testing.B) {
 		l, err := lockredis.New(redisClient(b), &lockredis.Options{Fence: true})
 		if err != nil {
