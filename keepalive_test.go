@@ -621,3 +621,25 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestDoneAfterDeadline checks Done and Err of a lease first watched after
+// its deadline passed: Done is closed (once), Err says why.
+func TestDoneAfterDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := lock.New(newMap(), nil)
+		defer l.Close()
+		s, err := l.TryAcquire(t.Context(), "k", time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		select {
+		case <-s.Done():
+		default:
+			t.Fatal("Done() of a lease past its deadline is not closed")
+		}
+		if err := s.Err(); !errors.Is(err, lock.ErrNotHeld) {
+			t.Errorf("Err() = %v; want ErrNotHeld", err)
+		}
+	})
+}

@@ -104,8 +104,9 @@ func (s *Lease) watchLocked() {
 	if s.done != nil {
 		return
 	}
+	ended := s.expiredLocked(time.Now()) // before done exists: ending closes done
 	s.done = make(chan struct{})
-	if s.err != nil || s.expiredLocked(time.Now()) {
+	if ended {
 		close(s.done)
 		return
 	}

@@ -32,8 +32,8 @@ const (
 )
 
 // Rotate returns s with each ASCII letter replaced by another of its case
-// and kind (a-f among a-f, g-z among g-z: a %-escape stays valid or
-// invalid, an IPv6 address valid), each non-ASCII character by a neighbour
+// and kind (a-f among a-f, g-z among g-z: an IPv6 address stays valid; a
+// valid %-escape is kept whole, so it decodes to the same byte), each non-ASCII character by a neighbour
 // of the same UTF-8 length, and everything else kept: digits (ports and
 // IPv4 addresses stay valid or invalid), ASCII punctuation, control
 // characters, invalid UTF-8.
@@ -41,6 +41,14 @@ func Rotate(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			// A %-escape stays as it is: it decodes to the same byte,
+			// whose meaning (a '/', a zone, a ',') the URL's structure
+			// depends on.
+			b.WriteString(s[i : i+3])
+			i += 3
+			continue
+		}
 		switch {
 		case c >= utf8.RuneSelf:
 			r, n := utf8.DecodeRuneInString(s[i:])
@@ -64,6 +72,10 @@ func Rotate(s string) string {
 		i++
 	}
 	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // Leak returns how msg shows password, or "" when it does not. alt is the

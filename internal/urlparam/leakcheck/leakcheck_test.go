@@ -10,7 +10,7 @@ func TestRotate(t *testing.T) {
 	for in, want := range map[string]string{
 		"abcdefghzABFGZ":  "defabcqrpDECQP",
 		"0123456789":      "0123456789",
-		"/?#@:%zz%41a%2f": "/?#@:%pp%41d%2c",
+		"/?#@:%zz%41a%2f": "/?#@:%pp%41d%2f",
 		"ä日\xff":          "å旤\xff",
 		"%":               "%",
 		"a%":              "d%",
