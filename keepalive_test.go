@@ -145,13 +145,7 @@ func TestKeepAliveOutlivesTTL(t *testing.T) {
 		l := lock.New(b, nil)
 		defer l.Close()
 		ctx := t.Context()
-		s, err := l.TryAcquire(ctx, "k", 3*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.KeepAlive(ctx, 0); err != nil {
-			t.Fatal(err)
-		}
+		s := keptAlive(t, l, "k", 3*time.Second)
 		if err := s.KeepAlive(ctx, 0); err == nil {
 			t.Error("a second KeepAlive = nil; want an error")
 		}
@@ -198,13 +192,7 @@ func TestKeepAliveDetectsLoss(t *testing.T) {
 		l := lock.New(b, nil)
 		defer l.Close()
 		ctx := t.Context()
-		s, err := l.TryAcquire(ctx, "k", 3*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.KeepAlive(ctx, 0); err != nil {
-			t.Fatal(err)
-		}
+		s := keptAlive(t, l, "k", 3*time.Second)
 		time.Sleep(5 * time.Second)
 		b.drop("k")
 		dropped := time.Now()
@@ -236,13 +224,7 @@ func TestKeepAliveDeadline(t *testing.T) {
 		ctx := t.Context()
 
 		// A blip shorter than the deadline is ridden out.
-		s, err := l.TryAcquire(ctx, "blip", 3*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.KeepAlive(ctx, 0); err != nil {
-			t.Fatal(err)
-		}
+		s := keptAlive(t, l, "blip", 3*time.Second)
 		b.setFail(func(string) error { return reset })
 		time.Sleep(2500 * time.Millisecond)
 		b.setFail(nil)
@@ -255,13 +237,7 @@ func TestKeepAliveDeadline(t *testing.T) {
 		}
 
 		// An outage past the deadline ends the lease at the deadline.
-		s, err = l.TryAcquire(ctx, "down", 3*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.KeepAlive(ctx, 0); err != nil {
-			t.Fatal(err)
-		}
+		s = keptAlive(t, l, "down", 3*time.Second)
 		time.Sleep(1500 * time.Millisecond)
 		b.setFail(func(op string) error {
 			if op == "extend" {
@@ -293,13 +269,7 @@ func TestKeepAliveOneExtendInFlight(t *testing.T) {
 		l := lock.New(b, nil)
 		defer l.Close()
 		ctx := t.Context()
-		s, err := l.TryAcquire(ctx, "k", 3*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.KeepAlive(ctx, 0); err != nil {
-			t.Fatal(err)
-		}
+		s := keptAlive(t, l, "k", 3*time.Second)
 		time.Sleep(20 * time.Second)
 		if b.overlap.Load() {
 			t.Error("two extends were in flight at once")
@@ -584,13 +554,7 @@ func TestLoggerReportsLoss(t *testing.T) {
 		b := newMap()
 		l := lock.New(b, &lock.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 		defer l.Close()
-		s, err := l.TryAcquire(t.Context(), "the-key", 3*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.KeepAlive(t.Context(), 0); err != nil {
-			t.Fatal(err)
-		}
+		s := keptAlive(t, l, "the-key", 3*time.Second)
 		b.drop("the-key")
 		<-s.Done()
 		synctest.Wait()
@@ -642,4 +606,17 @@ func TestDoneAfterDeadline(t *testing.T) {
 			t.Errorf("Err() = %v; want ErrNotHeld", err)
 		}
 	})
+}
+
+// keptAlive acquires key on l for ttl and keeps the lease alive.
+func keptAlive(t *testing.T, l lock.Lock, key string, ttl time.Duration) *lock.Lease {
+	t.Helper()
+	s, err := l.TryAcquire(t.Context(), key, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KeepAlive(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

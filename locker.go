@@ -531,21 +531,17 @@ func (l *locker) Close() error {
 	close(l.done) // ends waits between attempts, and keep-alives
 	l.mu.Lock()
 	leases := make([]*Lease, 0, l.nLive)
-	for s := l.live; s != nil; s = s.next {
+	for s := l.live; s != nil; s = l.live {
 		leases = append(leases, s)
-	}
-	for _, s := range leases {
 		l.unlink(s)
-	}
-	l.held = nil
-	l.mu.Unlock()
-	for _, s := range leases {
-		s.mu.Lock()
+		s.mu.Lock() // l.mu, then s.mu: the order track keeps
 		if s.stopKeep != nil {
 			s.stopKeep() // an extend in flight returns now
 		}
 		s.mu.Unlock()
 	}
+	l.held = nil
+	l.mu.Unlock()
 	l.life.Lock() // waits for the calls in flight; later ones see closed
 
 	// Let go of what this Lock value holds, in parallel, bounded in time;
@@ -572,10 +568,7 @@ func (l *locker) Close() error {
 			s.end(errByClose, true)
 		})
 	}
-	wg.Wait()
-	for _, s := range leases {
-		s.end(errByClose, true) // leases already gone keep their cause
-	}
+	wg.Wait() // a lease skipped above had ended already, with its cause
 	// A keep-alive may be waiting to enter: it sees closed once life is
 	// unlocked, and ends.
 	l.life.Unlock()

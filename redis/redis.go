@@ -161,20 +161,28 @@ func isReply(err error) bool {
 // stored (see lock.Backend).
 func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	k, ms := b.prefix+key, millis(ttl)
-	ok, err := b.acquire(ctx, k, token, ms)
+	var ok bool
+	err := resendOnce(ctx, func() (err error) {
+		ok, err = b.acquire(ctx, k, token, ms)
+		return err
+	})
+	return ok && err == nil, err
+}
+
+// resendOnce runs an acquire, with its token, and once more when it fails
+// in transit while ctx lasts (see Acquire), and wraps the error.
+func resendOnce(ctx context.Context, try func() error) error {
+	err := try()
 	switch {
 	case err == nil:
-		return ok, nil
-	case isReply(err):
-		return false, fmt.Errorf("redis: %w", err)
-	case ctx.Err() != nil:
-		return false, fmt.Errorf("redis: %w", err)
+		return nil
+	case isReply(err), ctx.Err() != nil:
+		return fmt.Errorf("redis: %w", err)
 	}
-	ok, cerr := b.acquire(ctx, k, token, ms)
-	if cerr != nil {
-		return false, fmt.Errorf("redis: acquire failed in transit (%w), and checking its outcome failed: %w", err, cerr)
+	if cerr := try(); cerr != nil {
+		return fmt.Errorf("redis: acquire failed in transit (%w), and checking its outcome failed: %w", err, cerr)
 	}
-	return ok, nil
+	return nil
 }
 
 // acquire runs SET key token PX ms NX GET: one round trip. The GET option
@@ -277,26 +285,17 @@ func (b *fencedBackend) Acquire(ctx context.Context, key, token string, ttl time
 }
 
 // AcquireFenced runs fenced.lua: the acquire and the counter in one round
-// trip. Sent again after a failure in transit, with the same token, it
-// finds the first try's lock if it landed, as Acquire does.
+// trip, resent once as Acquire is.
 func (b *fencedBackend) AcquireFenced(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
 	k, ms := b.prefix+key, millis(ttl)
 	keys := []string{k, counterKey(k)}
-	var (
-		n   int64
-		err error
-	)
-	for try := 0; try < 2; try++ {
+	var n int64
+	err := resendOnce(ctx, func() (err error) {
 		n, err = fencedScript.Run(ctx, b.c, keys, token, ms, counterLife.Milliseconds()).Int64()
-		if err == nil || isReply(err) || ctx.Err() != nil {
-			break
-		}
-	}
-	switch {
-	case err != nil:
-		return false, 0, fmt.Errorf("redis: %w", err)
-	case n <= 0:
-		return false, 0, nil
+		return err
+	})
+	if err != nil || n <= 0 {
+		return false, 0, err
 	}
 	return true, uint64(n), nil
 }
