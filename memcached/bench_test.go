@@ -13,6 +13,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/locktest"
 	"github.com/distlock/lock/memcached"
 )
 
@@ -61,20 +62,7 @@ const token = "01234567890123456789012345"
 
 func BenchmarkCycle(b *testing.B) {
 	for _, bl := range benchLocks(b) {
-		b.Run("impl="+bl.impl, func(b *testing.B) {
-			ctx := b.Context()
-			key := "bench-cycle-" + bl.impl + "-" + benchRun
-			b.ReportAllocs()
-			for b.Loop() {
-				s, err := bl.l.TryAcquire(ctx, key, time.Minute)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Release(ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run("impl="+bl.impl, func(b *testing.B) { locktest.BenchmarkCycle(b, bl.l) })
 	}
 	// The original's unsafe cycle: the floor the lock is measured against.
 	b.Run("impl=raw", func(b *testing.B) {
@@ -130,24 +118,8 @@ func BenchmarkParallel(b *testing.B) {
 	addrs := realServers(b)
 	for _, bl := range benchLocks(b) {
 		b.Run("impl="+bl.impl, func(b *testing.B) {
-			ctx := b.Context()
-			var n atomic.Int64
 			before := totalConnections(b, addrs)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				key := fmt.Sprintf("bench-par-%s-%s-%d", bl.impl, benchRun, n.Add(1))
-				for pb.Next() {
-					s, err := bl.l.TryAcquire(ctx, key, time.Minute)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					if err := s.Release(ctx); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			locktest.BenchmarkParallelDistinctKeys(b, bl.l)
 			b.ReportMetric(float64(totalConnections(b, addrs)-before), "new-conns")
 		})
 	}

@@ -2,11 +2,10 @@ package memory_test
 
 import (
 	"context"
-	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/distlock/lock/locktest"
 	"github.com/distlock/lock/memory"
 )
 
@@ -14,17 +13,7 @@ import (
 func BenchmarkCycle(b *testing.B) {
 	l := memory.New(nil)
 	defer l.Close()
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := l.TryAcquire(ctx, "k", time.Minute)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Release(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
+	locktest.BenchmarkCycle(b, l)
 }
 
 // BenchmarkCycleKeyed is one TryAcquireLock and ReleaseLock.
@@ -46,26 +35,9 @@ func BenchmarkCycleKeyed(b *testing.B) {
 // BenchmarkParallelDistinctKeys runs cycles on a key per goroutine, all on
 // one store.
 func BenchmarkParallelDistinctKeys(b *testing.B) {
-	store := memory.NewStore(nil)
-	l := store.Lock()
+	l := memory.NewStore(nil).Lock()
 	defer l.Close()
-	ctx := context.Background()
-	var n atomic.Int64
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		key := "k" + strconv.FormatInt(n.Add(1), 10)
-		for pb.Next() {
-			s, err := l.TryAcquire(ctx, key, time.Minute)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if err := s.Release(ctx); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	locktest.BenchmarkParallelDistinctKeys(b, l)
 }
 
 // BenchmarkContendedKey has every goroutine wait for one key: each

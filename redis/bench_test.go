@@ -9,6 +9,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/distlock/lock/locktest"
 	"github.com/distlock/lock/redis"
 )
 
@@ -26,20 +27,9 @@ func benchClient(b *testing.B) *goredis.Client {
 // BenchmarkCycle measures TryAcquire and Release of a lease: SET NX GET and
 // the compare-and-delete script, two round trips.
 func BenchmarkCycle(b *testing.B) {
-	c := benchClient(b)
-	l := mustNew(b, c, nil)
+	l := mustNew(b, benchClient(b), nil)
 	defer l.Close()
-	ctx := context.Background()
-	key := "bench:cycle:" + rand.Text()
-	for b.Loop() {
-		s, err := l.TryAcquire(ctx, key, time.Minute)
-		if err != nil {
-			b.Fatalf("TryAcquire = %v", err)
-		}
-		if err := s.Release(ctx); err != nil {
-			b.Fatalf("Release = %v", err)
-		}
-	}
+	locktest.BenchmarkCycle(b, l)
 }
 
 // BenchmarkRawSetNXDel is the unsafe baseline of BenchmarkCycle: a plain
@@ -63,25 +53,9 @@ func BenchmarkRawSetNXDel(b *testing.B) {
 // BenchmarkParallelDistinctKeys measures cycles of goroutines that each
 // lock keys of their own, through one Lock value.
 func BenchmarkParallelDistinctKeys(b *testing.B) {
-	c := benchClient(b)
-	l := mustNew(b, c, nil)
+	l := mustNew(b, benchClient(b), nil)
 	defer l.Close()
-	ctx := context.Background()
-	prefix := "bench:parallel:" + rand.Text() + ":"
-	b.RunParallel(func(pb *testing.PB) {
-		key := prefix + rand.Text()
-		for pb.Next() {
-			s, err := l.TryAcquire(ctx, key, time.Minute)
-			if err != nil {
-				b.Errorf("TryAcquire = %v", err)
-				return
-			}
-			if err := s.Release(ctx); err != nil {
-				b.Errorf("Release = %v", err)
-				return
-			}
-		}
-	})
+	locktest.BenchmarkParallelDistinctKeys(b, l)
 }
 
 // BenchmarkWakeLatency measures the time from a release to the moment a
@@ -89,7 +63,8 @@ func BenchmarkParallelDistinctKeys(b *testing.B) {
 // retry interval is long: the wait wakes on the release, not on a poll.
 func BenchmarkWakeLatency(b *testing.B) {
 	c := benchClient(b)
-	slow := &redis.Options{RetryInterval: time.Second}
+	slow := &redis.Options{}
+	slow.RetryInterval = time.Second
 	holder, waiter := mustNew(b, c, slow), mustNew(b, c, slow)
 	defer holder.Close()
 	defer waiter.Close()
