@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/distlock/lock/internal/urlparam"
+	"github.com/distlock/lock/internal/secret"
 )
 
 // An Opener opens a Lock for a URL whose scheme it was registered under.
@@ -281,7 +281,7 @@ func ParseURL(raw string) (*url.URL, error) {
 
 // redact returns u for an error message: the password hidden, as by
 // (*url.URL).Redacted, and so are the values of query parameters whose
-// names suggest a secret (urlparam.SecretName). The query is masked as
+// names suggest a secret (secret.Name). The query is masked as
 // written, pair by pair, so that a pair url.ParseQuery drops (a ';' or a
 // malformed %-escape in it) is masked too; a fragment right after such a
 // value is masked with it, since an unescaped '#' ends the value early.
@@ -329,9 +329,9 @@ func maskQuery(raw string) (string, bool) {
 // secretParam reports whether the raw (escaped) parameter name names a
 // secret.
 func secretParam(raw string) bool {
-	if urlparam.SecretName(raw) {
+	if secret.Name(raw) {
 		return true
 	}
 	name, err := url.QueryUnescape(raw)
-	return err == nil && urlparam.SecretName(name)
+	return err == nil && secret.Name(name)
 }

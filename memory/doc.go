@@ -11,12 +11,20 @@
 //
 // # URLs
 //
-//	memory://[name][?retry_timeout=…]
+//	memory://[name][?parameters]
 //
 // Every URL with the same name (the empty name included) shares one store
-// for the life of the process. retry_timeout is the longest pause between
-// attempts of a wait, in milliseconds or as a Go duration (default 100ms);
-// other parameters are an error.
+// for the life of the process. The parameters are those every backend
+// takes, with the same meaning (durations carry their unit, as 250ms or
+// 2s):
+//
+//	prefix          prepended to every key (default: none)
+//	retry_interval  the longest pause between attempts of a wait (default
+//	                100ms); retry_timeout is the same setting
+//	max_ttl         the longest ttl accepted (default lock.DefaultMaxTTL)
+//	close_timeout   how long Close spends releasing (default 2s)
+//
+// Other parameters are an error.
 //
 // # Expiry and waking
 //

@@ -24,21 +24,21 @@ func init() { lock.Register(Scheme, openURL) }
 // Options configures a Store. The zero value, and a nil *Options, mean the
 // documented defaults.
 type Options struct {
+	// Options holds the settings every backend shares (RetryInterval,
+	// MaxTTL, CloseTimeout, Logger), for the Lock values of Store.Lock and
+	// New. Waits on this backend wake at once on a release, so
+	// RetryInterval matters only for locks that expire.
+	lock.Options
+
+	// Prefix is prepended to every key of the Lock values of Store.Lock and
+	// New, so that Lock values with different prefixes on one store do not
+	// collide. Empty means none.
+	Prefix string
+
 	// Now is the store's clock. Nil means time.Now. Tests that need expiry
 	// without sleeping pass a clock they advance themselves; waits still
 	// poll on real time.
 	Now func() time.Time
-
-	// RetryInterval caps the pause between two attempts of a wait (see
-	// lock.Options). Waits on this backend wake at once on a release, so it
-	// matters only for locks that expire. Zero means
-	// lock.DefaultRetryInterval.
-	RetryInterval time.Duration
-
-	// MaxTTL is the longest ttl accepted. Zero means lock.DefaultMaxTTL, the
-	// same limit as memcached's and redis's defaults, so code tested here
-	// behaves alike there.
-	MaxTTL time.Duration
 
 	// SweepInterval is how often the janitor removes expired locks while the
 	// store holds any and has open Lock values. Zero means
@@ -50,9 +50,10 @@ type Options struct {
 // from the same Store exclude each other as processes sharing a server do.
 // A Store is safe for concurrent use.
 type Store struct {
-	now   func() time.Time
-	opts  lock.Options
-	sweep time.Duration
+	now    func() time.Time
+	opts   lock.Options
+	prefix string
+	sweep  time.Duration
 
 	mu    sync.Mutex
 	items map[string]item
@@ -80,11 +81,12 @@ func NewStore(opts *Options) *Store {
 		o.SweepInterval = DefaultSweepInterval
 	}
 	return &Store{
-		now:   o.Now,
-		opts:  lock.Options{RetryInterval: o.RetryInterval, MaxTTL: o.MaxTTL},
-		sweep: o.SweepInterval,
-		items: make(map[string]item),
-		watch: make(map[string]chan struct{}),
+		now:    o.Now,
+		opts:   o.Options,
+		prefix: o.Prefix,
+		sweep:  o.SweepInterval,
+		items:  make(map[string]item),
+		watch:  make(map[string]chan struct{}),
 	}
 }
 
@@ -94,13 +96,13 @@ func New(opts *Options) lock.Lock { return NewStore(opts).Lock() }
 
 // Lock returns a new Lock value on s. Each Lock value is a separate owner:
 // keys it acquires are held against every other Lock value of s.
-func (s *Store) Lock() lock.Lock { return s.lock(&s.opts) }
+func (s *Store) Lock() lock.Lock { return s.lock(&s.opts, s.prefix) }
 
-func (s *Store) lock(opts *lock.Options) lock.Lock {
+func (s *Store) lock(opts *lock.Options, prefix string) lock.Lock {
 	s.mu.Lock()
 	s.refs++
 	s.mu.Unlock()
-	return lock.New(&backend{s: s}, opts)
+	return lock.New(&backend{s: s, prefix: prefix}, opts)
 }
 
 // Len returns the number of locks the store holds, expired ones not yet
@@ -233,31 +235,40 @@ func (s *Store) closeRef() {
 
 // backend is one Lock value's handle on a Store.
 type backend struct {
-	s    *Store
-	once sync.Once
+	s      *Store
+	prefix string
+	once   sync.Once
+}
+
+// key returns the store's key for a lock key.
+func (b *backend) key(key string) string {
+	if b.prefix == "" {
+		return key // no allocation on the common path
+	}
+	return b.prefix + key
 }
 
 func (b *backend) Acquire(_ context.Context, key, token string, ttl time.Duration) (bool, error) {
-	ok, _ := b.s.acquire(key, token, ttl)
+	ok, _ := b.s.acquire(b.key(key), token, ttl)
 	return ok, nil
 }
 
 // AcquireFenced implements lock.Fencer: the fencing tokens of a store
 // count its acquisitions, of every key.
 func (b *backend) AcquireFenced(_ context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
-	ok, fence := b.s.acquire(key, token, ttl)
+	ok, fence := b.s.acquire(b.key(key), token, ttl)
 	return ok, fence, nil
 }
 
 func (b *backend) Release(_ context.Context, key, token string) (bool, error) {
-	return b.s.release(key, token), nil
+	return b.s.release(b.key(key), token), nil
 }
 
 func (b *backend) Extend(_ context.Context, key, token string, ttl time.Duration) (bool, error) {
-	return b.s.extend(key, token, ttl), nil
+	return b.s.extend(b.key(key), token, ttl), nil
 }
 
-func (b *backend) Watch(key string) <-chan struct{} { return b.s.watchKey(key) }
+func (b *backend) Watch(key string) <-chan struct{} { return b.s.watchKey(b.key(key)) }
 
 func (b *backend) Close() error {
 	b.once.Do(b.s.closeRef)
@@ -273,15 +284,18 @@ var named = struct {
 
 func openURL(_ context.Context, u *url.URL) (lock.Lock, error) {
 	if u.Opaque != "" || u.User != nil || u.Port() != "" || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
-		return nil, errors.New("memory: want memory://[name][?retry_timeout=…]")
+		return nil, errors.New("memory: want memory://[name][?parameters]")
 	}
-	var opts lock.Options
+	var (
+		opts   lock.Options
+		prefix string
+	)
 	v, err := urlparam.Values(u)
 	if err != nil {
 		return nil, fmt.Errorf("memory: %w", err)
 	}
 	q := urlparam.New(v)
-	q.Duration("retry_timeout", &opts.RetryInterval)
+	q.Common(&prefix, &opts)
 	if err := q.Err(); err != nil {
 		return nil, fmt.Errorf("memory: %w", err)
 	}
@@ -292,5 +306,5 @@ func openURL(_ context.Context, u *url.URL) (lock.Lock, error) {
 		named.stores[u.Host] = s
 	}
 	named.Unlock()
-	return s.lock(&opts), nil
+	return s.lock(&opts, prefix), nil
 }

@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -94,6 +95,38 @@ func TestPrivateAndNamedStores(t *testing.T) {
 	}
 }
 
+// TestPrefix checks that Lock values with different prefixes on one store
+// do not collide, and that the shared parameters are accepted by URL.
+func TestPrefix(t *testing.T) {
+	ctx := t.Context()
+	a, err := lock.Open(ctx, "memory://prefixed?prefix=a:&retry_interval=10ms&max_ttl=1h&close_timeout=1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := lock.Open(ctx, "memory://prefixed?prefix=b:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if ok, _ := a.TryAcquireLock(ctx, "k", time.Minute); !ok {
+		t.Fatal("a could not acquire k")
+	}
+	if ok, _ := b.TryAcquireLock(ctx, "k", time.Minute); !ok {
+		t.Fatal("b could not acquire k, held under another prefix")
+	}
+	if _, err := a.TryAcquireLock(ctx, "j", 2*time.Hour); !errors.Is(err, lock.ErrInvalidTTL) {
+		t.Fatalf("TryAcquireLock with a ttl above max_ttl=1h = %v; want ErrInvalidTTL", err)
+	}
+	store := memory.NewStore(&memory.Options{Prefix: "p:"})
+	c, d := store.Lock(), memory.NewStore(nil).Lock()
+	defer c.Close()
+	defer d.Close()
+	if ok, _ := c.TryAcquireLock(ctx, "k", time.Minute); !ok {
+		t.Fatal("c could not acquire k")
+	}
+}
+
 func TestOpenURLErrors(t *testing.T) {
 	for _, raw := range []string{"memory://x:1", "memory://x/path", "memory:opaque", "memory://u:p@x", "memory://x?retry_timeout=-1", "memory://x?size=1", "memory://x?retry_timeout=5;", "memory://x?retry_timeout=0"} {
 		if l, err := lock.Open(t.Context(), raw); err == nil {
@@ -107,7 +140,7 @@ func TestOpenURLErrors(t *testing.T) {
 // next poll: with a 10s retry interval, the first poll comes 312ms or more
 // after the wait starts.
 func TestReleaseWakesWaiter(t *testing.T) {
-	store := memory.NewStore(&memory.Options{RetryInterval: 10 * time.Second})
+	store := memory.NewStore(&memory.Options{Options: lock.Options{RetryInterval: 10 * time.Second}})
 	holder, waiter := store.Lock(), store.Lock()
 	defer holder.Close()
 	defer waiter.Close()

@@ -1,25 +1,30 @@
 // Package urlparam reads the query parameters of a backend URL: typed
-// values, the original toolkit's units (plain numbers are milliseconds), and
-// an error for every parameter left unread.
+// values, durations with their units, the parameters every backend shares,
+// and an error for every parameter left unread that lists the valid ones.
 package urlparam
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/secret"
 )
 
 // Query reads parameters from url.Values, remembering which were read. Bad
 // values are kept, unread, and reported together by Err. The zero value is not usable;
 // call New.
 type Query struct {
-	v    url.Values
-	read map[string]bool
-	errs []error
+	v     url.Values
+	read  map[string]bool // the names read or rejected
+	valid map[string]bool // the names read
+	errs  []error
 }
 
 // Values returns the query parameters of u, or an error when the query does
@@ -70,27 +75,10 @@ func quoteName(name string) string {
 	return name
 }
 
-// secretWords are the parts of parameter names that suggest a secret.
-var secretWords = []string{"pass", "secret", "token", "credential", "auth", "apikey", "api_key"}
-
-// SecretName reports whether a parameter named name may hold a secret: its
-// name contains, in any case, pass, secret, token, credential, auth, apikey
-// or api_key. Errors show no value of such a parameter, and lock.Open
-// masks its value in the URLs it prints.
-func SecretName(name string) bool {
-	n := strings.ToLower(name)
-	for _, w := range secretWords {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
-}
-
 // param returns name, and its value when the name does not suggest a
 // secret, for an error message: name="value" or name.
 func param(name, value string) string {
-	if SecretName(name) {
+	if secret.Name(name) {
 		return name + " (value not shown)"
 	}
 	return fmt.Sprintf("%s=%q", name, value)
@@ -98,12 +86,13 @@ func param(name, value string) string {
 
 // New returns a Query over v. v is not modified.
 func New(v url.Values) *Query {
-	return &Query{v: v, read: make(map[string]bool)}
+	return &Query{v: v, read: make(map[string]bool), valid: make(map[string]bool)}
 }
 
 // get returns the single value of name, and whether it is present.
 func (q *Query) get(name string) (string, bool) {
 	q.read[name] = true
+	q.valid[name] = true
 	vs, ok := q.v[name]
 	if !ok {
 		return "", false
@@ -122,79 +111,130 @@ func (q *Query) String(name string, dst *string) {
 	}
 }
 
+// NonEmpty is String for the settings where an empty value has no use: it
+// is an error that says so (a URL gets the default by leaving the
+// parameter out).
+func (q *Query) NonEmpty(name string, dst *string) {
+	s, ok := q.get(name)
+	switch {
+	case !ok:
+	case s == "":
+		q.errs = append(q.errs, fmt.Errorf("parameter %s is empty: leave it out for the default", name))
+	default:
+		*dst = s
+	}
+}
+
+// Strings sets *dst to every value of name, which may be repeated.
+func (q *Query) Strings(name string, dst *[]string) {
+	q.read[name] = true
+	q.valid[name] = true
+	*dst = q.v[name]
+}
+
 // Has reports whether name is present.
 func (q *Query) Has(name string) bool { return q.v.Has(name) }
 
-// Duration sets *dst to the value of name, if present: a plain number is
-// milliseconds, as in the original settings; a Go duration ("1.5s") is
-// accepted too. Zero and negative values are an error: no setting has a
-// use for a zero duration, and zero would mean the default to Options,
-// which a URL gets by leaving the parameter out.
+// Duration sets *dst to the value of name, if present: a Go duration with
+// its unit ("500ms", "1.5s", "1m"). A bare number is an error that says how
+// to write it, reading it as milliseconds (the pip-services settings' unit).
+// Zero and negative values are an error: no setting has a use for them,
+// and zero would mean the default to Options, which a URL gets by leaving
+// the parameter out.
 func (q *Query) Duration(name string, dst *time.Duration) {
 	q.duration(name, time.Millisecond, dst)
 }
 
-// Seconds is Duration for the settings whose plain numbers are seconds.
-func (q *Query) Seconds(name string, dst *time.Duration) {
+// DurationBareSeconds is Duration for the settings whose bare numbers
+// meant seconds elsewhere (go-redis's, memcached's expirations): its error
+// for a bare number reads it as seconds.
+func (q *Query) DurationBareSeconds(name string, dst *time.Duration) {
 	q.duration(name, time.Second, dst)
 }
 
-func (q *Query) duration(name string, unit time.Duration, dst *time.Duration) {
+func (q *Query) duration(name string, bare time.Duration, dst *time.Duration) {
 	s, ok := q.get(name)
 	if !ok {
 		return
 	}
-	d, err := parseDuration(s, unit)
+	d, err := parseDuration(s, bare)
 	if err != nil {
-		q.errs = append(q.errs, fmt.Errorf("parameter %s: %w", param(name, s), err))
+		if secret.Name(name) {
+			q.errs = append(q.errs, fmt.Errorf("parameter %s: %w", param(name, s), err))
+		} else {
+			q.errs = append(q.errs, fmt.Errorf("parameter %s=%s %w", name, s, err))
+		}
 		return
 	}
 	*dst = d
 }
 
-func parseDuration(s string, unit time.Duration) (time.Duration, error) {
-	var d time.Duration
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 {
-			return 0, errors.New("negative")
+// parseDuration parses s, which must carry a unit; bare is the unit a bare
+// number is read in for the hint of the error.
+func parseDuration(s string, bare time.Duration) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		switch {
+		case f < 0:
+			return 0, errors.New("is negative")
+		case f == 0:
+			return 0, errors.New("is zero: want a positive duration, or leave the parameter out for the default")
+		case bare == time.Second:
+			return 0, fmt.Errorf("has no unit: write %ss or %sms", s, strconv.FormatFloat(f*1000, 'f', -1, 64))
+		default:
+			return 0, fmt.Errorf("has no unit: write %sms or %ss", s, strconv.FormatFloat(f/1000, 'f', -1, 64))
 		}
-		if n > int64(time.Duration(1<<63-1)/unit) {
-			return 0, errors.New("too large")
-		}
-		d = time.Duration(n) * unit
-	} else if d, err = time.ParseDuration(s); err != nil {
-		name := "milliseconds"
-		if unit == time.Second {
-			name = "seconds"
-		}
-		return 0, fmt.Errorf("want %s or a Go duration such as 1.5s", name)
 	}
-	if d < 0 {
-		return 0, errors.New("negative")
-	}
-	if d == 0 {
-		return 0, errors.New("want a positive duration, or leave the parameter out for the default")
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, errors.New("is not a duration: write one with its unit, such as 500ms, 1.5s or 2m")
+	case d < 0:
+		return 0, errors.New("is negative")
+	case d == 0:
+		return 0, errors.New("is zero: want a positive duration, or leave the parameter out for the default")
 	}
 	return d, nil
 }
 
+// Common reads the parameters that every backend takes, with the same
+// meaning everywhere: prefix into *prefix (a nil prefix leaves it unread,
+// for a backend without one), and retry_interval (or retry_timeout, the
+// pip-services MemcachedLock's name for it), max_ttl and close_timeout
+// into o.
+func (q *Query) Common(prefix *string, o *lock.Options) {
+	if prefix != nil {
+		q.NonEmpty("prefix", prefix)
+	}
+	if q.Has("retry_interval") && q.Has("retry_timeout") {
+		q.errs = append(q.errs, errors.New("parameters retry_interval and retry_timeout are one setting: give one"))
+	}
+	q.Duration("retry_interval", &o.RetryInterval)
+	q.Duration("retry_timeout", &o.RetryInterval)
+	q.Duration("max_ttl", &o.MaxTTL)
+	q.Duration("close_timeout", &o.CloseTimeout)
+}
+
 // Int sets *dst to the value of name, if present; negative values are an
 // error.
-func (q *Query) Int(name string, dst *int) { q.integer(name, 0, dst) }
+func (q *Query) Int(name string, dst *int) { q.IntAtLeast(name, 0, dst) }
 
 // PositiveInt is Int for the settings where zero has no use: zero is an
 // error too (a URL gets the default by leaving the parameter out).
-func (q *Query) PositiveInt(name string, dst *int) { q.integer(name, 1, dst) }
+func (q *Query) PositiveInt(name string, dst *int) { q.IntAtLeast(name, 1, dst) }
 
-func (q *Query) integer(name string, least int, dst *int) {
+// IntAtLeast is Int for the settings whose least value is least.
+func (q *Query) IntAtLeast(name string, least int, dst *int) {
 	s, ok := q.get(name)
 	if !ok {
 		return
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < least {
-		want := "a non-negative integer"
-		if least > 0 {
+		want := fmt.Sprintf("an integer of at least %d", least)
+		switch least {
+		case 0:
+			want = "a non-negative integer"
+		case 1:
 			want = "a positive integer, or leave the parameter out for the default"
 		}
 		q.errs = append(q.errs, fmt.Errorf("parameter %s: want %s", param(name, s), want))
@@ -226,28 +266,24 @@ func (q *Query) Reject(name, why string) {
 	}
 }
 
-// Rest returns the parameters not read so far.
-func (q *Query) Rest() url.Values {
-	rest := url.Values{}
-	for k, vs := range q.v {
-		if !q.read[k] {
-			rest[k] = vs
-		}
-	}
-	return rest
-}
-
 // Err returns the errors met so far, together with one naming the unread
-// (unknown) parameters, or nil.
+// (unknown) parameters and listing the valid ones, or nil.
 func (q *Query) Err() error {
 	errs := q.errs
-	if rest := q.Rest(); len(rest) > 0 {
-		names := make([]string, 0, len(rest))
-		for k := range rest {
-			names = append(names, k)
+	var unknown []string
+	for k := range q.v {
+		if !q.read[k] {
+			unknown = append(unknown, k)
 		}
-		slices.Sort(names)
-		errs = append(errs, fmt.Errorf("unknown parameter(s): %s", strings.Join(names, ", ")))
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		what := "unknown parameter "
+		if len(unknown) > 1 {
+			what = "unknown parameters "
+		}
+		valid := slices.Sorted(maps.Keys(q.valid))
+		errs = append(errs, fmt.Errorf("%s%s (valid: %s)", what, strings.Join(unknown, ", "), strings.Join(valid, ", ")))
 	}
 	return errors.Join(errs...)
 }

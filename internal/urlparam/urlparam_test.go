@@ -5,10 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distlock/lock"
 )
 
 func TestQuery(t *testing.T) {
-	v, _ := url.ParseQuery("a=250&b=1.5s&c=7&d=3&e=true&f=x&g=old&z=1&y=2")
+	v, _ := url.ParseQuery("a=250ms&b=1.5s&c=7s&d=3&e=true&f=x&g=old&z=1&y=2")
 	q := New(v)
 	var (
 		a, b, c time.Duration
@@ -18,7 +20,7 @@ func TestQuery(t *testing.T) {
 	)
 	q.Duration("a", &a)
 	q.Duration("b", &b)
-	q.Seconds("c", &c)
+	q.DurationBareSeconds("c", &c)
 	q.Int("d", &d)
 	q.Bool("e", &e)
 	q.String("f", &f)
@@ -27,22 +29,23 @@ func TestQuery(t *testing.T) {
 	if a != 250*time.Millisecond || b != 1500*time.Millisecond || c != 7*time.Second || d != 3 || !e || f != "x" {
 		t.Errorf("got %v %v %v %v %v %q; want 250ms 1.5s 7s 3 true x", a, b, c, d, e, f)
 	}
-	if rest := q.Rest(); len(rest) != 2 || rest.Get("y") != "2" || rest.Get("z") != "1" {
-		t.Errorf("Rest() = %v; want y and z", rest)
-	}
 	err := q.Err()
-	if err == nil || !strings.Contains(err.Error(), "g is not supported: it is gone") || !strings.Contains(err.Error(), "unknown parameter(s): y, z") {
-		t.Errorf("Err() = %v; want the rejected g and the unknown y, z", err)
+	if err == nil || !strings.Contains(err.Error(), "g is not supported: it is gone") || !strings.Contains(err.Error(), "unknown parameters y, z (valid: a, b, c, d, e, f)") {
+		t.Errorf("Err() = %v; want the rejected g, and the unknown y, z with the valid names", err)
 	}
 }
 
 func TestQueryBadValues(t *testing.T) {
 	for raw, want := range map[string]string{
-		"t=-5":                   "negative",
-		"t=-9223372036854775807": "negative",
-		"t=-1s":                  "negative",
-		"t=soon":                 "want milliseconds or a Go duration",
-		"t=9223372036854775807":  "too large",
+		"t=-5":                   "t=-5 is negative",
+		"t=-9223372036854775807": "is negative",
+		"t=-1s":                  "t=-1s is negative",
+		"t=soon":                 "t=soon is not a duration: write one with its unit, such as 500ms",
+		"t=9223372036854775807":  "has no unit",
+		"t=500":                  "t=500 has no unit: write 500ms or 0.5s",
+		"t=1.5":                  "t=1.5 has no unit: write 1.5ms or 0.0015s",
+		"t=3000h":                "",
+		"t=9999999h":             "is not a duration",
 		"t=1&t=2":                "given 2 times",
 		"n=-1":                   "non-negative integer",
 		"n=x":                    "non-negative integer",
@@ -56,6 +59,12 @@ func TestQueryBadValues(t *testing.T) {
 		q.Duration("t", &d)
 		q.Int("n", &n)
 		q.Bool("b", &b)
+		if want == "" {
+			if err := q.Err(); err != nil {
+				t.Errorf("%s: Err() = %v; want nil", raw, err)
+			}
+			continue
+		}
 		if err := q.Err(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: Err() = %v; want one containing %q", raw, err, want)
 		}
@@ -97,7 +106,7 @@ func TestZero(t *testing.T) {
 	var d, s time.Duration
 	var n, r int
 	q.Duration("d", &d)
-	q.Seconds("s", &s)
+	q.DurationBareSeconds("s", &s)
 	q.PositiveInt("n", &n)
 	q.Int("r", &r)
 	err := q.Err()
@@ -108,18 +117,6 @@ func TestZero(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), "r=") {
 		t.Errorf("Err() = %v; Int accepts zero", err)
-	}
-}
-
-func TestSecretName(t *testing.T) {
-	for name, want := range map[string]bool{
-		"password": true, "sentinel_Password": true, "PASS": true, "client_secret": true, "token": true,
-		"credentials": true, "sentinel_auth": true, "apikey": true, "x_api_key": true,
-		"prefix": false, "timeout": false, "max_key_size": false, "": false,
-	} {
-		if got := SecretName(name); got != want {
-			t.Errorf("SecretName(%q) = %v; want %v", name, got, want)
-		}
 	}
 }
 
@@ -138,9 +135,40 @@ func TestSecretValuesHidden(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("Err() = %v; want errors that do not show the values", err)
 	}
-	for _, want := range []string{"auth (value not shown): want true or false", "token_ttl (value not shown): want milliseconds", "pass_count (value not shown): want a non-negative", `n="x"`} {
+	for _, want := range []string{"auth (value not shown): want true or false", "token_ttl (value not shown): is not a duration", "pass_count (value not shown): want a non-negative", `n="x"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Err() = %v; want it to contain %q", err, want)
+		}
+	}
+}
+
+func TestBareSecondsHint(t *testing.T) {
+	q := New(url.Values{"read_timeout": {"2"}})
+	var d time.Duration
+	q.DurationBareSeconds("read_timeout", &d)
+	if err := q.Err(); err == nil || err.Error() != "parameter read_timeout=2 has no unit: write 2s or 2000ms" {
+		t.Errorf("Err() = %v; want the hint in seconds", err)
+	}
+}
+
+func TestCommon(t *testing.T) {
+	q := New(url.Values{"prefix": {"app:"}, "retry_timeout": {"250ms"}, "max_ttl": {"1h"}, "close_timeout": {"3s"}})
+	var prefix string
+	var o lock.Options
+	q.Common(&prefix, &o)
+	if err := q.Err(); err != nil || prefix != "app:" || o.RetryInterval != 250*time.Millisecond || o.MaxTTL != time.Hour || o.CloseTimeout != 3*time.Second {
+		t.Errorf("Common = %q %+v, %v; want app: 250ms 1h 3s", prefix, o, err)
+	}
+	for raw, want := range map[string]string{
+		"retry_interval=1s&retry_timeout=1s": "retry_interval and retry_timeout are one setting: give one",
+		"prefix=":                            "parameter prefix is empty: leave it out for the default",
+		"prefix=a&x=1":                       "unknown parameter x (valid: close_timeout, max_ttl, prefix, retry_interval, retry_timeout)",
+	} {
+		v, _ := url.ParseQuery(raw)
+		q := New(v)
+		q.Common(&prefix, &o)
+		if err := q.Err(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Err() = %v; want one containing %q", raw, err, want)
 		}
 	}
 }
