@@ -81,7 +81,7 @@ func forProtocols(t *testing.T, f func(t *testing.T, p protocol)) {
 
 // retrying returns options with the given retries (negative: none).
 func retrying(retries int) *memcached.Options {
-	return &memcached.Options{Retries: retries, RetryInterval: testRetry}
+	return &memcached.Options{Retries: retries, Options: lock.Options{RetryInterval: testRetry}}
 }
 
 func TestConformanceFake(t *testing.T) {

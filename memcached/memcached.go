@@ -55,13 +55,14 @@ func init() { lock.Register(Scheme, openURL) }
 // Options configures the memcached backend. The zero value, and a nil
 // *Options, mean the documented defaults.
 type Options struct {
+	// Options holds the settings every backend shares: RetryInterval,
+	// MaxTTL (at most MaxExpiration minus 2s, the default), CloseTimeout and
+	// Logger.
+	lock.Options
+
 	// Prefix is prepended to every lock key, so lock keys do not collide
 	// with other data on the server. Empty means DefaultPrefix.
 	Prefix string
-
-	// RetryInterval caps the pause between two attempts of a wait (see
-	// lock.Options). Zero means lock.DefaultRetryInterval.
-	RetryInterval time.Duration
 
 	// Retries is how many times an operation that failed in transit is
 	// retried before its error is returned. Zero means DefaultRetries; a
@@ -156,9 +157,15 @@ func (o *Options) config() (config, error) {
 		return c, fmt.Errorf("max_expiration %v is outside 3s..%v (longer expirations are absolute times to memcached)", opts.MaxExpiration, DefaultMaxExpiration)
 	}
 	c.maxExp = int32(opts.MaxExpiration / time.Second)
-	c.lock = lock.Options{
-		RetryInterval: opts.RetryInterval,
-		MaxTTL:        time.Duration(c.maxExp-2) * time.Second,
+	c.lock = opts.Options
+	limit := time.Duration(c.maxExp-2) * time.Second
+	switch {
+	case c.lock.MaxTTL < 0:
+		return c, fmt.Errorf("max_ttl %v is negative", c.lock.MaxTTL)
+	case c.lock.MaxTTL == 0:
+		c.lock.MaxTTL = limit
+	case c.lock.MaxTTL > limit:
+		return c, fmt.Errorf("max_ttl %v is above %v, max_expiration less the 2s that keep a lock from expiring early", c.lock.MaxTTL, limit)
 	}
 	return c, nil
 }

@@ -46,7 +46,7 @@ func realClient(t testing.TB) *memcache.Client {
 
 func newLock(t testing.TB, c *memcache.Client) lock.Lock {
 	t.Helper()
-	l, err := memcached.New(c, &memcached.Options{RetryInterval: testRetry})
+	l, err := memcached.New(c, &memcached.Options{Options: lock.Options{RetryInterval: testRetry}})
 	if err != nil {
 		t.Fatalf("memcached.New: %v", err)
 	}
@@ -58,7 +58,7 @@ func newLock(t testing.TB, c *memcache.Client) lock.Lock {
 func dialLock(t testing.TB, addrs []string, opts *memcached.Options) lock.Lock {
 	t.Helper()
 	if opts == nil {
-		opts = &memcached.Options{RetryInterval: testRetry}
+		opts = &memcached.Options{Options: lock.Options{RetryInterval: testRetry}}
 	}
 	l, err := memcached.Dial(t.Context(), addrs, opts)
 	if err != nil {

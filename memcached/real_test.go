@@ -40,7 +40,7 @@ func forRealProtocols(t *testing.T, f func(t *testing.T, newLock func(opts *memc
 	t.Run("Classic", func(t *testing.T) {
 		f(t, func(opts *memcached.Options) lock.Lock {
 			if opts == nil {
-				opts = &memcached.Options{RetryInterval: testRetry}
+				opts = &memcached.Options{Options: lock.Options{RetryInterval: testRetry}}
 			}
 			l, err := memcached.New(c, opts)
 			if err != nil {

@@ -89,7 +89,7 @@ func TestTLS(t *testing.T) {
 		t.Logf("Open(tls=true) with an untrusted certificate: %v", err)
 	}
 
-	opts := &memcached.Options{TLS: &tls.Config{RootCAs: roots}, RetryInterval: testRetry}
+	opts := &memcached.Options{TLS: &tls.Config{RootCAs: roots}, Options: lock.Options{RetryInterval: testRetry}}
 	// Without TLS, the server does not answer the text protocol.
 	if l, err := memcached.Dial(ctx, []string{addr}, &memcached.Options{Timeout: 300 * time.Millisecond, Retries: -1}); err == nil {
 		l.Close()

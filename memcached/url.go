@@ -29,8 +29,16 @@ func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 
 // parseURL returns the servers and options that u names.
 func parseURL(u *url.URL) ([]string, *Options, error) {
-	if u.Opaque != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
-		return nil, nil, errors.New("want memcached://host[:port][,host[:port]...][?parameters]")
+	const form = "want memcached://host[:port][,host[:port]...][?parameters]"
+	switch {
+	case u.User != nil:
+		return nil, nil, errors.New("memcached has no user or password (its protocols have no authentication; protect it with tls=true and network rules): remove the userinfo before the host")
+	case u.Opaque != "":
+		return nil, nil, errors.New(form + " (with the //)")
+	case u.Path != "" && u.Path != "/":
+		return nil, nil, errors.New(form + ": memcached has no databases, so the URL has no path")
+	case u.Fragment != "":
+		return nil, nil, errors.New(form + ": no #fragment")
 	}
 	var addrs []string
 	for _, hp := range strings.Split(u.Host, ",") {
@@ -55,17 +63,13 @@ func parseURL(u *url.URL) ([]string, *Options, error) {
 		return nil, nil, err
 	}
 	q := urlparam.New(v)
-	q.String("prefix", &opts.Prefix)
-	if q.Has("prefix") && opts.Prefix == "" {
-		return nil, nil, errors.New("parameter prefix is empty: leave it out for the default " + DefaultPrefix)
-	}
-	q.Duration("retry_timeout", &opts.RetryInterval)
+	q.Common(&opts.Prefix, &opts.Options)
 	q.Int("retries", &opts.Retries)
 	if q.Has("retries") && opts.Retries == 0 {
 		opts.Retries = -1 // retries=0 means none, not the default
 	}
 	q.PositiveInt("max_key_size", &opts.MaxKeySize)
-	q.Seconds("max_expiration", &opts.MaxExpiration)
+	q.DurationBareSeconds("max_expiration", &opts.MaxExpiration)
 	q.Duration("timeout", &opts.Timeout)
 	q.Duration("call_timeout", &opts.CallTimeout)
 	q.PositiveInt("pool_size", &opts.PoolSize)
