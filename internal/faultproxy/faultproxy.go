@@ -39,6 +39,7 @@ type Proxy struct {
 	delay    time.Duration // in latency mode
 	cutAfter int           // in cut mode: the reply bytes each connection forwards
 	cutOnce  bool          // in cut mode: back to pass after the first cut
+	cutThen  func()        // in cut mode, once: run at the cut, before the client sees it
 	links    map[*link]struct{}
 	changed  chan struct{} // closed and replaced at each change of mode
 	closed   bool
@@ -105,15 +106,23 @@ func (p *Proxy) Reset() {
 // (with a FIN, not a reset) and drops the rest: a request sent afterwards
 // takes effect on the server, and its reply is lost or truncated. It lasts
 // until the mode changes; new connections get n bytes each too.
-func (p *Proxy) CutReply(n int) { p.setCut(n, false) }
+func (p *Proxy) CutReply(n int) { p.setCut(n, false, nil) }
 
 // CutNextReply is CutReply for one connection only: the first connection
 // cut puts the proxy back in pass mode.
-func (p *Proxy) CutNextReply(n int) { p.setCut(n, true) }
+func (p *Proxy) CutNextReply(n int) { p.setCut(n, true, nil) }
 
-func (p *Proxy) setCut(n int, once bool) {
+// CutNextReplyThen is CutNextReply that runs meanwhile at the cut: once the
+// reply to cut has come from the server, so that its request has taken
+// effect, and before the client sees its connection close. A test lets
+// another client act there, between a command landing and its sender's
+// retry. meanwhile runs on the proxy's goroutine, and must not wait for
+// the client of the connection being cut.
+func (p *Proxy) CutNextReplyThen(n int, meanwhile func()) { p.setCut(n, true, meanwhile) }
+
+func (p *Proxy) setCut(n int, once bool, then func()) {
 	p.setMode(cut, func() {
-		p.cutAfter, p.cutOnce = max(n, 0), once
+		p.cutAfter, p.cutOnce, p.cutThen = max(n, 0), once, then
 		for l := range p.links {
 			l.budget = p.cutAfter
 		}
@@ -358,21 +367,27 @@ func (p *Proxy) deliver(l *link, b []byte, at time.Time) bool {
 			k := min(len(b), l.budget)
 			l.budget -= k
 			spent := l.budget == 0
+			var then func()
 			if spent && p.cutOnce {
+				then, p.cutThen = p.cutThen, nil
 				p.mode = pass
 				close(p.changed)
 				p.changed = make(chan struct{})
 			}
 			p.mu.Unlock()
-			if k > 0 && p.write(l, b[:k]) != nil {
-				return false
+			var werr error
+			if k > 0 {
+				werr = p.write(l, b[:k])
 			}
 			if spent {
+				if then != nil {
+					then()
+				}
 				p.dropped.Add(int64(len(b) - k))
 				p.cuts.Add(1)
 				return false // drop closes the link, with a FIN
 			}
-			return true
+			return werr == nil
 		default:
 			p.mu.Unlock()
 		}

@@ -288,6 +288,48 @@ func TestCutReply(t *testing.T) {
 	}
 }
 
+// TestCutNextReplyThen: the function runs once, after the request whose
+// reply is cut reached the server and before its client sees the cut; the
+// proxy serves other connections meanwhile.
+func TestCutNextReplyThen(t *testing.T) {
+	s, p := start(t)
+	c, other := dial(t, p), dial(t, p)
+	var (
+		mu     sync.Mutex
+		events []string
+		runs   int
+	)
+	note := func(e string) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	}
+	p.CutNextReplyThen(2, func() {
+		runs++
+		note("then: server has " + strings.Join(s.received(), ","))
+		if got, err := ask(other, "meanwhile", 5*time.Second); err != nil || got != "reply meanwhile\n" {
+			note("then: ask on another connection = " + got + ", " + err.Error())
+		}
+	})
+	got, err := ask(c, "cut", 5*time.Second)
+	note("client: " + got)
+	if !errors.Is(err, io.EOF) {
+		t.Errorf("ask with the reply cut = %q, %v; want EOF", got, err)
+	}
+	if got, err := ask(c, "after", time.Second); err == nil {
+		t.Errorf("ask on the cut connection = %q; want an error", got)
+	}
+	if got, err := ask(dial(t, p), "next", 5*time.Second); err != nil || got != "reply next\n" {
+		t.Errorf("ask after the cut = %q, %v; want the reply: the cut is once", got, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"then: server has cut", "client: re"}
+	if runs != 1 || strings.Join(events, "|") != strings.Join(want, "|") {
+		t.Errorf("ran %d times, events %q; want once, %q", runs, events, want)
+	}
+}
+
 func TestDownUp(t *testing.T) {
 	_, p := start(t)
 	c := dial(t, p)
