@@ -6,114 +6,79 @@ import (
 	"time"
 )
 
-// Backend is what a store implements to serve a [Lock]: three atomic,
-// token-based primitives and Close. Everything else (validation, tokens,
-// leases, waiting with backoff, the key-based calls) is written once, in
-// [New], over these primitives.
-//
-// The Lock validates arguments before calling a Backend: key is non-empty
-// (any bytes otherwise: the backend maps it to a native key injectively and
-// safely), token is a random string of at least 128 bits, and ttl is in
-// (0, Options.MaxTTL]. A Backend must be safe for concurrent use.
-//
-// The package locktest checks that a Backend, through New, keeps the
-// contract of Lock.
+// Backend is what a store implements for [New] to build a Lock over it:
+// three atomic primitives on tokens, and Close. Keys reach it non-empty (it
+// maps any bytes to a native key injectively), tokens with at least 128
+// random bits, ttls in (0, MaxTTL]. It must be safe for concurrent use.
 type Backend interface {
 	// Acquire stores token under key for ttl if key is free (absent or
-	// expired). It reports false, with a nil error, when key is held. It
-	// must never report true unless token is stored, and never let key
-	// expire before ttl has passed from the moment it was called.
-	//
-	// An error means the outcome is unknown: when the attempt failed in
-	// transit, or ctx cut it short, token may be stored all the same. The
-	// Lock then calls Release with token in the background, so that such a
-	// lock, which nobody else can release, does not block key until its
-	// ttl ends. A backend that can learn the outcome cheaply (a read-back)
-	// should do so and answer instead of erring.
+	// expired), or reports false. It never reports true unless token is
+	// stored, nor lets key expire before ttl has passed from its call. An
+	// error means the outcome is unknown; a backend that can learn it
+	// cheaply should answer.
 	Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
 
-	// Release deletes key if, atomically, it still stores token. It
-	// reports false when key is absent or stores another token.
+	// Release deletes key if it stores token, or reports false.
 	Release(ctx context.Context, key, token string) (bool, error)
 
-	// Extend sets the remaining lifetime of key to ttl if, atomically, it
-	// still stores token. It reports false when key is absent or stores
-	// another token.
+	// Extend sets the remaining lifetime of key to ttl if it stores token,
+	// or reports false.
 	Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
 
-	// Close releases the backend's resources. The Lock calls it once, after
-	// the calls in flight have returned, and calls nothing after it.
+	// Close releases the backend's resources. The Lock calls it last, once.
 	Close() error
 }
 
-// Watcher is an optional interface of a Backend whose store can tell when a
-// key may have become free, so that waits wake on a release instead of at
-// their next poll.
+// Watcher is an optional interface of a Backend that can wake waits when a
+// key may have become free.
 type Watcher interface {
-	// Watch returns a channel that is closed after key is next released or
-	// found expired (or at once, if key is free). A Lock calls Watch before
-	// an attempt to acquire, so a release between the two is not missed.
-	// The channel must not leak past the next release or expiry of key.
+	// Watch returns a channel that is closed, and forgotten, when key is
+	// next released or found expired (at once if key is free). The Lock
+	// calls it before each attempt.
 	Watch(key string) <-chan struct{}
 }
 
-// Fencer is an optional interface of a Backend whose store hands out
-// fencing tokens: a number per acquisition of a key, strictly greater than
-// the number of every earlier acquisition of that key on the store. A holder
-// sends it with each write, and the resource it protects refuses a number
-// lower than the highest it has seen: a holder whose lock expired while it
-// was paused is refused once a later owner has written.
+// Fencer is an optional interface of a Backend that gives fencing tokens.
 type Fencer interface {
-	// AcquireFenced is Acquire that also returns the fencing token of the
-	// acquisition when it reports true. When the attempt finds key already
-	// holding token (an earlier try of the same call landed), it returns
-	// that acquisition's fencing token. A fencing token is never 0.
+	// AcquireFenced is Acquire that also returns the acquisition's fencing
+	// token: never 0, and above that of every earlier acquisition of key.
+	// If key stores token already (an earlier try landed), it returns that
+	// acquisition's.
 	AcquireFenced(ctx context.Context, key, token string, ttl time.Duration) (ok bool, fence uint64, err error)
 }
 
 // Defaults used when the corresponding [Options] field is zero.
 const (
-	// DefaultRetryInterval is the longest pause between two attempts of a
-	// wait, as retry_timeout of the pip-services MemcachedLock.
+	// DefaultRetryInterval is retry_timeout of pip-services' MemcachedLock.
 	DefaultRetryInterval = 100 * time.Millisecond
-
-	// DefaultMaxTTL is the longest ttl accepted when a backend sets none:
-	// 30 days less 2 seconds, the longest that memcached can hold (its
-	// relative expirations end at 30 days, and its whole-second clock needs
-	// the margin), so that every backend accepts the same ttls by default.
+	// DefaultMaxTTL is memcached's longest ttl, so all backends agree.
 	DefaultMaxTTL = 30*24*time.Hour - 2*time.Second
-
-	// DefaultCloseTimeout bounds the releases that Close makes: a dead
-	// store must not make Close hang.
+	// DefaultCloseTimeout keeps a dead store from making Close hang.
 	DefaultCloseTimeout = 2 * time.Second
 )
 
 // Options configures a Lock built by [New]. The zero value, and a nil
-// *Options, mean the documented defaults.
+// *Options, mean the defaults.
 type Options struct {
-	// RetryInterval caps the pause between two attempts of a wait. Waits
-	// back off from RetryInterval/16 up to RetryInterval, each pause
-	// jittered over its upper half, so a wait notices a release within one
-	// RetryInterval (at once on a backend that implements Watcher) and
-	// returns within one RetryInterval of its timeout. Zero means
-	// DefaultRetryInterval; values under a millisecond mean a millisecond.
+	// RetryInterval caps the pauses of a wait, which sees a release, and
+	// ends after its timeout, within one RetryInterval. Zero means
+	// DefaultRetryInterval; the least is a millisecond.
 	RetryInterval time.Duration
 
-	// MaxTTL is the longest ttl the backend can honour; longer ttls fail
-	// with ErrInvalidTTL. Zero means DefaultMaxTTL.
+	// MaxTTL is the longest ttl accepted. Zero means DefaultMaxTTL.
 	MaxTTL time.Duration
 
-	// CloseTimeout bounds the time Close spends releasing the locks its
-	// Lock value holds (a client that ignores ctx, as gomemcache does, may
-	// overrun it by its own timeout). Zero means DefaultCloseTimeout.
+	// CloseTimeout bounds Close's releases (a client that ignores ctx may
+	// overrun it). Zero means DefaultCloseTimeout.
 	CloseTimeout time.Duration
 
-	// Logger receives what happens in the background: keep-alive failures
-	// and lost leases (warnings), releases that failed after an attempt or
-	// in Close. Records name the key, never a token. Nil means silent.
+	// Logger receives background failures, which name keys, never tokens.
+	// Nil means silent.
 	Logger *slog.Logger
 }
 
+// retryInterval is the cap of a wait's backoff (see backoff): pauses grow
+// from a sixteenth of it, each jittered over the upper half of its step.
 func (o *Options) retryInterval() time.Duration {
 	if o == nil || o.RetryInterval <= 0 {
 		return DefaultRetryInterval
@@ -135,6 +100,8 @@ func (o *Options) logger() *slog.Logger {
 	return o.Logger
 }
 
+// maxTTL defaults to memcached's longest ttl: its relative expirations end
+// at 30 days, and its whole-second clock needs a margin of 2s.
 func (o *Options) maxTTL() time.Duration {
 	if o == nil || o.MaxTTL <= 0 {
 		return DefaultMaxTTL

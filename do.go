@@ -6,16 +6,10 @@ import (
 	"time"
 )
 
-// Do runs fn while holding key: it waits to acquire key for ttl (until ctx
-// is done), keeps the lock alive while fn runs (extending it every ttl/3),
-// and releases it when fn returns, or panics (the panic then goes on).
-//
-// fn's ctx is cancelled when the lock is lost; its [context.Cause] then
-// matches ErrNotHeld (and ErrClosed if l was closed). [LeaseFromContext]
-// returns the lease from that ctx. Do returns fn's error, joined with the
-// cause of the loss if the lock was lost while fn ran, and with the error of
-// the release if it failed. When the wait ends without the lock, fn is not
-// called and Do returns Acquire's error, which matches ErrNotAcquired.
+// Do acquires key for ttl, runs fn with the lock kept alive, and releases
+// it, even if fn panics. fn's ctx is cancelled if the lock is lost, with a
+// [context.Cause] matching ErrNotHeld. Do returns Acquire's error, or fn's
+// joined with the loss or the release's error.
 func Do(ctx context.Context, l Lock, key string, ttl time.Duration, fn func(ctx context.Context) error) error {
 	s, err := l.Acquire(ctx, key, ttl)
 	if err != nil {
@@ -24,10 +18,8 @@ func Do(ctx context.Context, l Lock, key string, ttl time.Duration, fn func(ctx 
 	return run(ctx, s, fn)
 }
 
-// TryDo is Do for work that at most one process should run and that others
-// skip, such as a scheduled job: it makes one attempt to acquire key and,
-// when the key is held, returns an error matching ErrNotAcquired at once,
-// without calling fn.
+// TryDo is Do with one attempt, for work that others skip while it runs:
+// it returns ErrNotAcquired, without calling fn, if key is held.
 func TryDo(ctx context.Context, l Lock, key string, ttl time.Duration, fn func(ctx context.Context) error) error {
 	s, err := l.TryAcquire(ctx, key, ttl)
 	if err != nil {

@@ -18,18 +18,9 @@ var (
 	errKeeping  = errors.New("lock: lease is already kept alive")
 )
 
-// A Lease is one acquisition of a lock, with its own ownership token. It is
-// returned by [Lock.TryAcquire] and [Lock.Acquire].
-//
-// A Lease tells when it ends and why, as a [context.Context] does: Done is
-// closed when it ends, Err says why, and Deadline is the earliest moment the
-// store may drop the lock. It ends when it is released, when the store says
-// it no longer holds the token, when its deadline passes without an extend,
-// or when its Lock is closed. Once ended, it stays ended.
-//
-// A Lease is safe for concurrent use; its store calls are serialized.
-// Release and Extend act only while the store still holds the lease's
-// token, checked atomically by the store.
+// A Lease is one acquisition of a lock, with its own token. It is safe for
+// concurrent use. Like a [context.Context], it tells when it ends (Done,
+// Deadline) and why (Err); once ended, it stays ended.
 type Lease struct {
 	l     *locker
 	key   string
@@ -65,21 +56,15 @@ func (l *locker) newLease(key, token string, ttl time.Duration, start time.Time,
 // Key returns the key the lease holds.
 func (s *Lease) Key() string { return s.key }
 
-// Token returns the lease's ownership token: a random string of at least
-// 128 bits, unique to this acquisition. It is not a fencing token (tokens
-// are not ordered); see Fence.
+// Token returns the lease's ownership token (not ordered: see Fence).
 func (s *Lease) Token() string { return s.token }
 
-// Fence returns the lease's fencing token, and true, when the backend gives
-// them (see [Fencer]): a number strictly greater than that of every earlier
-// acquisition of the key on the store. Send it with each write to the
-// resource the lock protects, and have the resource refuse numbers lower
-// than the highest it has seen. It returns 0, false when the backend gives
-// no fencing tokens; each backend's doc says whether and how it does.
+// Fence returns the lease's fencing token and true, or 0, false if the
+// backend gives none. The resource the lock protects should refuse a write
+// whose token is lower than the highest it has seen.
 func (s *Lease) Fence() (uint64, bool) { return s.fence, s.fence != 0 }
 
-// Deadline returns the earliest moment the store may drop the lock: the
-// start of the last successful acquire or extend call plus its ttl. Check it
+// Deadline returns the earliest moment the store may drop the lock. Check it
 // before a side effect that must happen under the lock.
 func (s *Lease) Deadline() time.Time {
 	s.mu.Lock()
@@ -87,9 +72,7 @@ func (s *Lease) Deadline() time.Time {
 	return s.deadline
 }
 
-// Done returns a channel that is closed when the lease ends: released,
-// found lost, past its deadline without an extend, or released by the
-// Lock's Close. Successive calls return the same channel.
+// Done returns a channel that is closed when the lease ends.
 func (s *Lease) Done() <-chan struct{} {
 	s.mu.Lock()
 	s.watchLocked()
@@ -113,10 +96,8 @@ func (s *Lease) watchLocked() {
 	s.timer = time.AfterFunc(time.Until(s.deadline), s.expire)
 }
 
-// Err returns nil while the lease lasts, and why it ended once Done is
-// closed: an error matching ErrNotHeld, which says whether the lease was
-// released, found lost, or let pass its deadline (with the last extend error
-// of its keep-alive), and also ErrClosed when the Lock's Close released it.
+// Err returns nil while the lease lasts, and then why it ended: an error
+// matching ErrNotHeld (and ErrClosed if Close released it).
 func (s *Lease) Err() error {
 	s.mu.Lock()
 	s.expiredLocked(time.Now())
@@ -217,16 +198,14 @@ func (s *Lease) notHeld(now time.Time) error {
 	return errExpired
 }
 
-// Release releases the lock if this lease still holds it, and ends the
-// lease. It also stops the lease's keep-alive. It returns ErrNotHeld when
-// the store no longer held the token (another owner's lock, if any, is left
-// untouched) or the lease was already released, and ErrClosed after the
-// Lock's Close. A release that fails in transit, short of a timeout, is
-// sent again, with jittered pauses, up to three times in all; one that may have landed is
-// not mistaken for a loss when a later try finds the token gone before the
-// lease's deadline. After an error the lease still holds the lock (unless
-// its deadline passes), and Release can be retried.
+// Release releases the lock and ends the lease. It returns ErrNotHeld if
+// the store no longer held the token, ErrClosed after Close, or another
+// error, after which the lease still holds the lock.
 func (s *Lease) Release(ctx context.Context) error {
+	// A release that fails in transit, short of a timeout, is sent again,
+	// with jittered pauses, up to releaseTries times in all. When a later
+	// try finds the token gone before the lease's deadline, an earlier one
+	// landed: that is a release, not a loss.
 	s.mu.Lock()
 	if s.stopKeep != nil {
 		s.stopKeep()
@@ -298,12 +277,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Extend sets the remaining lifetime of the lock to ttl, counted from the
-// start of the call, if this lease still holds it, and moves the lease's
-// deadline. It returns ErrInvalidTTL for a ttl the Lock would not accept in
-// an acquire, ErrNotHeld (and ends the lease) when the store no longer
-// holds the token, the Err of a lease that has ended, and ErrClosed after the
-// Lock's Close.
+// Extend sets the lock's remaining lifetime to ttl from the start of the
+// call. It returns ErrInvalidTTL, ErrClosed, the lease's Err if it has
+// ended, or ErrNotHeld, ending the lease, if the store lost the token.
 func (s *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 	if err := s.l.checkTTL(ttl); err != nil {
 		return err
@@ -345,17 +321,12 @@ func (s *Lease) extend(ctx context.Context, ttl time.Duration) error {
 	return nil
 }
 
-// KeepAlive keeps the lease alive in the background: it extends the lock,
-// with the lease's last ttl, every interval (zero means a third of that ttl),
-// retrying failures in transit with jittered backoff until the deadline. The
-// lease ends, closing Done, as soon as the store says it no longer holds the
-// token, or when the deadline passes without a successful extend, never
-// later. The keep-alive never re-creates a lost lock, has at most one extend
-// in flight, and stops when ctx is done, when the lease is released or ends,
-// or when the Lock is closed; stopping it leaves the lease held until its
-// deadline. It returns the lease's Err if it has ended, ErrClosed after the
-// Lock's Close, and an error if the lease is already kept alive.
+// KeepAlive extends the lease in the background every interval (0 means
+// ttl/3) until ctx is done or the lease ends. It returns the lease's Err,
+// ErrClosed, or an error if the lease is already kept alive.
 func (s *Lease) KeepAlive(ctx context.Context, interval time.Duration) error {
+	// One goroutine (keepAlive) makes one extend at a time, each bounded by
+	// the deadline, and retries failures in transit with jittered backoff.
 	if interval < 0 {
 		return fmt.Errorf("lock: keep-alive interval %v is negative", interval)
 	}

@@ -11,9 +11,8 @@ import (
 	"time"
 )
 
-// New returns a Lock over b. The Lock owns b: its Close closes b. A nil opts
-// means the defaults. Backend packages call New from their constructors;
-// users normally call those constructors or [Open].
+// New returns a Lock over b, which its Close closes. A nil opts means the
+// defaults. Backend packages call New from their constructors.
 func New(b Backend, opts *Options) Lock {
 	l := &locker{
 		b:            b,
