@@ -171,8 +171,10 @@ func (b *meta) Extend(ctx context.Context, key, token string, ttl time.Duration)
 // read again rather than taken for another owner's: an extend of ours that
 // failed in transit may have landed late, changing the cas id of an item
 // that still holds our token. When a release that failed in transit is
-// followed by one that finds the key absent, the first one landed (or the
-// lock expired meanwhile): the lock was ours, and is gone.
+// followed by one that finds the key absent, or held by another owner, the
+// first one may have landed, and another owner taken the key since it did:
+// the release is reported done, not the lock lost. The token is gone either
+// way, and another owner's lock is never touched.
 func (b *meta) swap(c *call, native, token string, exp int32) (state, error) {
 	srv := b.pool.servers.index(native)
 	casLost := false // a compare-and-swap failed in transit: it may have landed
@@ -196,8 +198,8 @@ func (b *meta) swap(c *call, native, token string, exp int32) (state, error) {
 			}
 			continue
 		case err == nil:
-			if st == absent && casLost && exp < 0 {
-				st = swapped
+			if exp < 0 && casLost && (st == absent || st == other) {
+				st = swapped // a release of ours may have landed
 			}
 			if st != swapped || exp < 0 {
 				b.hints.drop(native, token)
