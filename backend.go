@@ -32,9 +32,9 @@ type Backend interface {
 // Watcher is an optional interface of a Backend that can wake waits when a
 // key may have become free.
 type Watcher interface {
-	// Watch returns a channel that is closed, and forgotten, when key is
-	// next released or found expired (at once if key is free). The Lock
-	// calls it before each attempt.
+	// Watch returns a channel that is closed when key is next released or
+	// found expired (at once if key is free), and not kept after that. The
+	// Lock calls it before each attempt.
 	Watch(key string) <-chan struct{}
 }
 

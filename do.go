@@ -11,21 +11,21 @@ import (
 // [context.Cause] matching ErrNotHeld. Do returns Acquire's error, or fn's
 // joined with the loss or the release's error.
 func Do(ctx context.Context, l Lock, key string, ttl time.Duration, fn func(ctx context.Context) error) error {
-	s, err := l.Acquire(ctx, key, ttl)
+	le, err := l.Acquire(ctx, key, ttl)
 	if err != nil {
 		return err
 	}
-	return run(ctx, s, fn)
+	return runUnder(ctx, le, fn)
 }
 
 // TryDo is Do with one attempt, for work that others skip while it runs:
 // it returns ErrNotAcquired, without calling fn, if key is held.
 func TryDo(ctx context.Context, l Lock, key string, ttl time.Duration, fn func(ctx context.Context) error) error {
-	s, err := l.TryAcquire(ctx, key, ttl)
+	le, err := l.TryAcquire(ctx, key, ttl)
 	if err != nil {
 		return err
 	}
-	return run(ctx, s, fn)
+	return runUnder(ctx, le, fn)
 }
 
 type leaseKey struct{}
@@ -33,22 +33,25 @@ type leaseKey struct{}
 // LeaseFromContext returns the lease under which [Do] or [TryDo] runs the
 // function that received ctx, or nil.
 func LeaseFromContext(ctx context.Context) *Lease {
-	s, _ := ctx.Value(leaseKey{}).(*Lease)
-	return s
+	le, _ := ctx.Value(leaseKey{}).(*Lease)
+	return le
 }
 
-func run(ctx context.Context, s *Lease, fn func(ctx context.Context) error) (err error) {
-	fctx, cancel := context.WithCancelCause(context.WithValue(ctx, leaseKey{}, s))
+// runUnder runs fn under le for Do and TryDo: it keeps le alive while fn
+// runs, cancels fn's ctx when le ends, and releases le after fn, with the
+// time Close would give the release.
+func runUnder(ctx context.Context, le *Lease, fn func(ctx context.Context) error) (err error) {
+	fctx, cancel := context.WithCancelCause(context.WithValue(ctx, leaseKey{}, le))
 	defer cancel(nil)
-	s.afterEnd(cancel)
-	if kerr := s.KeepAlive(fctx, 0); kerr != nil {
+	le.afterEnd(cancel)
+	if kerr := le.KeepAlive(fctx, 0); kerr != nil {
 		cancel(kerr) // the lease has ended already
 	}
 	defer func() {
-		lost := s.Err() // before the release: did the lease end while fn ran?
-		rctx, stop := context.WithTimeout(context.WithoutCancel(ctx), s.l.closeTimeout)
+		lost := le.Err() // before the release: did the lease end while fn ran?
+		rctx, stop := le.locker.withCloseTimeout(context.WithoutCancel(ctx))
 		defer stop()
-		rerr := s.Release(rctx)
+		rerr := le.Release(rctx)
 		switch {
 		case lost != nil:
 			err = errors.Join(err, lost)

@@ -40,12 +40,12 @@ type locker struct {
 	mu   sync.Mutex
 	held map[string]*Lease // taken by the key-based calls
 	// live lists the leases the store may still hold, which Close
-	// releases: a list through the leases, so tracking one allocates
-	// nothing. prune is the length at which long-expired leases are next
-	// forgotten.
-	live  *Lease
-	nLive int
-	prune int
+	// releases: a list through the leases (their prev and next), so adding
+	// one allocates nothing. When nLive reaches pruneAt, leases long past
+	// their deadline are dropped from it (see addLive).
+	live    *Lease
+	nLive   int
+	pruneAt int
 
 	// life is read-held by every call into b, so that Close, which sets
 	// closed and then write-locks life, closes b only once no call is in
@@ -55,15 +55,15 @@ type locker struct {
 	done   chan struct{} // closed by Close: ends waits and keep-alives
 	// bg counts the goroutines of this Lock (keep-alives, releases of
 	// failed attempts), which Close waits for; bgCtx ends the releases
-	// when Close's time is up. At most maxCleanups releases run at once.
-	bg       sync.WaitGroup
-	bgCtx    context.Context
-	bgStop   context.CancelFunc
-	cleaning atomic.Int32
+	// when Close's time is up. At most maxOrphanReleases run at once.
+	bg             sync.WaitGroup
+	bgCtx          context.Context
+	bgStop         context.CancelFunc
+	orphanReleases atomic.Int32
 }
 
 // enter starts a call into the backend: it reports false after Close, and
-// otherwise the caller must call l.life.RUnlock when done with b.
+// otherwise the caller must call exit when done with the backend.
 func (l *locker) enter() bool {
 	l.life.RLock()
 	if l.closed.Load() {
@@ -71,6 +71,43 @@ func (l *locker) enter() bool {
 		return false
 	}
 	return true
+}
+
+// exit ends a call that enter started.
+func (l *locker) exit() { l.life.RUnlock() }
+
+// goBackground runs f in a goroutine that Close waits for. The caller is
+// between enter and exit, so that Close's wait cannot begin first.
+func (l *locker) goBackground(f func()) {
+	l.bg.Add(1)
+	go func() {
+		defer l.bg.Done()
+		f()
+	}()
+}
+
+// closing returns a channel that is closed when Close begins.
+func (l *locker) closing() <-chan struct{} { return l.done }
+
+// newBackoff returns the backoff of a wait, capped at the retry interval.
+func (l *locker) newBackoff() backoff { return backoff{max: l.retry} }
+
+// withCloseTimeout bounds ctx by Options.CloseTimeout, as the releases of
+// Close are bounded.
+func (l *locker) withCloseTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, l.closeTimeout)
+}
+
+// releaseToken asks the store to delete key if it still holds token. The
+// caller is between enter and exit.
+func (l *locker) releaseToken(ctx context.Context, key, token string) (bool, error) {
+	return l.b.Release(ctx, key, token)
+}
+
+// extendToken asks the store to set the remaining lifetime of key to ttl if
+// it still holds token. The caller is between enter and exit.
+func (l *locker) extendToken(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	return l.b.Extend(ctx, key, token, ttl)
 }
 
 // newToken returns a fresh ownership token: 26 base32 characters, 130 bits
@@ -148,9 +185,9 @@ func (l *locker) acquire(ctx context.Context, key, token string, ttl time.Durati
 	return ok, 0, err
 }
 
-// try makes one attempt with a fresh token, and returns the lease acquired,
-// or nil when the key is held.
-func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
+// tryOnce makes one attempt with a fresh token, and returns the lease
+// acquired, or nil when the key is held.
+func (l *locker) tryOnce(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
 	if err := l.check(key, ttl); err != nil {
 		return nil, err
 	}
@@ -161,10 +198,10 @@ func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (*Lease
 	if !l.enter() {
 		return nil, ErrClosed
 	}
-	defer l.life.RUnlock()
+	defer l.exit()
 	token, start := newToken(), time.Now()
 	ok, fence, err := l.acquire(ctx, key, token, ttl)
-	if err = l.settle(ctx, key, token, ttl, start, ok, err); err != nil {
+	if err = l.settleAttempt(ctx, key, token, ttl, start, ok, err); err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) && !errors.Is(err, ErrClosed) {
 			err = fmt.Errorf("%w: %w", cerr, err)
 		}
@@ -176,54 +213,53 @@ func (l *locker) try(ctx context.Context, key string, ttl time.Duration) (*Lease
 	return l.newLease(key, token, ttl, start, fence), nil
 }
 
-// settle looks at the outcome of an attempt made while holding l.life. After
-// an error the store may hold token all the same (the request arrived, its
-// reply did not), and nobody else knows token: settle has it released in the
-// background (see cleanup). A lock found acquired once Close has begun is
-// released at once and reported as ErrClosed.
-func (l *locker) settle(ctx context.Context, key, token string, ttl time.Duration, start time.Time, ok bool, err error) error {
+// settleAttempt deals with the outcome of an attempt made between enter and
+// exit. After an error the store may hold token all the same (the request
+// arrived, its reply did not), and nobody else knows token: it is released
+// in the background (see releaseOrphan). A lock found acquired once Close
+// has begun is released at once and reported as ErrClosed.
+func (l *locker) settleAttempt(ctx context.Context, key, token string, ttl time.Duration, start time.Time, ok bool, err error) error {
 	switch {
 	case err != nil:
 		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidTTL) || errors.Is(err, ErrClosed) || unsent(err) {
 			return err
 		}
 		if l.closed.Load() {
-			l.release(context.WithoutCancel(ctx), key, token)
+			l.releaseBestEffort(context.WithoutCancel(ctx), key, token)
 			return ErrClosed
 		}
-		if l.cleaning.Add(1) > maxCleanups {
+		if l.orphanReleases.Add(1) > maxOrphanReleases {
 			// The store is failing many calls: it is likely down, and
 			// the lock, if stored, expires anyway.
-			l.cleaning.Add(-1)
+			l.orphanReleases.Add(-1)
 			l.log(slog.LevelWarn, "lock: too many background releases; one left to expire", key, err)
 			return err
 		}
-		l.bg.Add(1) // under l.life: before Close's Wait
-		go func() {
-			defer l.bg.Done()
-			defer l.cleaning.Add(-1)
-			l.cleanup(key, token, start.Add(ttl))
-		}()
+		l.goBackground(func() {
+			defer l.orphanReleases.Add(-1)
+			l.releaseOrphan(key, token, start.Add(ttl))
+		})
 		return err
 	case ok && l.closed.Load():
-		l.release(context.WithoutCancel(ctx), key, token)
+		l.releaseBestEffort(context.WithoutCancel(ctx), key, token)
 		return ErrClosed
 	}
 	return nil
 }
 
-// maxCleanups bounds the background releases of one Lock running at once.
-const maxCleanups = 64
+// maxOrphanReleases bounds the background releases of one Lock running at
+// once.
+const maxOrphanReleases = 64
 
-// cleanup releases token, which a failed attempt may have stored, retrying
-// with jittered backoff until the store answers (released, or not there),
-// the lock's ttl has passed (until ends), or Close's time is up. A fault
-// that cut the attempt's reply often cuts the next call too: the pauses
-// let the fault heal.
-func (l *locker) cleanup(key, token string, until time.Time) {
+// releaseOrphan releases token, which a failed attempt may have stored and
+// nobody else can release, retrying with jittered backoff until the store
+// answers (released, or not there), the lock's ttl has passed (until
+// ends), or Close's time is up. A fault that cut the attempt's reply often
+// cuts the next call too: the pauses let the fault heal.
+func (l *locker) releaseOrphan(key, token string, until time.Time) {
 	ctx, cancel := context.WithDeadline(l.bgCtx, until)
 	defer cancel()
-	bo := backoff{max: l.retry}
+	bo := l.newBackoff()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
@@ -246,11 +282,11 @@ func (l *locker) cleanup(key, token string, until time.Time) {
 	}
 }
 
-// release releases token, best effort and bounded in time: the lock expires
-// anyway. Release checks the owner, so another owner's lock is left alone.
-// The caller holds l.life.
-func (l *locker) release(ctx context.Context, key, token string) {
-	ctx, cancel := context.WithTimeout(ctx, l.closeTimeout)
+// releaseBestEffort releases token, bounded in time, and only logs a
+// failure: the lock expires anyway. Release checks the owner, so another
+// owner's lock is left alone. The caller is between enter and exit.
+func (l *locker) releaseBestEffort(ctx context.Context, key, token string) {
+	ctx, cancel := l.withCloseTimeout(ctx)
 	defer cancel()
 	if _, err := l.b.Release(ctx, key, token); err != nil {
 		l.log(slog.LevelWarn, "lock: release failed; the key stays locked until its ttl ends", key, err)
@@ -270,12 +306,12 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		return nil, err
 	}
 	if ctx.Err() != nil {
-		return nil, l.ended(ctx, nil) // every backend alike: no attempt
+		return nil, l.waitError(ctx, nil) // every backend alike: no attempt
 	}
 	if !l.enter() {
 		return nil, ErrClosed
 	}
-	defer l.life.RUnlock()
+	defer l.exit()
 	wctx := ctx
 	if timed {
 		var cancel context.CancelFunc
@@ -285,7 +321,7 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 	var (
 		token   = newToken()
 		timer   *time.Timer
-		bo      = backoff{max: l.retry}
+		bo      = l.newBackoff()
 		lastErr error // of the last attempt, if it failed in transit
 	)
 	defer func() {
@@ -300,13 +336,13 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		}
 		start := time.Now()
 		ok, fence, err := l.acquire(wctx, key, token, ttl)
-		if err = l.settle(ctx, key, token, ttl, start, ok, err); err != nil {
+		if err = l.settleAttempt(ctx, key, token, ttl, start, ok, err); err != nil {
 			switch {
 			case errors.Is(err, ErrClosed):
 				return nil, err
 			case wctx.Err() != nil:
 				// A call cut short ends the wait like its ctx or timeout does.
-				return nil, l.ended(ctx, err)
+				return nil, l.waitError(ctx, err)
 			case !inTransit(err):
 				return nil, err
 			}
@@ -323,12 +359,12 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		if !deadline.IsZero() {
 			left := time.Until(deadline)
 			if left <= 0 {
-				return nil, l.ended(ctx, lastErr)
+				return nil, l.waitError(ctx, lastErr)
 			}
 			pause = min(pause, left)
 		}
 		if wctx.Err() != nil {
-			return nil, l.ended(ctx, lastErr)
+			return nil, l.waitError(ctx, lastErr)
 		}
 		if timer == nil {
 			timer = time.NewTimer(pause)
@@ -339,8 +375,8 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		case <-timer.C:
 		case <-wake:
 		case <-wctx.Done():
-			return nil, l.ended(ctx, lastErr)
-		case <-l.done:
+			return nil, l.waitError(ctx, lastErr)
+		case <-l.closing():
 			return nil, ErrClosed
 		}
 	}
@@ -354,9 +390,9 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// ended is the error of a wait that ended unsuccessfully on ctx, on its
+// waitError is the error of a wait that ended unsuccessfully on ctx, on its
 // timeout or on Close; err is the error of the last attempt, if it failed.
-func (l *locker) ended(ctx context.Context, err error) error {
+func (l *locker) waitError(ctx context.Context, err error) error {
 	cerr := ctx.Err()
 	switch {
 	case l.closed.Load():
@@ -374,98 +410,105 @@ func (l *locker) ended(ctx context.Context, err error) error {
 	}
 }
 
-// forgetAfter is how long after its deadline a lease that was never
-// released is forgotten: long past any backend's expiry granularity, so a
-// ReleaseLock until then still says ErrNotHeld.
-const forgetAfter = time.Minute
+// staleAfter is how long after its deadline a lease that was never
+// released is dropped from the Lock's records: long past any backend's
+// expiry granularity, so a ReleaseLock until then still says ErrNotHeld.
+const staleAfter = time.Minute
 
-// track records s among the leases Close releases. Callers that let locks
-// expire instead of releasing them must not grow the record without bound:
-// it is pruned each time it doubles.
-func (l *locker) track(s *Lease) {
+// addLive records le among the leases Close releases. Callers that let
+// locks expire instead of releasing them must not grow the records without
+// bound: stale leases are pruned each time the list doubles.
+func (l *locker) addLive(le *Lease) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.link(s)
-	if l.nLive < l.prune {
-		return
+	l.link(le)
+	if l.nLive >= l.pruneAt {
+		l.pruneStaleLocked()
+		l.pruneAt = max(64, 2*l.nLive)
 	}
-	now := time.Now()
-	for o := l.live; o != nil; {
-		next := o.next
-		if now.Sub(o.Deadline()) > forgetAfter {
-			l.unlink(o)
-			if l.held[o.key] == o {
-				delete(l.held, o.key)
-			}
-		}
-		o = next
-	}
-	l.prune = max(64, 2*l.nLive)
 }
 
-// untrack forgets s, which the store can no longer hold.
-func (l *locker) untrack(s *Lease) {
+// pruneStaleLocked drops the leases past their deadline by more than
+// staleAfter from l.live and l.held; the caller holds l.mu.
+func (l *locker) pruneStaleLocked() {
+	now := time.Now()
+	for le := l.live; le != nil; {
+		next := le.next
+		if now.Sub(le.Deadline()) > staleAfter {
+			l.unlink(le)
+			if l.held[le.key] == le {
+				delete(l.held, le.key)
+			}
+		}
+		le = next
+	}
+}
+
+// removeLive drops le, which the store can no longer hold, from the leases
+// Close releases.
+func (l *locker) removeLive(le *Lease) {
 	l.mu.Lock()
-	l.unlink(s)
+	l.unlink(le)
 	l.mu.Unlock()
 }
 
-// link adds s to l.live; the caller holds l.mu.
-func (l *locker) link(s *Lease) {
-	s.tracked, s.prev, s.next = true, nil, l.live
+// link adds le to l.live; the caller holds l.mu.
+func (l *locker) link(le *Lease) {
+	le.linked, le.prev, le.next = true, nil, l.live
 	if l.live != nil {
-		l.live.prev = s
+		l.live.prev = le
 	}
-	l.live = s
+	l.live = le
 	l.nLive++
 }
 
-// unlink removes s from l.live, if there; the caller holds l.mu.
-func (l *locker) unlink(s *Lease) {
-	if !s.tracked {
+// unlink removes le from l.live, if there; the caller holds l.mu.
+func (l *locker) unlink(le *Lease) {
+	if !le.linked {
 		return
 	}
-	if s.prev != nil {
-		s.prev.next = s.next
+	if le.prev != nil {
+		le.prev.next = le.next
 	} else {
-		l.live = s.next
+		l.live = le.next
 	}
-	if s.next != nil {
-		s.next.prev = s.prev
+	if le.next != nil {
+		le.next.prev = le.prev
 	}
-	s.tracked, s.prev, s.next = false, nil, nil
+	le.linked, le.prev, le.next = false, nil, nil
 	l.nLive--
 }
 
-func (l *locker) remember(s *Lease) {
+// recordHeld records le as the holder of its key for the key-based calls.
+func (l *locker) recordHeld(le *Lease) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.held == nil {
 		l.held = make(map[string]*Lease)
 	}
-	l.held[s.key] = s
+	l.held[le.key] = le
 }
 
 func (l *locker) TryAcquireLock(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	s, err := l.try(ctx, key, ttl)
-	if s != nil {
-		l.remember(s)
+	le, err := l.tryOnce(ctx, key, ttl)
+	if le != nil {
+		l.recordHeld(le)
 	}
-	return s != nil, err
+	return le != nil, err
 }
 
 func (l *locker) AcquireLock(ctx context.Context, key string, ttl, timeout time.Duration) error {
 	if timeout <= 0 { // one attempt
-		s, err := l.try(ctx, key, ttl)
+		le, err := l.tryOnce(ctx, key, ttl)
 		switch {
 		case err != nil && ctx.Err() != nil && !errors.Is(err, ErrClosed):
 			return fmt.Errorf("%w: %w", ErrNotAcquired, err)
 		case err != nil:
 			return err
-		case s == nil:
+		case le == nil:
 			return fmt.Errorf("%w: held by another owner (timeout %v: one attempt)", ErrNotAcquired, timeout)
 		}
-		l.remember(s)
+		l.recordHeld(le)
 		return nil
 	}
 	now := time.Now()
@@ -473,14 +516,16 @@ func (l *locker) AcquireLock(ctx context.Context, key string, ttl, timeout time.
 	if deadline.Before(now) {
 		deadline, timed = time.Time{}, false // too far to represent: no deadline
 	}
-	s, err := l.wait(ctx, key, ttl, deadline, timed)
+	le, err := l.wait(ctx, key, ttl, deadline, timed)
 	if err != nil {
 		return err
 	}
-	l.remember(s)
+	l.recordHeld(le)
 	return nil
 }
 
+// ReleaseLock keeps the key recorded after an error in transit, so that the
+// release can be retried.
 func (l *locker) ReleaseLock(ctx context.Context, key string) error {
 	if key == "" && !l.closed.Load() {
 		return fmt.Errorf("%w: empty key", ErrInvalidKey)
@@ -491,17 +536,17 @@ func (l *locker) ReleaseLock(ctx context.Context, key string) error {
 	// The record leaves the map before the store is asked, so that of two
 	// concurrent releases one releases and the other is a no-op.
 	l.mu.Lock()
-	s, ok := l.held[key]
+	le, ok := l.held[key]
 	delete(l.held, key)
 	l.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	err := s.Release(ctx)
+	err := le.Release(ctx)
 	if err != nil && !errors.Is(err, ErrNotHeld) && !errors.Is(err, ErrClosed) {
 		l.mu.Lock()
 		if _, again := l.held[key]; !again { // keep it for a retry
-			l.held[key] = s
+			l.held[key] = le
 		}
 		l.mu.Unlock()
 	}
@@ -509,11 +554,11 @@ func (l *locker) ReleaseLock(ctx context.Context, key string) error {
 }
 
 func (l *locker) TryAcquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
-	s, err := l.try(ctx, key, ttl)
-	if err == nil && s == nil {
+	le, err := l.tryOnce(ctx, key, ttl)
+	if err == nil && le == nil {
 		err = ErrNotAcquired
 	}
-	return s, err
+	return le, err
 }
 
 func (l *locker) Acquire(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
@@ -523,6 +568,7 @@ func (l *locker) Acquire(ctx context.Context, key string, ttl time.Duration) (*L
 // maxCloseReleases bounds the releases that Close runs at once.
 const maxCloseReleases = 32
 
+// Close releases the leases in parallel, each bounded by CloseTimeout.
 func (l *locker) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
@@ -530,14 +576,10 @@ func (l *locker) Close() error {
 	close(l.done) // ends waits between attempts, and keep-alives
 	l.mu.Lock()
 	leases := make([]*Lease, 0, l.nLive)
-	for s := l.live; s != nil; s = l.live {
-		leases = append(leases, s)
-		l.unlink(s)
-		s.mu.Lock() // l.mu, then s.mu: the order track keeps
-		if s.stopKeep != nil {
-			s.stopKeep() // an extend in flight returns now
-		}
-		s.mu.Unlock()
+	for le := l.live; le != nil; le = l.live {
+		leases = append(leases, le)
+		l.unlink(le)
+		le.stopKeepAlive() // an extend in flight returns now
 	}
 	l.held = nil
 	l.mu.Unlock()
@@ -545,26 +587,23 @@ func (l *locker) Close() error {
 
 	// Let go of what this Lock value holds, in parallel, bounded in time;
 	// the background releases of failed attempts get the same time.
-	ctx, cancel := context.WithTimeout(context.Background(), l.closeTimeout)
+	ctx, cancel := l.withCloseTimeout(context.Background())
 	defer cancel()
 	stop := context.AfterFunc(ctx, l.bgStop)
 	defer stop()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, maxCloseReleases)
-	for _, s := range leases {
-		s.mu.Lock()
-		gone := s.gone
-		s.mu.Unlock()
-		if gone {
+	for _, le := range leases {
+		if le.tokenIsGone() {
 			continue
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if _, err := l.b.Release(ctx, s.key, s.token); err != nil {
-				l.log(slog.LevelWarn, "lock: Close could not release a lock; it stays until its ttl ends", s.key, err)
+			if _, err := l.b.Release(ctx, le.key, le.token); err != nil {
+				l.log(slog.LevelWarn, "lock: Close could not release a lock; it stays until its ttl ends", le.key, err)
 			}
-			s.end(errByClose, true)
+			le.end(errByClose, true)
 		})
 	}
 	wg.Wait() // a lease skipped above had ended already, with its cause

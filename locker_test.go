@@ -21,8 +21,8 @@ func (freeBackend) Extend(context.Context, string, string, time.Duration) (bool,
 func (freeBackend) Close() error { return nil }
 
 // TestHeldKeysPruned checks that keys acquired by the key-based calls and
-// left to expire are forgotten, so the map does not grow without bound,
-// while live keys are kept.
+// left to expire are pruned, so the map does not grow without bound, while
+// live keys are kept.
 func TestHeldKeysPruned(t *testing.T) {
 	l := New(freeBackend{}, nil).(*locker)
 	ctx := context.Background()
@@ -33,10 +33,10 @@ func TestHeldKeysPruned(t *testing.T) {
 	}
 	// Let them expire, long ago.
 	l.mu.Lock()
-	for _, s := range l.held {
-		s.mu.Lock()
-		s.deadline = s.deadline.Add(-time.Hour)
-		s.mu.Unlock()
+	for _, le := range l.held {
+		le.mu.Lock()
+		le.deadline = le.deadline.Add(-time.Hour)
+		le.mu.Unlock()
 	}
 	l.mu.Unlock()
 	for i := range 2000 {
