@@ -38,6 +38,35 @@ func Example() {
 	// b after a's release: <nil>
 }
 
+// Open picks the backend by the URL's scheme: importing a backend's package
+// registers its scheme. Two Lock values opened on one store contend as two
+// processes would.
+func ExampleOpen() {
+	ctx := context.Background()
+	l, err := lock.Open(ctx, "memory://open-example")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	other, err := lock.Open(ctx, "memory://open-example")
+	if err != nil {
+		panic(err)
+	}
+	defer other.Close()
+
+	ok, err := l.TryAcquireLock(ctx, "report", time.Minute)
+	fmt.Println("l acquired:", ok, err)
+	ok, err = other.TryAcquireLock(ctx, "report", time.Minute)
+	fmt.Println("other acquired:", ok, err)
+
+	_, err = lock.Open(ctx, "nosuch://host")
+	fmt.Println("unknown scheme fails:", err != nil)
+	// Output:
+	// l acquired: true <nil>
+	// other acquired: false <nil>
+	// unknown scheme fails: true
+}
+
 // A Lease carries its own ownership token: goroutines sharing a Lock value
 // each release exactly what they acquired.
 func ExampleLock_Acquire() {
@@ -196,4 +225,34 @@ func ExampleLease_Fence() {
 	// second: <nil>
 	// first, late: true true
 	// value: from b
+}
+
+// Extend moves a lease's deadline to ttl from the start of the call, so
+// work that runs long keeps its lock (KeepAlive does this in the
+// background). A lease that has ended cannot be extended.
+func ExampleLease_Extend() {
+	ctx := context.Background()
+	l, err := lock.Open(ctx, "memory://extend-example")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+
+	lease, err := l.Acquire(ctx, "invoice:42", time.Second)
+	if err != nil {
+		panic(err)
+	}
+	before := lease.Deadline()
+	if err := lease.Extend(ctx, time.Minute); err != nil {
+		fmt.Println("lost the lock:", err)
+	}
+	fmt.Println("deadline moved by about a minute:", lease.Deadline().Sub(before) > 50*time.Second)
+	fmt.Println("ttl 0:", errors.Is(lease.Extend(ctx, 0), lock.ErrInvalidTTL))
+
+	_ = lease.Release(ctx)
+	fmt.Println("after release:", errors.Is(lease.Extend(ctx, time.Minute), lock.ErrNotHeld))
+	// Output:
+	// deadline moved by about a minute: true
+	// ttl 0: true
+	// after release: true
 }
