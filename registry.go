@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -18,6 +19,13 @@ import (
 // URL to the errors an Opener returns, so they need not repeat it; they must
 // not show u's password, nor the values of parameters named like secrets.
 type Opener func(ctx context.Context, u *url.URL) (Lock, error)
+
+// ErrInvalidURL is matched by the errors of [Open] for a URL it cannot use
+// as written: one that does not parse, has no or an unknown scheme, or that
+// its backend refuses (a bad form or parameter), as opposed to a store that
+// cannot be reached. An [Opener] wraps it in the errors it returns for such
+// URLs.
+var ErrInvalidURL = errors.New("invalid URL")
 
 var registry = struct {
 	sync.RWMutex
@@ -73,6 +81,9 @@ func Schemes() []string {
 // the scheme and what is wrong; for the latter, not the backend's error
 // either, which errors.Is and errors.As still see.
 func Open(ctx context.Context, rawURL string) (Lock, error) {
+	if err := noScheme(rawURL); err != nil {
+		return nil, err
+	}
 	u, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, invalidURL(rawURL, err)
@@ -81,18 +92,91 @@ func Open(ctx context.Context, rawURL string) (Lock, error) {
 		return openWithheld(ctx, u)
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("lock: open %s: URL has no scheme (registered: %s)", redact(u), registered())
+		return nil, fmt.Errorf("lock: open %s: %w: no scheme (registered: %s)", redact(u), ErrInvalidURL, registered())
 	}
 	opener := lookup(u.Scheme)
 	if opener == nil {
-		return nil, fmt.Errorf("lock: open %s: unknown scheme %q (registered: %s; forgotten import?)",
-			redact(u), u.Scheme, registered())
+		return nil, fmt.Errorf("lock: open %s: %w: unknown scheme %q (%sregistered: %s; forgotten import?)",
+			redact(u), ErrInvalidURL, u.Scheme, didYouMean(u.Scheme), registered())
 	}
 	l, err := opener(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("lock: open %s: %w", redact(u), err)
 	}
 	return l, nil
+}
+
+// noScheme returns Open's error for a raw URL with no "://" whose text
+// before a ':' is no registered scheme: a host and port given alone
+// (127.0.0.1:11211, localhost:11211), which url.Parse refuses or reads as
+// a scheme. The error shows the text only when it can be nothing but a
+// host and port (no '@', '/', '?', query or escape, so no password), with
+// the scheme the port suggests.
+func noScheme(raw string) error {
+	if strings.Contains(raw, "://") {
+		return nil
+	}
+	if scheme, rest := cutScheme(raw); scheme != "" && (lookup(scheme) != nil || !allDigits(rest)) {
+		return nil // memory:x, redis:x and the like: said below
+	}
+	if strings.ContainsAny(raw, "@/?#%;&= ") || raw == "" { // not a host and port alone
+		return fmt.Errorf("lock: open: %w: no scheme (the URL is not shown: it may hold a password): want a URL such as memcached://127.0.0.1:11211 (registered: %s)", ErrInvalidURL, registered())
+	}
+	scheme := "memcached"
+	if _, port, err := net.SplitHostPort(raw); err == nil && (port == "6379" || port == "6380") {
+		scheme = "redis"
+	}
+	if s := Schemes(); len(s) > 0 && !slices.Contains(s, scheme) {
+		scheme = s[0]
+	}
+	return fmt.Errorf("lock: open %q: %w: no scheme: want a URL such as %s://%s (registered: %s)", raw, ErrInvalidURL, scheme, raw, registered())
+}
+
+// allDigits reports whether s is a port number, as in localhost:11211.
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// didYouMean returns "did you mean x? " when a registered scheme x is a
+// near miss of scheme (one or two letters off, as memcache for memcached),
+// or "".
+func didYouMean(scheme string) string {
+	scheme = strings.ToLower(scheme)
+	for _, s := range Schemes() {
+		if editDistance(scheme, s) <= 2 {
+			return "did you mean " + s + "? "
+		}
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func lookup(scheme string) Opener {
@@ -116,12 +200,12 @@ const encodeHint = "in a password, percent-encode '/', '?', '#' and '@' as %2F, 
 func openWithheld(ctx context.Context, u *url.URL) (Lock, error) {
 	const why = ": an '@' past its host may be part of a password (" + encodeHint
 	if u.Scheme == "" {
-		return nil, errors.New("lock: open URL: URL has no scheme (registered: " + registered() + "); the URL is not shown" + why + ")")
+		return nil, fmt.Errorf("lock: open URL: %w: no scheme (registered: %s); the URL is not shown%s)", ErrInvalidURL, registered(), why)
 	}
 	opener := lookup(u.Scheme)
 	if opener == nil {
-		return nil, fmt.Errorf("lock: open %s URL: unknown scheme %q (registered: %s; forgotten import?); the URL is not shown%s)",
-			u.Scheme, u.Scheme, registered(), why)
+		return nil, fmt.Errorf("lock: open %s URL: %w: unknown scheme %q (%sregistered: %s; forgotten import?); the URL is not shown%s)",
+			u.Scheme, ErrInvalidURL, u.Scheme, didYouMean(u.Scheme), registered(), why)
 	}
 	l, err := opener(ctx, u)
 	if err != nil {
@@ -190,7 +274,8 @@ func invalidURL(raw string, err error) error {
 	return &hiddenError{
 		msg: fmt.Sprintf("lock: invalid URL: %s with %s; the URL is not shown: it may hold a password (%s)",
 			what, describeParseError(err), encodeHint),
-		err: err,
+		err:     err,
+		invalid: true,
 	}
 }
 
@@ -231,13 +316,16 @@ func describeParseError(err error) string {
 // below; it has no Unwrap method, so that a program that logs each error
 // of a chain (as some error reporters do) does not print err.
 type hiddenError struct {
-	msg string
-	err error
+	msg     string
+	err     error
+	invalid bool // matches ErrInvalidURL
 }
 
-func (e *hiddenError) Error() string        { return e.msg }
-func (e *hiddenError) Is(target error) bool { return errors.Is(e.err, target) }
-func (e *hiddenError) As(target any) bool   { return errors.As(e.err, target) }
+func (e *hiddenError) Error() string { return e.msg }
+func (e *hiddenError) Is(target error) bool {
+	return (e.invalid && target == ErrInvalidURL) || errors.Is(e.err, target)
+}
+func (e *hiddenError) As(target any) bool { return errors.As(e.err, target) }
 
 func registered() string {
 	if s := Schemes(); len(s) > 0 {
@@ -292,7 +380,12 @@ func redact(u *url.URL) string {
 	if last && (c.Fragment != "" || c.RawFragment != "") {
 		c.Fragment, c.RawFragment = "xxxxx", ""
 	}
-	return c.Redacted()
+	r := c.Redacted()
+	if c.Scheme != "" && c.Opaque == "" && c.Host == "" && c.Path == "" && c.User == nil {
+		// memcached:// prints as memcached: otherwise.
+		r = c.Scheme + "://" + strings.TrimPrefix(r, c.Scheme+":")
+	}
+	return r
 }
 
 // maskQuery returns raw, a query, with the values of the parameters whose

@@ -47,7 +47,7 @@ func TestOpenErrors(t *testing.T) {
 		{"test-fail://:hunter2#secret@h", []string{"percent-encode"}},
 		{"test-fail://h/0?x=secret@h", []string{"open test-fail URL: failed", "neither the error nor the URL is shown", "percent-encode"}},
 		{"redis://:hunter2/secret@h:99999999999", []string{"percent-encode"}},
-		{"memory://x?bogus=1", []string{"unknown parameter(s): bogus"}},
+		{"memory://x?bogus=1", []string{"unknown parameter bogus (valid: close_timeout, max_ttl, prefix, retry_interval, retry_timeout)"}},
 		{"redis://user:secret@h:99999999999/%zz", []string{"invalid URL: a redis URL with a malformed %-escape"}},
 		{"x://user:secret@h1,h2:bad", []string{"invalid URL: a x URL with an invalid port"}},
 		{`redis://u:secret"#@127.0.0.1:6379/0`, []string{"invalid URL: a redis URL with an invalid port after the host", "%2F, %3F, %23 and %40"}},
@@ -61,8 +61,8 @@ func TestOpenErrors(t *testing.T) {
 		{"://u:secret@h", []string{"invalid URL: a URL with an empty scheme"}},
 		{"1x://u:secret@h", []string{"invalid URL: a URL with an error: first path segment in URL cannot contain colon"}},
 		{"nosuch://u:hunter2/secret@h", []string{"invalid URL: a nosuch URL"}},
-		{"nosuch://u:12/secret@h", []string{`open nosuch URL: unknown scheme "nosuch"`, "not shown"}},
-		{"//u:12/secret@h", []string{"open URL: URL has no scheme", "not shown"}},
+		{"nosuch://u:12/secret@h", []string{`open nosuch URL: invalid URL: unknown scheme "nosuch"`, "not shown"}},
+		{"//u:12/secret@h", []string{"invalid URL: no scheme", "not shown"}},
 		{"redis:u:secret@h", []string{`unknown scheme "redis"`, "not shown"}},
 		{"test-fail://h?password=hunter2;secret&prefix=a", []string{"password=xxxxx&prefix=a"}},
 		{"test-fail://h?x=1;pass=hunter2;secret&prefix=a", []string{"x=1;pass=xxxxx&prefix=a"}},
@@ -70,7 +70,15 @@ func TestOpenErrors(t *testing.T) {
 		{"test-fail://h?token=hunter2#secret", []string{"token=xxxxx#xxxxx"}},
 		{"test-fail://h?token=x&prefix=a#frag", []string{"token=xxxxx&prefix=a#frag"}},
 		{"memory://x?password=hunter2%zz", []string{"malformed %-escape in the value of password"}},
-		{"memory://x?retry_timeout=secret", []string{`retry_timeout="secret"`}},
+		{"memory://x?retry_timeout=secret", []string{"retry_timeout=secret is not a duration"}},
+		{"memory://x?retry_timeout=5", []string{"retry_timeout=5 has no unit: write 5ms or 0.005s"}},
+		{"127.0.0.1:11211", []string{`lock: open "127.0.0.1:11211": invalid URL: no scheme: want a URL such as `, "://127.0.0.1:11211 (registered: "}},
+		{"localhost:6379", []string{"no scheme: want a URL such as ", "://localhost:6379"}},
+		{"u:secret@localhost:6379", []string{"the URL is not shown"}},
+		{"127.0.0.1:11211?password=secret", []string{"invalid URL: no scheme (the URL is not shown: it may hold a password)"}},
+		{"[::1]:11211@secret", []string{"invalid URL: no scheme (the URL is not shown: it may hold a password)"}},
+		{"memroy://x", []string{`unknown scheme "memroy" (did you mean memory? registered:`}},
+		{"memory:opaque", []string{"memory: want memory://[name][?parameters]"}},
 	} {
 		l, err := lock.Open(ctx, c.url)
 		if err == nil {
@@ -88,6 +96,14 @@ func TestOpenErrors(t *testing.T) {
 				t.Errorf("Open(%q) error = %q; it shows a secret", c.url, err)
 			}
 		}
+	}
+	for _, raw := range []string{"127.0.0.1:11211", "nosuch://h", "memroy://x", "memory://x?bogus=1", "memory://x/path", "redis://u:hunter2/secret@h:99999999999", "//h"} {
+		if _, err := lock.Open(ctx, raw); !errors.Is(err, lock.ErrInvalidURL) {
+			t.Errorf("Open(%q) = %v; want an error matching ErrInvalidURL", raw, err)
+		}
+	}
+	if _, err := lock.Open(ctx, "test-fail://h"); errors.Is(err, lock.ErrInvalidURL) {
+		t.Errorf("Open(test-fail://h) = %v; matches ErrInvalidURL, but its opener failed otherwise", err)
 	}
 	if _, err := lock.Open(ctx, "TEST-FAIL://h"); !errors.Is(err, errTestOpener) {
 		t.Errorf("Open(TEST-FAIL://h) = %v; want the opener's error: schemes are case-insensitive", err)

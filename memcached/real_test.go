@@ -214,7 +214,7 @@ func TestOpenUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	l, err := lock.Open(ctx, "memcached://127.0.0.1:1?timeout=200")
+	l, err := lock.Open(ctx, "memcached://127.0.0.1:1?timeout=200ms")
 	if err == nil {
 		l.Close()
 		t.Fatal("Open of a closed port succeeded; want an error")

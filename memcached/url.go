@@ -22,7 +22,7 @@ const DefaultPort = "11211"
 func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 	addrs, opts, err := parseURL(u)
 	if err != nil {
-		return nil, fmt.Errorf("memcached: %w", err)
+		return nil, fmt.Errorf("memcached: %w", urlparam.Invalid(err))
 	}
 	return Dial(ctx, addrs, opts)
 }
@@ -32,7 +32,7 @@ func parseURL(u *url.URL) ([]string, *Options, error) {
 	const form = "want memcached://host[:port][,host[:port]...][?parameters]"
 	switch {
 	case u.User != nil:
-		return nil, nil, errors.New("memcached has no user or password (its protocols have no authentication; protect it with tls=true and network rules): remove the userinfo before the host")
+		return nil, nil, errors.New("no user or password: memcached's protocols have no authentication (protect it with tls=true and network rules); remove the userinfo before the host")
 	case u.Opaque != "":
 		return nil, nil, errors.New(form + " (with the //)")
 	case u.Path != "" && u.Path != "/":

@@ -75,7 +75,7 @@ func TestParseURLErrors(t *testing.T) {
 		"memcached://h?max_size=10":                  "max_size is not supported",
 		"memcached://h?idle=5000":                    "idle is not supported",
 		"memcached://h?failures=5":                   "failures is not supported",
-		"memcached://user:secret@h":                  "memcached has no user or password",
+		"memcached://user:secret@h":                  "no user or password: memcached's protocols have no authentication",
 		"memcached://h/path":                         "memcached has no databases, so the URL has no path",
 		"memcached://h?prefix=app;v2:":               "malformed query",
 		"memcached://h?pool_size=0":                  `pool_size="0": want a positive`,
@@ -109,7 +109,7 @@ func TestParseURLHidesSecretValues(t *testing.T) {
 		u    *url.URL
 		want string
 	}{
-		{&url.URL{Scheme: "memcached", User: url.UserPassword("u", secret), Host: "h"}, "memcached has no user or password"},
+		{&url.URL{Scheme: "memcached", User: url.UserPassword("u", secret), Host: "h"}, "no user or password: memcached's protocols have no authentication"},
 		{&url.URL{Scheme: "memcached", Host: "h", RawQuery: "password=" + secret}, "unknown parameter password (valid: "},
 		{&url.URL{Scheme: "memcached", Host: "h", RawQuery: "password=" + secret + "%zz"}, "malformed %-escape in the value of password"},
 		{&url.URL{Scheme: "memcached", Host: "h", RawQuery: "password=" + secret + ";x"}, "malformed query: a ';'"},

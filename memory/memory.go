@@ -284,7 +284,7 @@ var named = struct {
 
 func openURL(_ context.Context, u *url.URL) (lock.Lock, error) {
 	if u.Opaque != "" || u.User != nil || u.Port() != "" || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
-		return nil, errors.New("memory: want memory://[name][?parameters]")
+		return nil, fmt.Errorf("memory: %w", urlparam.Invalid(errors.New("want memory://[name][?parameters]")))
 	}
 	var (
 		opts   lock.Options
@@ -292,12 +292,12 @@ func openURL(_ context.Context, u *url.URL) (lock.Lock, error) {
 	)
 	v, err := urlparam.Values(u)
 	if err != nil {
-		return nil, fmt.Errorf("memory: %w", err)
+		return nil, fmt.Errorf("memory: %w", urlparam.Invalid(err))
 	}
 	q := urlparam.New(v)
 	q.Common(&prefix, &opts)
 	if err := q.Err(); err != nil {
-		return nil, fmt.Errorf("memory: %w", err)
+		return nil, fmt.Errorf("memory: %w", urlparam.Invalid(err))
 	}
 	named.Lock()
 	s, ok := named.stores[u.Host]

@@ -24,7 +24,7 @@ func envURL(t *testing.T, env string) string {
 		t.Fatalf("%s: %v", env, err)
 	}
 	q := u.Query()
-	q.Set("retry_timeout", "20")
+	q.Set("retry_interval", "20ms")
 	u.RawQuery = q.Encode()
 	return u.String()
 }
@@ -53,7 +53,7 @@ func TestClusterReal(t *testing.T) {
 		u, _ := url.Parse(raw)
 		q := u.Query()
 		q.Del("cluster")
-		q.Del("retry_timeout")
+		q.Del("retry_interval")
 		u.RawQuery = q.Encode()
 		o, err := goredis.ParseClusterURL(u.String())
 		if err != nil {

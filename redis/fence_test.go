@@ -10,7 +10,7 @@ import (
 	"github.com/distlock/lock/redis"
 )
 
-var fencedOpts = &redis.Options{RetryInterval: testRetry, Fence: true}
+var fencedOpts = &redis.Options{Options: lock.Options{RetryInterval: testRetry}, Fence: true}
 
 func TestConformanceMiniredisFenced(t *testing.T) {
 	mr, c := mini(t)

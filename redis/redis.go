@@ -34,13 +34,16 @@ func init() {
 // Options configures the redis backend. The zero value, and a nil *Options,
 // mean the documented defaults.
 type Options struct {
+	// Options holds the settings every backend shares: RetryInterval,
+	// MaxTTL, CloseTimeout and Logger. redis itself accepts any ttl a
+	// time.Duration can hold; MaxTTL's default is lock.DefaultMaxTTL, the
+	// same limit as the other backends, so code moves between them
+	// unchanged.
+	lock.Options
+
 	// Prefix is prepended to every lock key, so lock keys do not collide
 	// with other data in the database. Empty means DefaultPrefix.
 	Prefix string
-
-	// RetryInterval caps the pause between two attempts of a wait (see
-	// lock.Options). Zero means lock.DefaultRetryInterval.
-	RetryInterval time.Duration
 
 	// Fence makes every acquisition hand out a fencing token (see
 	// lock.Lease.Fence), incremented in the same script as the acquire, so
@@ -48,11 +51,6 @@ type Options struct {
 	// locked key, kept a day after its last acquisition. The package doc
 	// states what the tokens guarantee.
 	Fence bool
-
-	// MaxTTL is the longest ttl accepted. Zero means lock.DefaultMaxTTL, the
-	// same limit as the other backends, so code moves between them
-	// unchanged. redis itself accepts any ttl a time.Duration can hold.
-	MaxTTL time.Duration
 }
 
 func (o *Options) prefix() string {
@@ -66,7 +64,7 @@ func (o *Options) lockOptions() *lock.Options {
 	if o == nil {
 		return nil
 	}
-	return &lock.Options{RetryInterval: o.RetryInterval, MaxTTL: o.MaxTTL}
+	return &o.Options
 }
 
 // New returns a Lock that keeps its locks in the database of client: a

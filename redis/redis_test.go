@@ -37,7 +37,7 @@ func (quietLogger) Printf(context.Context, string, ...any) {}
 // quick.
 const testRetry = 20 * time.Millisecond
 
-var testOpts = &redis.Options{RetryInterval: testRetry}
+var testOpts = &redis.Options{Options: lock.Options{RetryInterval: testRetry}}
 
 // granularity is how much longer than its ttl a lock may live: the expiry
 // sent is the ttl rounded up plus one millisecond, and redis keeps time in
@@ -123,7 +123,7 @@ func TestConformanceRealOpen(t *testing.T) {
 		t.Fatalf("LOCK_TEST_REDIS_URL: %v", err)
 	}
 	q := u.Query()
-	q.Set("retry_timeout", "20")
+	q.Set("retry_interval", "20ms")
 	q.Set("prefix", "lock-open:")
 	u.RawQuery = q.Encode()
 	c := realClient(t)

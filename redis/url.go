@@ -2,13 +2,17 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -29,11 +33,17 @@ const DefaultTimeout = 300 * time.Millisecond
 func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 	cfg, err := parseURL(u)
 	if err != nil {
+		return nil, fmt.Errorf("redis: %w", urlparam.Invalid(err))
+	}
+	// A server that cannot be reached is found here, before go-redis's
+	// pool would dial it and print its failure through go-redis's global
+	// logger, which this package leaves as the program set it.
+	if err := cfg.reachable(ctx); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	client, err := cfg.newClient()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, fmt.Errorf("redis: %w", urlparam.Invalid(err))
 	}
 	if err := ping(ctx, client); err != nil {
 		if ctx.Err() != nil {
@@ -44,9 +54,74 @@ func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 			_ = client.Close()
 		}
 		pass, _ := u.User.Password()
-		return nil, fmt.Errorf("redis: ping: %w", redact(err, pass))
+		return nil, fmt.Errorf("redis: ping: %w%s", redact(err, pass), tlsHint(u, err))
 	}
 	return newLock(client, &cfg.opts, true), nil
+}
+
+// tlsHint returns a hint for a ping that failed as a redis:// URL to a
+// TLS-only server does: the server closes the connection. (A rediss://
+// URL to a plain-text server fails its handshake in reachable, which says
+// so.)
+func tlsHint(u *url.URL, err error) string {
+	if !strings.EqualFold(u.Scheme, "rediss") && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		return " (the server closed the connection: if it speaks TLS, use rediss://)"
+	}
+	return ""
+}
+
+// reachable checks that one of the addresses the client starts from (the
+// server, the cluster's seed nodes or the sentinels) accepts a connection,
+// and its TLS handshake for a rediss:// URL, within the dial timeout and
+// ctx.
+func (c *urlConfig) reachable(ctx context.Context) error {
+	var (
+		addrs   []string
+		timeout time.Duration
+		conf    *tls.Config
+	)
+	switch {
+	case c.cluster != nil:
+		addrs, timeout, conf = c.cluster.Addrs, c.cluster.DialTimeout, c.cluster.TLSConfig
+	case c.failover != nil:
+		// Sentinels speak TLS when the primary does.
+		addrs, timeout, conf = c.failover.SentinelAddrs, c.failover.DialTimeout, c.failover.TLSConfig
+	default:
+		if c.single.Network == "unix" {
+			return nil
+		}
+		addrs, timeout, conf = []string{c.single.Addr}, c.single.DialTimeout, c.single.TLSConfig
+	}
+	var err error
+	for _, addr := range addrs {
+		if err = dialOnce(ctx, addr, timeout, conf); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// dialOnce connects to addr, with a TLS handshake when conf is not nil,
+// within timeout and ctx, and closes the connection.
+func dialOnce(ctx context.Context, addr string, timeout time.Duration, conf *tls.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if conf == nil {
+		return nil
+	}
+	conf = conf.Clone()
+	if conf.ServerName == "" {
+		conf.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	if err := tls.Client(conn, conf).HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("TLS handshake with %s: %w (if the server speaks plain text, use redis://)", addr, err)
+	}
+	return nil
 }
 
 // urlConfig is what a URL names: the lock's options and one of the three
@@ -75,21 +150,9 @@ func (c *urlConfig) newClient() (client goredis.UniversalClient, err error) {
 	return goredis.NewClient(c.single), nil
 }
 
-// lockParams are the query parameters the lock reads itself; every other
-// parameter goes to go-redis's URL parser.
-var lockParams = map[string]bool{
-	"prefix":        true,
-	"fence":         true,
-	"retry_timeout": true,
-	"max_ttl":       true,
-	"timeout":       true,
-	"cluster":       true,
-	"sentinel_auth": true,
-}
-
 // rejected lists parameters refused with a reason: credentials, which would
-// appear unredacted wherever the URL is printed, and the original toolkit's
-// settings that are named differently here.
+// appear unredacted wherever the URL is printed, and the pip-services
+// MemcachedLock's settings that are named differently here.
 var rejected = map[string]string{
 	"username":                "give credentials in the URL's userinfo, redis://user:password@host, which error messages redact",
 	"password":                "give credentials in the URL's userinfo, redis://user:password@host, which error messages redact",
@@ -108,12 +171,136 @@ var rejected = map[string]string{
 // commands to replicas, where a lock cannot be taken.
 var notWithSentinel = []string{"route_randomly", "route_by_latency", "replica_only", "use_disconnected_replicas"}
 
+// The kinds of go-redis's URL parameters, which parseURL checks itself, so
+// that a bad value gets this package's error (not a go-redis panic or a
+// runtime message) and a duration must carry its unit.
+const (
+	kindDuration = iota
+	kindBool
+	kindString
+	kindAddrs
+	kindInt // kindInt+n: an integer of at least n-1
+)
+
+// goRedisParams are the parameters go-redis's ParseURL, ParseClusterURL
+// and ParseFailoverURL read, with their kinds. Not every topology takes
+// every one; go-redis says which it does not.
+var goRedisParams = map[string]int{
+	"dial_timeout": kindDuration, "read_timeout": kindDuration, "write_timeout": kindDuration,
+	"pool_timeout": kindDuration, "conn_max_idle_time": kindDuration, "idle_timeout": kindDuration,
+	"conn_max_lifetime": kindDuration, "max_conn_age": kindDuration, "conn_max_lifetime_jitter": kindDuration,
+	"min_retry_backoff": kindDuration, "max_retry_backoff": kindDuration, "dialer_retry_timeout": kindDuration,
+
+	"pool_size": kindInt + 2, "dialer_retries": kindInt + 2, "protocol": kindInt + 3,
+	"max_retries": kindInt, "max_redirects": kindInt, // -1 means none
+	"min_idle_conns": kindInt + 1, "max_idle_conns": kindInt + 1, "max_active_conns": kindInt + 1,
+	"max_concurrent_dials": kindInt + 1, "failing_timeout_seconds": kindInt + 1, "db": kindInt + 1,
+
+	"pool_fifo": kindBool, "read_only": kindBool, "skip_verify": kindBool, "unstable_resp3": kindBool,
+	"disableIdentity": kindBool, "route_by_latency": kindBool, "route_randomly": kindBool,
+	"replica_only": kindBool, "use_disconnected_replicas": kindBool,
+
+	"client_name": kindString, "master_name": kindString, "identitySuffix": kindString,
+	"addr": kindAddrs,
+}
+
+// urlParams are what the query of a URL says.
+type urlParams struct {
+	timeout               time.Duration // the lock's timeout parameter, or DefaultTimeout
+	cluster, sentinelAuth bool
+	master                string
+	goRedis               url.Values // go-redis's parameters, checked, in forms it reads
+}
+
+// readParams reads the query of u into c.opts and the result.
+func readParams(u *url.URL, c *urlConfig) (*urlParams, error) {
+	all, err := urlparam.Values(u)
+	if err != nil {
+		return nil, err
+	}
+	p := &urlParams{goRedis: url.Values{}}
+	q := urlparam.New(all)
+	q.Common(&c.opts.Prefix, &c.opts.Options)
+	q.Bool("fence", &c.opts.Fence)
+	q.Duration("timeout", &p.timeout)
+	q.Bool("cluster", &p.cluster)
+	q.Bool("sentinel_auth", &p.sentinelAuth)
+	for _, name := range slices.Sorted(maps.Keys(goRedisParams)) {
+		if !q.Has(name) {
+			q.Strings(name, new([]string)) // known, and absent
+			continue
+		}
+		switch kind := goRedisParams[name]; {
+		case kind == kindDuration:
+			var d time.Duration
+			q.DurationBareSeconds(name, &d)
+			p.goRedis.Set(name, d.String())
+		case kind == kindBool:
+			var b bool
+			q.Bool(name, &b)
+			p.goRedis.Set(name, strconv.FormatBool(b))
+		case kind == kindString:
+			var v string
+			q.String(name, &v)
+			p.goRedis.Set(name, v)
+		case kind == kindAddrs:
+			var vs []string
+			q.Strings(name, &vs)
+			p.goRedis[name] = vs
+		default:
+			n := kind - kindInt - 1
+			q.IntAtLeast(name, n, &n)
+			if name == "protocol" && n > 3 {
+				return nil, fmt.Errorf("parameter protocol=%d: want 2 or 3", n)
+			}
+			p.goRedis.Set(name, strconv.Itoa(n))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(rejected)) { // one order, one message
+		q.Reject(name, rejected[name])
+	}
+	if err := q.Err(); err != nil {
+		return nil, err
+	}
+	if p.timeout <= 0 {
+		p.timeout = DefaultTimeout
+	}
+	p.master = p.goRedis.Get("master_name")
+	return p, nil
+}
+
+// checkTopology refuses what cannot be: the checks between the parameters
+// and the URL's path that say which kind of deployment it names.
+func checkTopology(u *url.URL, p *urlParams) error {
+	g, db := p.goRedis, strings.Trim(u.Path, "/")
+	if p.master != "" {
+		for _, name := range notWithSentinel {
+			if g.Has(name) {
+				return fmt.Errorf("parameter %s with master_name: locks are taken on the primary", name)
+			}
+		}
+	}
+	switch {
+	case p.cluster && g.Has("master_name"):
+		return errors.New("cluster=true and master_name exclude each other: a redis cluster fails over without sentinels")
+	case p.sentinelAuth && p.master == "":
+		return errors.New("sentinel_auth needs master_name")
+	case g.Has("addr") && !p.cluster && p.master == "":
+		return errors.New("addr names more cluster nodes (with cluster=true) or sentinels (with master_name=…); a single server takes none")
+	case p.cluster && db != "" && db != "0":
+		return fmt.Errorf("database %s: a redis cluster has only database 0", db)
+	case db != "" && g.Has("db"):
+		return errors.New("database given twice, in the path and as db=: give one")
+	}
+	return nil
+}
+
 // parseURL returns the configuration that u names. It does not modify u,
 // and the errors it returns never contain the URL's password: go-redis's
 // parser is handed the URL without its userinfo, and the credentials are
 // set on the options it returns. Nor do they show the values of parameters
 // named like secrets (password= is refused by name, sentinel_auth='s value
-// is not quoted; see urlparam.SecretName).
+// is not quoted; see secret.Name).
 func parseURL(u *url.URL) (*urlConfig, error) {
 	const form = "want redis[s]://[user[:password]@]host[:port][/db][?parameters]"
 	if u.Opaque != "" || u.Fragment != "" {
@@ -122,147 +309,113 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 	if strings.Contains(u.Host, ",") {
 		return nil, errors.New("one host in the URL: name more cluster nodes or sentinels with addr= parameters")
 	}
-
-	all, err := urlparam.Values(u)
+	c := &urlConfig{}
+	p, err := readParams(u, c)
 	if err != nil {
 		return nil, err
 	}
-	mine, rest := url.Values{}, url.Values{}
-	for k, vs := range all {
-		if lockParams[k] || rejected[k] != "" {
-			mine[k] = vs
-		} else {
-			rest[k] = vs
-		}
-	}
-	c := &urlConfig{}
-	var (
-		timeout               time.Duration
-		cluster, sentinelAuth bool
-	)
-	q := urlparam.New(mine)
-	q.String("prefix", &c.opts.Prefix)
-	q.Duration("retry_timeout", &c.opts.RetryInterval)
-	q.Duration("max_ttl", &c.opts.MaxTTL)
-	q.Bool("fence", &c.opts.Fence)
-	q.Duration("timeout", &timeout)
-	q.Bool("cluster", &cluster)
-	q.Bool("sentinel_auth", &sentinelAuth)
-	for _, name := range slices.Sorted(maps.Keys(rejected)) { // one order, one message
-		q.Reject(name, rejected[name])
-	}
-	if err := q.Err(); err != nil {
+	if err := checkTopology(u, p); err != nil {
 		return nil, err
 	}
-	if q.Has("prefix") && c.opts.Prefix == "" {
-		return nil, fmt.Errorf("parameter prefix is empty: leave it out for the default %q", DefaultPrefix)
+	if err := c.build(u, p); err != nil {
+		return nil, err
 	}
-	for _, k := range slices.Sorted(maps.Keys(rest)) {
-		if vs := rest[k]; len(vs) > 1 && k != "addr" {
-			return nil, fmt.Errorf("parameter %s given %d times", k, len(vs))
-		}
-	}
-	master := rest.Get("master_name")
-	if master != "" {
-		for _, name := range notWithSentinel {
-			if rest.Has(name) {
-				return nil, fmt.Errorf("parameter %s with master_name: locks are taken on the primary", name)
-			}
-		}
-	}
-	switch {
-	case cluster && rest.Has("master_name"):
-		return nil, errors.New("cluster=true and master_name exclude each other: a redis cluster fails over without sentinels")
-	case sentinelAuth && master == "":
-		return nil, errors.New("sentinel_auth needs master_name")
-	case rest.Has("addr") && !cluster && master == "":
-		return nil, errors.New("addr names more cluster nodes (with cluster=true) or sentinels (with master_name=…); a single server takes none")
-	case cluster && strings.Trim(u.Path, "/") != "" && strings.Trim(u.Path, "/") != "0":
-		return nil, fmt.Errorf("database %s: a redis cluster has only database 0", strings.Trim(u.Path, "/"))
-	}
+	return c, nil
+}
 
-	// go-redis's parser sees the URL without its userinfo, so that none of
-	// its errors can carry the password.
+// bounds are the fields of go-redis's three option types that make every
+// call bounded (see the package doc, # Timeouts), and the credentials.
+type bounds struct {
+	user, pass                *string
+	dial, read, write         *time.Duration
+	dialerRetries, maxRetries *int // maxRetries nil: a cluster client's own
+	contextTimeout            *bool
+}
+
+// set fills b from u and p: the URL's credentials, p's timeout for the
+// go-redis timeouts not given on their own, one dial per attempt, and no
+// retries inside go-redis, unless the URL asks for them.
+func (b bounds) set(u *url.URL, p *urlParams) {
+	*b.user = u.User.Username()
+	*b.pass, _ = u.User.Password()
+	for name, d := range map[string]*time.Duration{"dial_timeout": b.dial, "read_timeout": b.read, "write_timeout": b.write} {
+		if !p.goRedis.Has(name) {
+			*d = p.timeout
+		}
+	}
+	if !p.goRedis.Has("dialer_retries") {
+		*b.dialerRetries = 1
+	}
+	if b.maxRetries != nil && !p.goRedis.Has("max_retries") {
+		*b.maxRetries = -1
+	}
+	*b.contextTimeout = true
+}
+
+// build makes c's go-redis options for the deployment u and p name.
+// go-redis's parser sees the URL without its userinfo, so that none of its
+// errors can carry the password.
+func (c *urlConfig) build(u *url.URL, p *urlParams) error {
 	g := (&url.URL{
 		Scheme:   strings.ToLower(u.Scheme),
 		Host:     u.Host,
 		Path:     u.Path,
 		RawPath:  u.RawPath,
-		RawQuery: rest.Encode(),
+		RawQuery: p.goRedis.Encode(),
 	}).String()
-	user := u.User.Username()
-	pass, _ := u.User.Password()
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	// bound sets the defaults that bound each call (see the package doc,
-	// # Timeouts): timeout for the go-redis timeouts not given on their
-	// own, one dial per attempt, and no retries inside go-redis, unless
-	// the URL asks for them.
-	bound := func(dial, read, write *time.Duration, dialerRetries, maxRetries *int) {
-		for _, t := range []struct {
-			name string
-			d    *time.Duration
-		}{{"dial_timeout", dial}, {"read_timeout", read}, {"write_timeout", write}} {
-			if !rest.Has(t.name) {
-				*t.d = timeout
-			}
-		}
-		if !rest.Has("dialer_retries") {
-			*dialerRetries = 1
-		}
-		if maxRetries != nil && !rest.Has("max_retries") {
-			*maxRetries = -1
-		}
-	}
-	if strings.Trim(u.Path, "/") != "" && rest.Has("db") {
-		return nil, errors.New("database given twice, in the path and as db=: give one")
-	}
+	var (
+		b    bounds
+		err  error
+		kind string
+	)
 	switch {
-	case cluster:
+	case p.cluster:
+		kind = "a cluster"
 		var o *goredis.ClusterOptions
 		if o, err = goredis.ParseClusterURL(g); err == nil {
-			o.Username, o.Password = user, pass
 			// A cluster client retries within MaxRedirects, which it also
 			// needs to follow slots that move: left as it is.
-			bound(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, nil)
-			o.ContextTimeoutEnabled = true
+			b = bounds{&o.Username, &o.Password, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, nil, &o.ContextTimeoutEnabled}
 			c.cluster = o
 		}
-	case master != "":
+	case p.master != "":
+		kind = "sentinels"
 		var o *goredis.FailoverOptions
 		if o, err = goredis.ParseFailoverURL(g); err == nil {
-			o.Username, o.Password = user, pass
-			if sentinelAuth {
-				o.SentinelUsername, o.SentinelPassword = user, pass
-			}
-			bound(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, &o.MaxRetries)
-			o.ContextTimeoutEnabled = true
+			b = bounds{&o.Username, &o.Password, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, &o.MaxRetries, &o.ContextTimeoutEnabled}
 			c.failover = o
 		}
 	default:
+		kind = "a single server"
 		var o *goredis.Options
 		if o, err = goredis.ParseURL(g); err == nil {
-			o.Username, o.Password = user, pass
-			bound(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, &o.MaxRetries)
-			o.ContextTimeoutEnabled = true
+			b = bounds{&o.Username, &o.Password, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, &o.MaxRetries, &o.ContextTimeoutEnabled}
 			c.single = o
 		}
 	}
 	if err != nil {
-		return nil, goRedisError(err)
+		return goRedisError(err, kind)
 	}
-	return c, nil
+	b.set(u, p)
+	if c.failover != nil && p.sentinelAuth {
+		c.failover.SentinelUsername, c.failover.SentinelPassword = c.failover.Username, c.failover.Password
+	}
+	return nil
 }
 
 // goRedisError drops the "redis: " that go-redis puts before its messages,
-// which this package adds itself, and the URL that url.Parse errors repeat.
-func goRedisError(err error) error {
+// which this package adds itself, and the URL that url.Parse errors repeat;
+// it says which parameters kind, the deployment, does not take.
+func goRedisError(err error, kind string) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return errors.New(strings.TrimPrefix(err.Error(), "redis: "))
+	msg := strings.TrimPrefix(err.Error(), "redis: ")
+	if names, ok := strings.CutPrefix(msg, "unexpected option: "); ok {
+		return fmt.Errorf("parameter %s does not apply to %s", names, kind)
+	}
+	return errors.New(msg)
 }
 
 // redact replaces password in err's message, should the error echo it, as

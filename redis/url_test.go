@@ -3,10 +3,12 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +32,7 @@ func mustParse(t *testing.T, raw string) *url.URL {
 }
 
 func TestParseURL(t *testing.T) {
-	const raw = "redis://alice:" + secret + "@db.example:6380/3?prefix=app:&retry_timeout=250&max_ttl=1h&pool_size=7&max_retries=2&protocol=2&client_name=app"
+	const raw = "redis://alice:" + secret + "@db.example:6380/3?prefix=app:&retry_timeout=250ms&max_ttl=1h&pool_size=7&max_retries=2&protocol=2&client_name=app"
 	u := mustParse(t, raw)
 	c, err := parseURL(u)
 	if err != nil {
@@ -45,7 +47,7 @@ func TestParseURL(t *testing.T) {
 		t.Errorf("parseURL(%s) = addr %q db %d user %q pool %d retries %d protocol %d client %q tls %v; want db.example:6380, 3, alice, 7, 2, 2, app, no TLS",
 			u.Redacted(), o.Addr, o.DB, o.Username, o.PoolSize, o.MaxRetries, o.Protocol, o.ClientName, o.TLSConfig != nil)
 	}
-	want := Options{Prefix: "app:", RetryInterval: 250 * time.Millisecond, MaxTTL: time.Hour}
+	want := Options{Prefix: "app:", Options: lock.Options{RetryInterval: 250 * time.Millisecond, MaxTTL: time.Hour}}
 	if c.opts != want {
 		t.Errorf("parseURL(%s) options = %+v; want %+v", u.Redacted(), c.opts, want)
 	}
@@ -91,19 +93,18 @@ func TestParseURLTLS(t *testing.T) {
 	}
 }
 
-// TestParseURLTimeout checks timeout, in the lock's units (a plain number
-// is milliseconds), against go-redis's own timeouts, in theirs (seconds),
-// and the defaults the package doc states.
+// TestParseURLTimeout checks timeout against go-redis's own timeouts, all
+// with units, and the defaults the package doc states.
 func TestParseURLTimeout(t *testing.T) {
 	for _, tc := range []struct {
 		query             string
 		dial, read, write time.Duration
 	}{
-		{"timeout=1500&read_timeout=4s", 1500 * time.Millisecond, 4 * time.Second, 1500 * time.Millisecond},
-		{"timeout=1.5s&read_timeout=4", 1500 * time.Millisecond, 4 * time.Second, 1500 * time.Millisecond},
-		{"timeout=250&dial_timeout=2&write_timeout=3", 2 * time.Second, 250 * time.Millisecond, 3 * time.Second},
+		{"timeout=1500ms&read_timeout=4s", 1500 * time.Millisecond, 4 * time.Second, 1500 * time.Millisecond},
+		{"timeout=1.5s&read_timeout=4000ms", 1500 * time.Millisecond, 4 * time.Second, 1500 * time.Millisecond},
+		{"timeout=250ms&dial_timeout=2s&write_timeout=3s", 2 * time.Second, 250 * time.Millisecond, 3 * time.Second},
 		{"", DefaultTimeout, DefaultTimeout, DefaultTimeout},
-		{"read_timeout=2", DefaultTimeout, 2 * time.Second, DefaultTimeout},
+		{"read_timeout=2s", DefaultTimeout, 2 * time.Second, DefaultTimeout},
 	} {
 		c, err := parseURL(mustParse(t, "redis://h?"+tc.query))
 		if err != nil {
@@ -152,7 +153,7 @@ func TestParseURLRetries(t *testing.T) {
 }
 
 func TestParseURLCluster(t *testing.T) {
-	c, err := parseURL(mustParse(t, "redis://bob:"+secret+"@n1:7000/0?cluster=true&addr=n2:7001&addr=n3:7002&read_timeout=2s&timeout=1500"))
+	c, err := parseURL(mustParse(t, "redis://bob:"+secret+"@n1:7000/0?cluster=true&addr=n2:7001&addr=n3:7002&read_timeout=2s&timeout=1500ms"))
 	if err != nil {
 		t.Fatalf("parseURL = %v", err)
 	}
@@ -171,7 +172,7 @@ func TestParseURLCluster(t *testing.T) {
 
 func TestParseURLSentinel(t *testing.T) {
 	for _, auth := range []bool{false, true} {
-		raw := "redis://:" + secret + "@s1:26379/2?master_name=mymaster&addr=s2:26379&timeout=1500"
+		raw := "redis://:" + secret + "@s1:26379/2?master_name=mymaster&addr=s2:26379&timeout=1500ms"
 		if auth {
 			raw += "&sentinel_auth=true"
 		}
@@ -200,7 +201,16 @@ func TestParseURLSentinel(t *testing.T) {
 // password.
 func TestParseURLErrors(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
-		{"redis://u:" + secret + "@h?nonsense=1", "unexpected option: nonsense"},
+		{"redis://u:" + secret + "@h?nonsense=1", "unknown parameter nonsense (valid: addr, client_name, close_timeout, cluster, conn_max_idle_time, "},
+		{"redis://u:" + secret + "@h?dialer_retries=2", "parameter dialer_retries does not apply to a single server"},
+		{"redis://u:" + secret + "@h?timeout=2", "parameter timeout=2 has no unit: write 2ms or 0.002s"},
+		{"redis://u:" + secret + "@h?read_timeout=2", "parameter read_timeout=2 has no unit: write 2s or 2000ms"},
+		{"redis://u:" + secret + "@h?max_ttl=3600", "parameter max_ttl=3600 has no unit: write 3600ms or 3.6s"},
+		{"redis://u:" + secret + "@h?pool_size=-1", `parameter pool_size="-1": want a positive integer`},
+		{"redis://u:" + secret + "@h?min_idle_conns=-1", `parameter min_idle_conns="-1": want a non-negative integer`},
+		{"redis://u:" + secret + "@h?max_retries=-2", `parameter max_retries="-2": want an integer of at least -1`},
+		{"redis://u:" + secret + "@h?protocol=4", "parameter protocol=4: want 2 or 3"},
+		{"redis://u:" + secret + "@h?read_timeout=0s", "read_timeout=0s is zero"},
 		{"redis://u:" + secret + "@h?password=x", "parameter password is not supported"},
 		{"redis://u:" + secret + "@h?username=u", "parameter username is not supported"},
 		{"redis://u:" + secret + "@h?master_name=m&sentinel_password=x", "parameter sentinel_password is not supported"},
@@ -212,16 +222,16 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis://u:" + secret + "@h?discovery_key=k", "no discovery service"},
 		{"redis://u:" + secret + "@h?prefix=", "prefix is empty"},
 		{"redis://u:" + secret + "@h?prefix=a&prefix=b", "given 2 times"},
-		{"redis://u:" + secret + "@h?retry_timeout=soon", "retry_timeout"},
-		{"redis://u:" + secret + "@h?timeout=-5", "negative"},
+		{"redis://u:" + secret + "@h?retry_timeout=soon", "retry_timeout=soon is not a duration"},
+		{"redis://u:" + secret + "@h?timeout=-5ms", "timeout=-5ms is negative"},
 		{"redis://u:" + secret + "@h?timeout=0", "want a positive duration"},
 		{"redis://u:" + secret + "@h?max_ttl=0", "want a positive duration"},
 		{"redis://u:" + secret + "@h?retry_timeout=0", "want a positive duration"},
 		{"redis://u:" + secret + "@h?cluster=maybe", "want true or false"},
 		{"redis://u:" + secret + "@h/x", "invalid database number"},
 		{"redis://u:" + secret + "@h/1/2", "invalid URL path"},
-		{"redis://u:" + secret + "@h?pool_size=many", "invalid pool_size number"},
-		{"redis://u:" + secret + "@h?read_timeout=later", "invalid read_timeout duration"},
+		{"redis://u:" + secret + "@h?pool_size=many", `pool_size="many": want a positive integer`},
+		{"redis://u:" + secret + "@h?read_timeout=later", "read_timeout=later is not a duration"},
 		{"redis://u:" + secret + "@h?addr=h2:6379", "addr names more cluster nodes"},
 		{"redis://u:" + secret + "@h?cluster=true&master_name=m", "exclude each other"},
 		{"redis://u:" + secret + "@h?sentinel_auth=true", "sentinel_auth needs master_name"},
@@ -447,3 +457,88 @@ func parseURLError(t *testing.T, form uint8, password, query string) string {
 	}
 	return err.Error()
 }
+
+// captured is a go-redis logger that keeps what it is given.
+type captured struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (c *captured) Printf(_ context.Context, format string, v ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lines = append(c.lines, fmt.Sprintf(format, v...))
+}
+
+// TestOpenFailsFastAndQuietly checks that Open on a server that is down,
+// and a rediss:// URL to a plain-text server, fail within one dial timeout
+// with an error that says what to fix, and that go-redis logs nothing
+// about them (its logger is global, so a line would reach the program's
+// stderr behind its back).
+func TestOpenFailsFastAndQuietly(t *testing.T) {
+	logs := &captured{}
+	goredis.SetLogger(logs)
+	t.Cleanup(func() { goredis.SetLogger(silent{}) })
+
+	mr := miniredis.RunT(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	silentLn, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers, as a plain-text redis does a TLS hello
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silentLn.Close()
+	go func() {
+		for {
+			c, err := silentLn.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	for _, tc := range []struct{ url, want string }{
+		{"rediss://" + silentLn.Addr().String(), "(if the server speaks plain text, use redis://)"},
+		{"redis://" + closed, "connection refused"},
+		{"redis://" + closed + "?cluster=true", "connection refused"},
+		{"redis://" + closed + "?master_name=m", "connection refused"},
+		{"rediss://" + mr.Addr() + "?timeout=200ms", "TLS handshake with 127.0.0.1:"},
+		{"rediss://" + mr.Addr() + "?timeout=200ms", "(if the server speaks plain text, use redis://)"},
+	} {
+		start := time.Now()
+		l, err := lock.Open(context.Background(), tc.url)
+		took := time.Since(start)
+		if err == nil {
+			l.Close()
+			t.Fatalf("lock.Open(%s) = nil error; want a failure", tc.url)
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("lock.Open(%s) = %v; want an error containing %q", tc.url, err, tc.want)
+		}
+		if errors.Is(err, lock.ErrInvalidURL) {
+			t.Errorf("lock.Open(%s) = %v; matches ErrInvalidURL, but the URL is fine", tc.url, err)
+		}
+		if bound := DefaultTimeout + faultSlackURL; took > bound {
+			t.Errorf("lock.Open(%s) took %v; want at most one dial timeout (%v with slack)", tc.url, took, bound)
+		}
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if len(logs.lines) > 0 {
+		t.Errorf("go-redis logged %d lines during Open; want none: %q", len(logs.lines), logs.lines)
+	}
+}
+
+// faultSlackURL is what the timing assertions above allow for scheduling
+// on a loaded machine under -race.
+const faultSlackURL = 250 * time.Millisecond
+
+// silent is a go-redis logger that drops everything, as the package's
+// TestMain sets it.
+type silent struct{}
+
+func (silent) Printf(context.Context, string, ...any) {}

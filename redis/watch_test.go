@@ -6,6 +6,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/distlock/lock"
 	"github.com/distlock/lock/redis"
 )
 
@@ -19,7 +20,7 @@ func TestReleaseWakesWaitReal(t *testing.T) { testReleaseWakesWait(t, realClient
 // testReleaseWakesWait checks that a wait wakes on a release, not at its
 // next poll: the retry interval is far longer than the test allows.
 func testReleaseWakesWait(t *testing.T, c goredis.UniversalClient) {
-	slow := &redis.Options{RetryInterval: time.Hour}
+	slow := &redis.Options{Options: lock.Options{RetryInterval: time.Hour}}
 	holder, waiter := mustNew(t, c, slow), mustNew(t, c, slow)
 	defer holder.Close()
 	defer waiter.Close()

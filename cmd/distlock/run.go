@@ -71,7 +71,7 @@ func (p *process) run(args []string) int {
 			p.say("interrupted by %s while connecting to the lock store", signalName(s))
 			return signalStatus(s)
 		}
-		if unreachable(err) {
+		if !errors.Is(err, lock.ErrInvalidURL) && unreachable(err) {
 			p.fail("cannot reach the lock store: %v", oneLine(err))
 			return exitUnavailable
 		}

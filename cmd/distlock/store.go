@@ -56,8 +56,8 @@ func validScheme(s string) bool {
 // or that the store refused (a bad parameter, password or database, a
 // server that is not memcached).
 //
-// lock.Open has no sentinel that tells the two apart; this looks for the
-// errors of the network, which only trying to reach a server produces.
+// The caller checks lock.ErrInvalidURL first; this looks for the errors of
+// the network, which only trying to reach a server produces.
 func unreachable(err error) bool {
 	var (
 		ne net.Error

@@ -140,7 +140,7 @@ func realRedis(t *testing.T, raw string) store {
 	if prefix == "" {
 		prefix = "lock:"
 	}
-	for _, p := range []string{"prefix", "timeout", "retry_timeout", "max_ttl"} {
+	for _, p := range []string{"prefix", "timeout", "retry_interval", "retry_timeout", "max_ttl", "close_timeout", "fence"} {
 		q.Del(p)
 	}
 	u.RawQuery = q.Encode()

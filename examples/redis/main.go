@@ -62,7 +62,7 @@ func run(ctx context.Context, rawURL string) error {
 	}
 	client := goredis.NewClient(opts)
 	defer client.Close()
-	overClient, err := redis.New(client, &redis.Options{RetryInterval: 50 * time.Millisecond})
+	overClient, err := redis.New(client, &redis.Options{Options: lock.Options{RetryInterval: 50 * time.Millisecond}})
 	if err != nil {
 		return err
 	}

@@ -287,3 +287,17 @@ func (q *Query) Err() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Invalid returns err, a backend's error about its URL, matching
+// lock.ErrInvalidURL too, with its message unchanged; nil for nil.
+func Invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return invalidError{err}
+}
+
+type invalidError struct{ error }
+
+func (e invalidError) Unwrap() error        { return e.error }
+func (e invalidError) Is(target error) bool { return target == lock.ErrInvalidURL }
