@@ -56,8 +56,8 @@
 //
 // Backends are packages that register a URL scheme: memcached
 // (memcached://h1:11211,h2:11211), redis (redis://, rediss://) and memory
-// (memory://name, for tests). A new one implements [Backend], calls
-// [Register] in init, and calls locktest.Run in its tests.
+// (memory://name, for tests). A new one implements the interfaces of
+// package driver, calls [New] and [Register], and passes locktest.Run.
 //
 // A ttl does not stop a holder paused past it (a GC pause) from acting after
 // another owner took the lock: check Lease.Deadline before a side effect,

@@ -9,11 +9,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/distlock/lock/driver"
 )
 
 // New returns a Lock over b, which its Close closes. A nil opts means the
 // defaults. Backend packages call New from their constructors.
-func New(b Backend, opts *Options) Lock {
+func New(b driver.Backend, opts *Options) Lock {
 	l := &locker{
 		b:            b,
 		retry:        opts.retryInterval(),
@@ -22,16 +24,16 @@ func New(b Backend, opts *Options) Lock {
 		logger:       opts.logger(),
 		done:         make(chan struct{}),
 	}
-	l.watch, _ = b.(Watcher)
-	l.fencer, _ = b.(Fencer)
+	l.watch, _ = b.(driver.Watcher)
+	l.fencer, _ = b.(driver.Fencer)
 	l.bgCtx, l.bgStop = context.WithCancel(context.Background())
 	return l
 }
 
 type locker struct {
-	b            Backend
-	watch        Watcher // nil unless b implements it
-	fencer       Fencer  // nil unless b implements it
+	b            driver.Backend
+	watch        driver.Watcher // nil unless b implements it
+	fencer       driver.Fencer  // nil unless b implements it
 	retry        time.Duration
 	maxTTL       time.Duration
 	closeTimeout time.Duration

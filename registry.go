@@ -13,18 +13,15 @@ import (
 	"github.com/distlock/lock/internal/secret"
 )
 
-// An Opener opens a Lock for a URL whose scheme it was registered under.
-// Openers are called concurrently, must not modify u, and should report an
-// unreachable store before returning (within ctx). [Open] adds the redacted
-// URL to the errors an Opener returns, so they need not repeat it; they must
-// not show u's password, nor the values of parameters named like secrets.
+// An Opener opens a Lock for a URL of the scheme it was registered under.
+// It is called concurrently, must not modify u, should fail on a store it
+// cannot reach, and wraps [ErrInvalidURL] in its errors about u, which must
+// not show u's password (Open adds the redacted URL to them).
 type Opener func(ctx context.Context, u *url.URL) (Lock, error)
 
 // ErrInvalidURL is matched by the errors of [Open] for a URL it cannot use
-// as written: one that does not parse, has no or an unknown scheme, or that
-// its backend refuses (a bad form or parameter), as opposed to a store that
-// cannot be reached. An [Opener] wraps it in the errors it returns for such
-// URLs.
+// as written (a bad form, scheme or parameter), as against a store it
+// cannot reach.
 var ErrInvalidURL = errors.New("invalid URL")
 
 var registry = struct {
@@ -32,14 +29,9 @@ var registry = struct {
 	openers map[string]Opener
 }{openers: make(map[string]Opener)}
 
-// Register makes a backend available to [Open] under scheme, which is
-// case-insensitive. Backend packages call it from init; a program selects
-// backends by importing them, usually for side effects only:
-//
-//	import _ "github.com/distlock/lock/memcached"
-//
-// Register panics if scheme is empty or already registered, or if opener is
-// nil.
+// Register makes a backend available to [Open] under scheme (any case).
+// Backend packages call it from init, so programs select them by import.
+// It panics if scheme is empty or taken, or opener is nil.
 func Register(scheme string, opener Opener) {
 	if scheme == "" {
 		panic("lock: Register with an empty scheme")
@@ -69,18 +61,17 @@ func Schemes() []string {
 }
 
 // Open returns a Lock on the store that rawURL names, through the backend
-// registered for its scheme. Each backend documents its URL form and
-// parameters; unknown parameters are an error. The host part may list
-// several servers separated by commas (memcached://h1:11211,h2:11211); the
-// Opener then finds them, comma-separated, in u.Host.
-//
-// Open's errors never show a password: they show the URL with the
-// userinfo's password, and the values of parameters named like secrets,
-// masked. Of a URL that does not parse, or that has an '@' past its host
-// (as a password with an unescaped '/', '?' or '#' makes), they show only
-// the scheme and what is wrong; for the latter, not the backend's error
-// either, which errors.Is and errors.As still see.
+// registered for its scheme, which documents its URL form and parameters.
+// Open fails on an unknown parameter, on a store it cannot reach before ctx
+// is done, and with an error matching [ErrInvalidURL] on a URL it cannot
+// use. Its errors never show a password.
 func Open(ctx context.Context, rawURL string) (Lock, error) {
+	// Errors show the URL with the userinfo's password and the values of
+	// parameters named like secrets masked. Of a URL that does not parse,
+	// or that has an '@' past its host, as a password with an unescaped
+	// '/', '?' or '#' makes, they show only the scheme and what is wrong,
+	// and hide the backend's error from the text, not from errors.Is and
+	// errors.As.
 	if err := noScheme(rawURL); err != nil {
 		return nil, err
 	}
@@ -334,10 +325,9 @@ func registered() string {
 	return "none"
 }
 
-// ParseURL parses raw as Open does: as url.Parse, except that the host part
-// may be a comma-separated list of servers (h1:11211,h2:11211), which
-// url.Parse rejects; u.Host then holds the list. Backend authors use it to
-// test their Openers. Its errors may contain raw, password included.
+// ParseURL parses raw as Open does: as url.Parse, with a comma-separated
+// list of servers allowed in u.Host (h1:11211,h2:11211). Its errors may
+// show raw, password included.
 func ParseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err == nil {

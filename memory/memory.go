@@ -253,7 +253,7 @@ func (b *backend) Acquire(_ context.Context, key, token string, ttl time.Duratio
 	return ok, nil
 }
 
-// AcquireFenced implements lock.Fencer: the fencing tokens of a store
+// AcquireFenced implements driver.Fencer: the fencing tokens of a store
 // count its acquisitions, of every key.
 func (b *backend) AcquireFenced(_ context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
 	ok, fence := b.s.acquire(b.key(key), token, ttl)

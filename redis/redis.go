@@ -109,7 +109,7 @@ var (
 	fencedScript  = goredis.NewScript(fencedSrc)
 )
 
-// backend implements lock.Backend on redis. It is safe for concurrent use,
+// backend implements driver.Backend on redis. It is safe for concurrent use,
 // as the go-redis clients are.
 type backend struct {
 	c      goredis.UniversalClient
@@ -156,7 +156,7 @@ func isReply(err error) bool {
 //
 // When ctx is done there is no time for the check: the error is returned,
 // and the Lock releases, in the background, the lock the attempt may have
-// stored (see lock.Backend).
+// stored (see driver.Backend).
 func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	k, ms := b.prefix+key, millis(ttl)
 	var ok bool
@@ -245,7 +245,7 @@ func (b *backend) run(ctx context.Context, script *goredis.Script, k string, arg
 	return n == 1, err
 }
 
-// Watch implements lock.Watcher: waits wake on the release that
+// Watch implements driver.Watcher: waits wake on the release that
 // release.lua publishes.
 func (b *backend) Watch(key string) <-chan struct{} { return b.watcher.watch(b.prefix + key) }
 

@@ -8,7 +8,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// watcher implements lock.Watcher: release.lua publishes on the lock key's
+// watcher implements driver.Watcher: release.lua publishes on the lock key's
 // name (a channel; channels and keys are separate namespaces), and a wait
 // subscribes to it, through one pub/sub connection per Lock, made when the
 // first wait starts. Subscribing happens aside, in a goroutine, so that a

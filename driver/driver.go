@@ -1,0 +1,55 @@
+// Package driver is what a lock store implements for package lock to build
+// a lock.Lock over it: [Backend], three atomic primitives on tokens, and the
+// optional [Watcher] and [Fencer]. lock.New does the rest (validation,
+// tokens, leases, waiting, keep-alive, Close) the same way for every store.
+//
+// A backend package calls lock.New from its constructors, registers its URL
+// scheme with lock.Register in init, and runs the conformance suite,
+// locktest.Run, in its tests. Package memory is the smallest example.
+package driver
+
+import (
+	"context"
+	"time"
+)
+
+// Backend is what a store implements for lock.New to build a Lock over it:
+// three atomic primitives on tokens, and Close. Keys reach it non-empty (it
+// maps any bytes to a native key injectively), tokens with at least 128
+// random bits, ttls in (0, MaxTTL]. It must be safe for concurrent use.
+type Backend interface {
+	// Acquire stores token under key for ttl if key is free (absent or
+	// expired), or reports false. It never reports true unless token is
+	// stored, nor lets key expire before ttl has passed from its call. An
+	// error means the outcome is unknown; a backend that can learn it
+	// cheaply should answer.
+	Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
+
+	// Release deletes key if it stores token, or reports false.
+	Release(ctx context.Context, key, token string) (bool, error)
+
+	// Extend sets the remaining lifetime of key to ttl if it stores token,
+	// or reports false.
+	Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
+
+	// Close releases the backend's resources. The Lock calls it last, once.
+	Close() error
+}
+
+// Watcher is an optional interface of a Backend that can wake waits when a
+// key may have become free.
+type Watcher interface {
+	// Watch returns a channel that is closed when key is next released or
+	// found expired (at once if key is free), and not kept after that. The
+	// Lock calls it before each attempt.
+	Watch(key string) <-chan struct{}
+}
+
+// Fencer is an optional interface of a Backend that gives fencing tokens.
+type Fencer interface {
+	// AcquireFenced is Acquire that also returns the acquisition's fencing
+	// token: never 0, and above that of every earlier acquisition of key.
+	// If key stores token already (an earlier try landed), it returns that
+	// acquisition's.
+	AcquireFenced(ctx context.Context, key, token string, ttl time.Duration) (ok bool, fence uint64, err error)
+}
