@@ -91,10 +91,20 @@
 // *memcache.Client given to New agrees with them when it is made with
 // memcache.NewFromSelector over [Servers].
 //
-// The parameters, under the original toolkit's names where it had them;
-// durations are milliseconds as plain numbers, or Go durations such as 1.5s:
+// Durations carry their unit (250ms, 1.5s, 1h); a bare number is an error
+// that says how to write it. The parameters every backend takes:
 //
 //   - prefix: prepended to every key (default "lock:"; may not be empty).
+//   - retry_interval: the longest pause between attempts of a wait (default
+//     100ms); retry_timeout, the pip-services MemcachedLock's name, is the
+//     same setting.
+//   - max_ttl: the longest ttl accepted (default, and at most, max_expiration
+//     less 2s).
+//   - close_timeout: how long Close spends releasing (default 2s).
+//
+// memcached's own, under the pip-services MemcachedLock's names where it had
+// them:
+//
 //   - call_timeout: the longest a call to the store takes, retries included
 //     (default 1s).
 //   - timeout: dial, or read/write, timeout of one attempt (default 500ms).
@@ -102,20 +112,20 @@
 //     at least 8).
 //   - retries: retries of an operation that failed in transit (default 3;
 //     0 for none), within call_timeout.
-//   - retry_timeout: the longest pause between attempts of a wait (default
-//     100ms).
 //   - max_key_size: the longest key sent as is (at most and by default 250);
 //     longer keys are hashed.
-//   - max_expiration: the longest expiration asked of the server, in seconds
-//     as a plain number (at most and by default 2592000, 30 days: memcached
-//     reads longer ones as absolute times). The longest ttl is 2s less.
+//   - max_expiration: the longest expiration asked of the server (at most and
+//     by default 720h, 30 days: memcached reads longer ones as absolute
+//     times).
 //   - tls: "true" to connect with TLS (memcached --enable-ssl), verifying the
 //     server's certificate against the system's roots. For other roots or a
 //     client certificate, use Dial with Options.TLS.
 //
-// Unknown parameters are an error, and so are the original's settings that
-// have no meaning for a lock (host, port, uri, discovery_key, max_size,
-// max_value, reconnect, failures, retry, idle): the error says why.
+// Unknown parameters are an error that lists the valid ones, and so are the
+// pip-services settings that have no meaning for a lock (host, port, uri,
+// discovery_key, max_size, max_value, reconnect, failures, retry, idle): the
+// error says why. memcached has no authentication, so a URL with a user or
+// password is refused.
 //
 // # Caveats
 //
@@ -155,10 +165,10 @@
 // blocks its key until its ttl passes. memcached has no way to tell such a
 // late command apart; keep ttls no longer than the work needs.
 //
-// There are no fencing tokens: a holder paused past its ttl (a long GC, a
+// Without fencing tokens, a holder paused past its ttl (a long GC, a
 // stopped VM) can act after another owner has taken the lock. Keep ttls well
-// above the work they protect, or extend the lease as you go.
+// above the work they protect, or keep the lease alive as you go.
 //
-// memcached has no authentication in its text protocol beyond TLS client
+// memcached has no authentication in its protocols beyond TLS client
 // certificates; with tls=true, at least, traffic is encrypted.
 package memcached

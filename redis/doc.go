@@ -77,18 +77,24 @@
 // Credentials go in the URL's userinfo ("redis://:password@host" when redis
 // has only a password): lock.Open redacts them from its errors.
 //
-// The lock's own parameters; durations are milliseconds as plain numbers,
-// or Go durations such as 1.5s:
+// Durations carry their unit (250ms, 1.5s, 1h), go-redis's as well as the
+// lock's; a bare number is an error that says how to write it. The
+// parameters every backend takes:
 //
 //   - prefix: prepended to every key (default "lock:"; may not be empty).
-//   - retry_timeout: the longest pause between attempts of a wait (default
-//     100ms), as in the pip-services MemcachedLock.
+//   - retry_interval: the longest pause between attempts of a wait (default
+//     100ms); retry_timeout, the pip-services MemcachedLock's name, is the
+//     same setting.
 //   - max_ttl: the longest ttl accepted (default lock.DefaultMaxTTL, 30 days
 //     less 2s, as the other backends).
+//   - close_timeout: how long Close spends releasing (default 2s).
+//
+// redis's own:
+//
 //   - fence: "true" to hand out fencing tokens (Options.Fence; see Fencing).
-//   - timeout: the operation timeout of pip-services' locks; sets go-redis's
-//     dial_timeout, read_timeout and write_timeout, each unless given itself
-//     (default DefaultTimeout, 300ms; see Timeouts).
+//   - timeout: sets go-redis's dial_timeout, read_timeout and write_timeout,
+//     each unless given itself (default DefaultTimeout, 300ms; see
+//     Timeouts).
 //   - cluster: "true" for a redis cluster. The URL's host and any addr=
 //     parameters are seed nodes: redis://host1:6379?cluster=true&addr=host2:6379.
 //     The database must be 0.
@@ -102,16 +108,24 @@
 // Every other parameter is go-redis's own, as its ParseURL, ParseClusterURL
 // and ParseFailoverURL read them (max_retries, pool_size, read_timeout,
 // protocol, client_name, ...; skip_verify only on rediss:// single-node and
-// sentinel URLs). Mind their units: there, a plain number of a duration is
-// seconds.
+// sentinel URLs). This package checks their values itself: sizes and counts
+// must be in range, durations positive and with their unit.
 //
-// Unknown parameters are an error. So are username, password and their
-// sentinel_ forms (credentials in a query string would be printed with the
-// URL), and pip-services' host, port, uri, discovery_key and
-// retries: the error says what to use instead.
+// Unknown parameters are an error that lists the valid ones. So are
+// username, password and their sentinel_ forms (credentials in a query
+// string would be printed with the URL), and pip-services' host, port, uri,
+// discovery_key and retries: the error says what to use instead.
 //
 // lock.Open checks that the store answers (PING) before it returns, within
-// its ctx. The client it makes is the Lock's: Close closes it.
+// its ctx, and fails within one dial timeout on a server that is down or
+// does not speak TLS to a rediss:// URL, saying so. The client it makes is
+// the Lock's: Close closes it.
+//
+// go-redis logs some events (a failed dial in its pool, a sentinel
+// failover) through its global logger, which is go-redis's to set
+// (goredis.SetLogger), for the program's own clients as for this package's;
+// this package leaves it alone. Open checks a server's reachability itself,
+// so that its failures are in its error, not in go-redis's log.
 //
 // The database is the URL's path or a db= parameter, not both.
 //
@@ -196,9 +210,10 @@
 // Lock lifetimes rely on the server's clock: a clock jump on the server
 // shortens or lengthens every lock.
 //
-// There are no fencing tokens: a holder paused past its ttl (a long GC, a
-// stopped VM) can act after another owner has taken the lock. Keep ttls well
-// above the work they protect, or extend the lease as you go.
+// Without fence=true there are no fencing tokens: a holder paused past its
+// ttl (a long GC, a stopped VM) can act after another owner has taken the
+// lock. Keep ttls well above the work they protect, or keep the lease alive
+// as you go.
 //
 // A release whose reply is lost and that go-redis retries itself (over a
 // client passed to New with go-redis's MaxRetries, 3 by default, or over a
