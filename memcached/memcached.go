@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -243,9 +245,28 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 	b := &meta{pool: p, cfg: c}
 	if err := b.ping(ctx); err != nil {
 		p.close()
-		return nil, fmt.Errorf("memcached: %w", err)
+		return nil, fmt.Errorf("memcached: %w%s", err, tlsHint(opts.TLS != nil, err))
 	}
 	return lock.New(b, &c.lock), nil
+}
+
+// tlsHint returns a hint for a ping that failed as a TLS mismatch does: a
+// TLS client to a plain-text server gets a reply that is no handshake (or
+// none, within the timeout); a plain client to a TLS-only server sees the
+// connection closed, or no reply.
+func tlsHint(useTLS bool, err error) string {
+	var (
+		re tls.RecordHeaderError
+		ne net.Error
+	)
+	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+	switch {
+	case useTLS && (errors.As(err, &re) || timedOut):
+		return " (if the server speaks plain text, leave out tls=true)"
+	case !useTLS && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || timedOut):
+		return " (if the server speaks TLS only, add tls=true)"
+	}
+	return ""
 }
 
 // tlsDialer returns d with a TLS handshake after it, checking the server's
