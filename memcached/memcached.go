@@ -52,8 +52,6 @@ const (
 // open and close a connection per call.
 func DefaultPoolSize() int { return max(8, 2*runtime.GOMAXPROCS(0)) }
 
-func init() { lock.Register(Scheme, openURL) }
-
 // Options configures the memcached backend. The zero value, and a nil
 // *Options, mean the documented defaults.
 type Options struct {

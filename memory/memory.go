@@ -19,8 +19,6 @@ const Scheme = "memory"
 // when Options.SweepInterval is zero.
 const DefaultSweepInterval = time.Second
 
-func init() { lock.Register(Scheme, openURL) }
-
 // Options configures a Store. The zero value, and a nil *Options, mean the
 // documented defaults.
 type Options struct {
@@ -282,6 +280,9 @@ var named = struct {
 	stores map[string]*Store
 }{stores: make(map[string]*Store)}
 
+func init() { lock.Register(Scheme, openURL) }
+
+// openURL opens a memory:// URL; see the package doc, # URLs.
 func openURL(_ context.Context, u *url.URL) (lock.Lock, error) {
 	if u.Opaque != "" || u.User != nil || u.Port() != "" || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
 		return nil, fmt.Errorf("memory: %w", urlparam.Invalid(errors.New("want memory://[name][?parameters]")))

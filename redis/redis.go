@@ -26,11 +26,6 @@ const (
 // DefaultPrefix is prepended to every lock key when Options.Prefix is empty.
 const DefaultPrefix = "lock:"
 
-func init() {
-	lock.Register(Scheme, openURL)
-	lock.Register(SchemeTLS, openURL)
-}
-
 // Options configures the redis backend. The zero value, and a nil *Options,
 // mean the documented defaults.
 type Options struct {
@@ -118,9 +113,9 @@ type backend struct {
 
 	watcher *watcher
 
-	// legacy is set once the server refused SET with both NX and GET
+	// noSetNXGet is set once the server refused SET with both NX and GET
 	// (redis before 7.0): acquire then runs acquire.lua instead.
-	legacy atomic.Bool
+	noSetNXGet atomic.Bool
 }
 
 // millis returns the expiry, in whole milliseconds, sent for ttl: ttl
@@ -194,7 +189,7 @@ func resendOnce(ctx context.Context, try func() error) error {
 // A server before redis 7.0 refuses NX with GET; after the first refusal,
 // acquire runs acquire.lua instead, which does the same in one round trip.
 func (b *backend) acquire(ctx context.Context, k, token string, ms int64) (bool, error) {
-	if b.legacy.Load() {
+	if b.noSetNXGet.Load() {
 		return b.run(ctx, acquireScript, k, token, ms)
 	}
 	cmd := goredis.NewStringCmd(ctx, "set", k, token, "px", ms, "nx", "get")
@@ -207,7 +202,7 @@ func (b *backend) acquire(ctx context.Context, k, token string, ms int64) (bool,
 	case err == nil:
 		return false, nil
 	case goredis.HasErrorPrefix(err, "syntax error"):
-		b.legacy.Store(true)
+		b.noSetNXGet.Store(true)
 		return b.run(ctx, acquireScript, k, token, ms)
 	}
 	return false, err

@@ -28,6 +28,11 @@ import (
 // read_timeout and write_timeout each of those.
 const DefaultTimeout = 300 * time.Millisecond
 
+func init() {
+	lock.Register(Scheme, openURL)
+	lock.Register(SchemeTLS, openURL)
+}
+
 // openURL opens a redis:// or rediss:// URL; see the package doc, # URLs.
 // The client it makes belongs to the Lock, whose Close closes it.
 func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
