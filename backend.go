@@ -22,14 +22,11 @@ type Options struct {
 	// ends after its timeout, within one RetryInterval. Zero means
 	// DefaultRetryInterval; the least is a millisecond.
 	RetryInterval time.Duration
-
 	// MaxTTL is the longest ttl accepted. Zero means DefaultMaxTTL.
 	MaxTTL time.Duration
-
 	// CloseTimeout bounds Close's releases (a client that ignores ctx may
 	// overrun it). Zero means DefaultCloseTimeout.
 	CloseTimeout time.Duration
-
 	// Logger receives background failures, which name keys, never tokens.
 	// Nil means silent.
 	Logger *slog.Logger

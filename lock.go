@@ -22,6 +22,9 @@ var (
 	// ErrUnavailable marks a failure in transit, whose outcome is unknown.
 	// Backends wrap transient errors with it; any network error counts too.
 	ErrUnavailable = errors.New("lock: store unavailable")
+	// ErrInvalidURL reports a URL that Open cannot use as written (a bad
+	// form, scheme or parameter), as against a store it cannot reach.
+	ErrInvalidURL = errors.New("invalid URL") // Open's error says "lock: open"
 )
 
 // Lock is a client of a lock store, safe for concurrent use: open one with

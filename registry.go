@@ -19,11 +19,6 @@ import (
 // not show u's password (Open adds the redacted URL to them).
 type Opener func(ctx context.Context, u *url.URL) (Lock, error)
 
-// ErrInvalidURL is matched by the errors of [Open] for a URL it cannot use
-// as written (a bad form, scheme or parameter), as against a store it
-// cannot reach.
-var ErrInvalidURL = errors.New("invalid URL")
-
 var registry = struct {
 	sync.RWMutex
 	openers map[string]Opener
