@@ -15,7 +15,8 @@ import (
 // wait never waits for it: a release that comes before its subscription is
 // active is noticed by the wait's next poll, as an expiry is.
 type watcher struct {
-	c goredis.UniversalClient
+	c    goredis.UniversalClient
+	idle time.Duration // idleChannel, but in tests
 
 	mu     sync.Mutex
 	waits  map[string]chan struct{} // by channel: closed at the next release
@@ -33,6 +34,7 @@ const idleChannel = time.Minute
 func newWatcher(c goredis.UniversalClient) *watcher {
 	return &watcher{
 		c:     c,
+		idle:  idleChannel,
 		waits: make(map[string]chan struct{}),
 		subs:  make(map[string]time.Time),
 		kick:  make(chan struct{}, 1),
@@ -86,10 +88,10 @@ func (w *watcher) receive(msgs <-chan *goredis.Message) {
 }
 
 // subscribe subscribes the channels asked for, and unsubscribes those idle
-// for idleChannel (waking their stale waits, which then poll).
+// for w.idle (waking their stale waits, which then poll).
 func (w *watcher) subscribe() {
 	defer w.wg.Done()
-	sweep := time.NewTicker(idleChannel)
+	sweep := time.NewTicker(w.idle)
 	defer sweep.Stop()
 	active := make(map[string]bool)
 	for {
@@ -104,7 +106,7 @@ func (w *watcher) subscribe() {
 		w.mu.Lock()
 		for k, last := range w.subs {
 			switch {
-			case now.Sub(last) > idleChannel:
+			case now.Sub(last) > w.idle:
 				delete(w.subs, k)
 				if ch, ok := w.waits[k]; ok {
 					close(ch)
