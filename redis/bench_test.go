@@ -9,6 +9,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/distlock/lock"
 	"github.com/distlock/lock/locktest"
 	"github.com/distlock/lock/redis"
 )
@@ -28,6 +29,22 @@ func benchClient(b *testing.B) *goredis.Client {
 // the compare-and-delete script, two round trips.
 func BenchmarkCycle(b *testing.B) {
 	l := mustNew(b, benchClient(b), nil)
+	defer l.Close()
+	locktest.BenchmarkCycle(b, l)
+}
+
+// BenchmarkCycleURL is BenchmarkCycle on a Lock opened by URL, whose
+// client lock.Open makes (no retries inside go-redis, 300ms timeouts).
+func BenchmarkCycleURL(b *testing.B) {
+	raw := os.Getenv("LOCK_TEST_REDIS_URL")
+	if raw == "" {
+		mr, _ := mini(b)
+		raw = "redis://" + mr.Addr()
+	}
+	l, err := lock.Open(context.Background(), raw)
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer l.Close()
 	locktest.BenchmarkCycle(b, l)
 }

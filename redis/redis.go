@@ -80,7 +80,7 @@ func New(client goredis.UniversalClient, opts *Options) (lock.Lock, error) {
 }
 
 func newLock(client goredis.UniversalClient, opts *Options, owned bool) lock.Lock {
-	b := &backend{c: client, prefix: opts.prefix(), owned: owned, watcher: newWatcher(client)}
+	b := &backend{c: client, prefix: opts.prefix(), owned: owned, watcher: newWatcher(client), plainFirst: sendsOnce(client)}
 	if opts != nil && opts.Fence {
 		return lock.New(&fencedBackend{b}, opts.lockOptions())
 	}
@@ -112,6 +112,10 @@ type backend struct {
 	owned  bool // c was made from a URL: Close closes it
 
 	watcher *watcher
+
+	// plainFirst: the client never sends a command twice itself, so a
+	// first attempt can be a plain SET NX (see acquire).
+	plainFirst bool
 
 	// noSetNXGet is set once the server refused SET with both NX and GET
 	// (redis before 7.0): acquire then runs acquire.lua instead.
@@ -154,12 +158,44 @@ func isReply(err error) bool {
 // stored (see driver.Backend).
 func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	k, ms := b.prefix+key, millis(ttl)
-	var ok bool
+	var (
+		ok    bool
+		tries int
+	)
 	err := resendOnce(ctx, func() (err error) {
-		ok, err = b.acquire(ctx, k, token, ms)
+		tries++
+		if tries == 1 && b.plainFirst {
+			ok, err = b.acquireFresh(ctx, k, token, ms)
+		} else {
+			ok, err = b.acquire(ctx, k, token, ms)
+		}
 		return err
 	})
 	return ok && err == nil, err
+}
+
+// acquireFresh runs SET key token PX ms NX, for a first attempt over a
+// client that sends each command once: the token is fresh, so a key found
+// held is another owner's, and the reply is OK when the lock is ours, not
+// the nil of SET … GET, which go-redis handles as an error, at a cost of
+// about twenty allocations.
+func (b *backend) acquireFresh(ctx context.Context, k, token string, ms int64) (bool, error) {
+	err := b.c.SetArgs(ctx, k, token, goredis.SetArgs{Mode: "NX", TTL: time.Duration(ms) * time.Millisecond}).Err()
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, goredis.Nil):
+		return false, nil
+	}
+	return false, err
+}
+
+// sendsOnce reports whether client never retries a command itself: a
+// Client or a failover Client with MaxRetries -1, as lock.Open
+// makes them unless the URL asks for retries.
+func sendsOnce(client goredis.UniversalClient) bool {
+	c, ok := client.(*goredis.Client)
+	return ok && c.Options().MaxRetries <= 0 // after NewClient, -1 reads 0: none
 }
 
 // resendOnce runs an acquire, with its token, and once more when it fails
