@@ -22,7 +22,9 @@
 // retries a command whose connection failed, and when the first attempt had
 // landed, the retry finds the caller's own token, which is reported as
 // acquired (its ttl restarted by a compare-and-pexpire, a second round trip
-// on that rare path only). Servers before redis 7.0 refuse NX with GET; on
+// on that rare path only). Over a client that never retries itself (those
+// lock.Open makes, unless the URL sets max_retries), a first attempt is a
+// plain SET NX PX, whose token is fresh, and only a resend carries GET. Servers before redis 7.0 refuse NX with GET; on
 // them, each Lock value switches, after its first refusal, to a Lua script
 // that does the same in one round trip.
 //
