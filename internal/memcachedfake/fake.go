@@ -1,26 +1,29 @@
 // Package memcachedfake is an in-process fake memcached server for tests.
 //
 // It listens on a loopback TCP port and follows the observable behaviour of
-// memcached 1.6, checked against a real server by the package's tests when
+// memcached 1.6 for the commands that the memcached backend and its tests
+// send, checked against a real server by the package's tests when
 // LOCK_TEST_MEMCACHED_URL is set:
 //
-//   - the classic text protocol: the storage commands (set, add, replace,
-//     append, prepend, cas), the retrieval commands (get, gets, gat, gats),
-//     delete, touch, incr, decr, flush_all, stats, version, verbosity and
-//     quit, the noreply option and the error lines for malformed requests
-//     (text.go);
+//   - the classic commands add, cas, gets, delete and stats, with the
+//     noreply option and the error lines for malformed requests (text.go,
+//     stats.go);
 //   - the meta commands mg, ms, md and mn, with the flags listed in meta.go;
 //   - memcached's whole-second clock for expiration times (items.go).
 //
-// Tests inject faults by command verb (faults.go): a reply dropped or late,
-// a request lost or landing late. Restart and Stall act on the whole
-// server: a restarted process, a hung one.
+// Every other command, even one that memcached knows (get, set, touch,
+// incr, flush_all, version, ...), is answered "ERROR", as memcached answers
+// a command it does not know.
 //
-// Expired and flushed items are removed lazily, when a command or Keys
-// touches them. There is no memory limit, no LRU eviction, no binary
-// protocol, and the meta commands' flags that need more than an item's
-// value, flags, expiration and cas id (stale items, recache wins, base64
-// keys) are not emulated.
+// Tests inject faults (faults.go): by command verb, a reply dropped or
+// late, a request lost or landing late; on the whole server, a restarted
+// process, a hung one.
+//
+// Expired items are removed lazily, when a command or Keys touches them.
+// There is no memory limit, no LRU eviction, no binary protocol, and the
+// meta commands' flags that need more than an item's value, flags,
+// expiration and cas id (stale items, recache wins, base64 keys) are not
+// emulated.
 package memcachedfake
 
 import (
@@ -28,43 +31,24 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
-	"math"
 	"net"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
+// This file holds the server and its connections: starting and closing
+// them, reading command lines and writing the replies.
+
 const (
-	// version is reported by the version command and by stats.
-	version = "1.6.18-fake"
-
-	// maxKeyLength is memcached's KEY_MAX_LENGTH.
-	maxKeyLength = 250
-
-	// maxRelativeExptime is memcached's REALTIME_MAXDELTA: larger expiration
-	// times are absolute Unix times.
-	maxRelativeExptime = 60 * 60 * 24 * 30
-
-	// itemSizeMax is memcached's default item size limit (-I 1m).
-	itemSizeMax = 1 << 20
-
-	// itemHeaderSize is the size of memcached's item header on a 64-bit
-	// build, plus the 8-byte CAS field.
-	itemHeaderSize = 48 + 8
-
 	// maxLine is the longest command line accepted for commands other than
-	// get and gets; longer lines close the connection.
+	// gets; longer lines close the connection.
 	maxLine = 8 << 10
 
-	// maxGetLine is the longest get or gets command line accepted.
+	// maxGetLine is the longest gets command line accepted.
 	maxGetLine = 1 << 20
 )
-
-// expiredAlready is an expiration second that is always in the past.
-const expiredAlready = math.MinInt64
 
 // Options configures a Server.
 type Options struct {
@@ -75,8 +59,9 @@ type Options struct {
 	// TLS, when not nil, makes the server speak TLS on its port.
 	TLS *tls.Config
 
-	// NoCAS makes the server behave as memcached -C: gets reports cas id 0,
-	// and every cas of an existing item fails with EXISTS.
+	// NoCAS makes the server behave as memcached -C: it reports cas id 0
+	// for every item, and a cas, or an ms with a cas id, of an existing
+	// item fails with EXISTS (EX).
 	NoCAS bool
 }
 
@@ -94,8 +79,6 @@ type Server struct {
 	stalled    bool  // commands are read and never answered
 	items      map[string]*item
 	casSeq     uint64
-	oldestLive int64 // flush_all horizon in Unix seconds; 0 means none
-	oldestCas  uint64
 	conns      map[net.Conn]struct{}
 	closed     bool
 	totalConns int
@@ -138,46 +121,6 @@ func Start(opts *Options) (*Server, error) {
 // pids numbers the fake server processes, for the pid of stats.
 var pids atomic.Int32
 
-// Restart makes the server behave as a memcached process that was
-// restarted: every connection is closed, every item (and every command held
-// by LandLate) is lost, cas ids are numbered from 1 again, and stats
-// report a new pid and start time. The listener stays, so clients can
-// connect again at once.
-func (s *Server) Restart() {
-	s.mu.Lock()
-	conns := make([]net.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.items = make(map[string]*item)
-	s.late = make(map[string][]lateCmd)
-	s.casSeq, s.oldestLive, s.oldestCas = 0, 0, 0
-	s.startSec = s.nowSec()
-	s.pid = int(pids.Add(1))
-	s.st = counters{}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// Stall makes the server read every command, on its connections and on
-// new ones, and answer none, as a process that hangs or a network that
-// drops every reply: clients see their requests sent and wait for their
-// timeouts. Resume ends it.
-func (s *Server) Stall() {
-	s.mu.Lock()
-	s.stalled = true
-	s.mu.Unlock()
-}
-
-// Resume makes a stalled server answer the commands it reads from now on.
-func (s *Server) Resume() {
-	s.mu.Lock()
-	s.stalled = false
-	s.mu.Unlock()
-}
-
 // Addr returns the host:port the server listens on.
 func (s *Server) Addr() string {
 	return s.ln.Addr().String()
@@ -205,23 +148,6 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	return err
-}
-
-// Keys returns the keys of the live (unexpired, unflushed) items, sorted.
-func (s *Server) Keys() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.nowSec()
-	keys := make([]string, 0, len(s.items))
-	for k, it := range s.items {
-		if s.dead(it, now) {
-			delete(s.items, k)
-			continue
-		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // TotalConnections returns the number of connections accepted so far.
@@ -342,7 +268,7 @@ func readLine(r *bufio.Reader) (string, error) {
 		}
 		limit := maxLine
 		trimmed := bytes.TrimLeft(buf, " ")
-		if bytes.HasPrefix(trimmed, []byte("get ")) || bytes.HasPrefix(trimmed, []byte("gets ")) {
+		if bytes.HasPrefix(trimmed, []byte("gets ")) {
 			limit = maxGetLine
 		}
 		if len(buf) > limit {
@@ -365,93 +291,4 @@ func tokenize(line string) []string {
 		}
 	}
 	return toks
-}
-
-// handle executes one command, writing its reply to out (unless noreply), and
-// reports whether the connection stays open.
-func (s *Server) handle(toks []string, r *bufio.Reader, out *bytes.Buffer) bool {
-	// ntok counts the real tokens; memcached's ntokens is one more.
-	ntok := len(toks)
-	if ntok == 0 {
-		out.WriteString("ERROR\r\n")
-		return true
-	}
-	verb := toks[0]
-	if verb[0] == 'g' && ntok < 2 {
-		out.WriteString("ERROR\r\n")
-		return true
-	}
-	switch {
-	case verb == "get" || verb == "gets" || verb == "gat" || verb == "gats":
-		s.get(toks, out)
-	case verb == "mg" || verb == "ms" || verb == "md":
-		if ntok < 2 {
-			out.WriteString("ERROR\r\n")
-			return true
-		}
-		switch verb {
-		case "mg":
-			s.metaGet(toks, out)
-		case "ms":
-			return s.metaSet(toks, r, out)
-		default:
-			s.metaDelete(toks, out)
-		}
-	case verb == "mn":
-		out.WriteString("MN\r\n")
-	case verb == "set" || verb == "add" || verb == "replace" || verb == "append" || verb == "prepend":
-		if ntok != 5 && ntok != 6 {
-			out.WriteString("ERROR\r\n")
-			return true
-		}
-		return s.store(toks, r, out)
-	case verb == "cas":
-		if ntok != 6 && ntok != 7 {
-			out.WriteString("ERROR\r\n")
-			return true
-		}
-		return s.store(toks, r, out)
-	case verb == "incr" || verb == "decr":
-		if ntok != 3 && ntok != 4 {
-			out.WriteString("ERROR\r\n")
-			return true
-		}
-		s.arith(toks, out)
-	case verb == "delete":
-		if ntok < 2 || ntok > 4 {
-			out.WriteString("ERROR\r\n")
-			return true
-		}
-		s.delete(toks, out)
-	case verb == "touch":
-		if ntok != 3 && ntok != 4 {
-			out.WriteString("ERROR\r\n")
-			return true
-		}
-		s.touch(toks, out)
-	case verb == "stats":
-		s.stats(toks, out)
-	case strings.HasPrefix(toks[ntok-1], "HTTP/"):
-		// memcached hangs up on what looks like an HTTP request.
-		return false
-	case verb == "flush_all":
-		if ntok > 3 {
-			out.WriteString("ERROR\r\n")
-			return true
-		}
-		s.flushAll(toks, out)
-	case verb == "version":
-		out.WriteString("VERSION " + version + "\r\n")
-	case verb == "verbosity":
-		if ntok != 2 && ntok != 3 {
-			out.WriteString("ERROR\r\n")
-			return true
-		}
-		reply(out, hasNoreply(toks), "OK")
-	case verb == "quit":
-		return false
-	default:
-		out.WriteString("ERROR\r\n")
-	}
-	return true
 }

@@ -4,14 +4,51 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
 )
 
-// This file holds the faults that tests inject by command verb.
+// This file holds the faults that tests inject: on the whole server, a
+// restart or a stall; by command verb, a reply dropped or late, a request
+// lost or landing late.
 
-// lateCmd is a command held back by LandLate.
-type lateCmd struct {
-	toks []string
-	data []byte
+// Restart makes the server behave as a memcached process that was
+// restarted: every connection is closed, every item (and every command held
+// by LandLate) is lost, cas ids are numbered from 1 again, and stats
+// report a new pid and start time. The listener stays, so clients can
+// connect again at once.
+func (s *Server) Restart() {
+	s.mu.Lock()
+	conns := make([]net.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.items = make(map[string]*item)
+	s.late = make(map[string][]lateCmd)
+	s.casSeq = 0
+	s.startSec = s.nowSec()
+	s.pid = int(pids.Add(1))
+	s.st = counters{}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// Stall makes the server read every command, on its connections and on
+// new ones, and answer none, as a process that hangs or a network that
+// drops every reply: clients see their requests sent and wait for their
+// timeouts. Resume ends it.
+func (s *Server) Stall() {
+	s.mu.Lock()
+	s.stalled = true
+	s.mu.Unlock()
+}
+
+// Resume makes a stalled server answer the commands it reads from now on.
+func (s *Server) Resume() {
+	s.mu.Lock()
+	s.stalled = false
+	s.mu.Unlock()
 }
 
 // DropNextReply makes the next command with the given verb (such as "add",
@@ -55,6 +92,12 @@ const (
 	failFault
 	lateFault
 )
+
+// lateCmd is a command held back by LandLate.
+type lateCmd struct {
+	toks []string
+	data []byte
+}
 
 func (s *Server) addFault(verb string, f fault) {
 	s.mu.Lock()
@@ -101,12 +144,11 @@ func (s *Server) runLate(verb string) {
 }
 
 // dataLen returns the length of the data block that follows a well-formed
-// storage command (set, add, replace, append, prepend, cas or ms).
+// storage command (add, cas or ms).
 func dataLen(toks []string) (int32, bool) {
 	var field string
 	switch {
-	case len(toks) >= 5 && (toks[0] == "set" || toks[0] == "add" || toks[0] == "replace" ||
-		toks[0] == "append" || toks[0] == "prepend" || toks[0] == "cas"):
+	case len(toks) >= 5 && (toks[0] == "add" || toks[0] == "cas"):
 		field = toks[4]
 	case len(toks) >= 3 && toks[0] == "ms":
 		field = toks[2]
@@ -118,7 +160,8 @@ func dataLen(toks []string) (int32, bool) {
 }
 
 // discardData consumes the data block of a well-formed storage command so
-// that a lost request does not leave unread bytes behind.
+// that a lost request, or one a stalled server ignores, leaves no unread
+// bytes behind.
 func discardData(r *bufio.Reader, toks []string) {
 	if n, ok := dataLen(toks); ok {
 		io.CopyN(io.Discard, r, int64(n)+2)

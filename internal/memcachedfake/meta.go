@@ -216,14 +216,6 @@ func opaqueOrKey(t, key string) string {
 	return ""
 }
 
-// casOf is the cas id of it as the server reports it.
-func (s *Server) casOf(it *item) uint64 {
-	if s.noCAS {
-		return 0
-	}
-	return it.cas
-}
-
 // metaSet handles ms, reading its data block from r. It reports whether
 // the connection stays open.
 func (s *Server) metaSet(toks []string, r *bufio.Reader, out *bytes.Buffer) bool {
@@ -304,18 +296,18 @@ func (s *Server) metaSet(toks []string, r *bufio.Reader, out *bytes.Buffer) bool
 	casMatch := func() bool { return !f.hasCas || (old.cas == f.cas && !s.noCAS) }
 	switch verb {
 	case "set":
-		s.link(key, newItem, now)
+		s.link(key, newItem)
 	case "add":
 		if old != nil {
 			code = "NS"
 		} else {
-			s.link(key, newItem, now)
+			s.link(key, newItem)
 		}
 	case "replace":
 		if old == nil {
 			code = "NS"
 		} else {
-			s.link(key, newItem, now)
+			s.link(key, newItem)
 		}
 	case "cas":
 		switch {
@@ -327,7 +319,7 @@ func (s *Server) metaSet(toks []string, r *bufio.Reader, out *bytes.Buffer) bool
 			code = "EX"
 		default:
 			s.st.casHits++
-			s.link(key, newItem, now)
+			s.link(key, newItem)
 		}
 	case "append", "prepend":
 		switch {
@@ -345,7 +337,7 @@ func (s *Server) metaSet(toks []string, r *bufio.Reader, out *bytes.Buffer) bool
 				joined = append(append(joined, value...), old.value...)
 			}
 			newItem = &item{value: joined, flags: old.flags, exp: old.exp}
-			s.link(key, newItem, now)
+			s.link(key, newItem)
 		}
 	}
 	if code == "HD" && f.noReply {

@@ -7,28 +7,23 @@ import (
 
 // This file holds the stats command and its counters.
 
+// version is the server version that stats reports.
+const version = "1.6.18-fake"
+
 // counters are the command statistics reported by stats.
 type counters struct {
-	cmdGet, cmdSet, cmdFlush, cmdTouch uint64
+	cmdGet, cmdSet, cmdTouch           uint64
 	getHits, getMisses                 uint64
 	deleteHits, deleteMisses           uint64
-	incrHits, incrMisses               uint64
-	decrHits, decrMisses               uint64
 	casHits, casMisses, casBadval      uint64
 	touchHits, touchMisses, totalItems uint64
 }
 
-// stats handles stats and stats reset; other statistics groups are not
-// supported.
+// stats handles stats, which reports the general statistics. Its other
+// forms (stats reset, stats settings, stats items, ...) are answered
+// "ERROR", as memcached answers a statistics group it does not know.
 func (s *Server) stats(toks []string, out *bytes.Buffer) {
 	if len(toks) > 1 {
-		if toks[1] == "reset" && len(toks) == 2 {
-			s.mu.Lock()
-			s.st = counters{}
-			s.mu.Unlock()
-			out.WriteString("RESET\r\n")
-			return
-		}
 		out.WriteString("ERROR\r\n")
 		return
 	}
@@ -37,7 +32,7 @@ func (s *Server) stats(toks []string, out *bytes.Buffer) {
 	now := s.nowSec()
 	curr := 0
 	for k, it := range s.items {
-		if s.dead(it, now) {
+		if it.expired(now) {
 			delete(s.items, k)
 			continue
 		}
@@ -67,16 +62,11 @@ func (s *Server) stats(toks []string, out *bytes.Buffer) {
 	stat("total_connections", s.totalConns)
 	stat("cmd_get", st.cmdGet)
 	stat("cmd_set", st.cmdSet)
-	stat("cmd_flush", st.cmdFlush)
 	stat("cmd_touch", st.cmdTouch)
 	stat("get_hits", st.getHits)
 	stat("get_misses", st.getMisses)
 	stat("delete_misses", st.deleteMisses)
 	stat("delete_hits", st.deleteHits)
-	stat("incr_misses", st.incrMisses)
-	stat("incr_hits", st.incrHits)
-	stat("decr_misses", st.decrMisses)
-	stat("decr_hits", st.decrHits)
 	stat("cas_misses", st.casMisses)
 	stat("cas_hits", st.casHits)
 	stat("cas_badval", st.casBadval)

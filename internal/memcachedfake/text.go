@@ -6,9 +6,79 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 )
 
-// This file holds the commands of the classic text protocol.
+// This file holds the dispatch of a command line to its command, and the
+// classic commands: add, cas, gets and delete (stats is in stats.go, the
+// meta commands in meta.go).
+
+// maxKeyLength is memcached's KEY_MAX_LENGTH.
+const maxKeyLength = 250
+
+// badFormat is memcached's reply to a malformed command line.
+const badFormat = "CLIENT_ERROR bad command line format"
+
+// handle executes one command, writing its reply to out (unless noreply), and
+// reports whether the connection stays open.
+func (s *Server) handle(toks []string, r *bufio.Reader, out *bytes.Buffer) bool {
+	// ntok counts the real tokens; memcached's ntokens is one more.
+	ntok := len(toks)
+	if ntok == 0 {
+		out.WriteString("ERROR\r\n")
+		return true
+	}
+	verb := toks[0]
+	if verb[0] == 'g' && ntok < 2 {
+		out.WriteString("ERROR\r\n")
+		return true
+	}
+	switch {
+	case verb == "gets":
+		s.gets(toks[1:], out)
+	case verb == "mg" || verb == "ms" || verb == "md":
+		if ntok < 2 {
+			out.WriteString("ERROR\r\n")
+			return true
+		}
+		switch verb {
+		case "mg":
+			s.metaGet(toks, out)
+		case "ms":
+			return s.metaSet(toks, r, out)
+		default:
+			s.metaDelete(toks, out)
+		}
+	case verb == "mn":
+		out.WriteString("MN\r\n")
+	case verb == "add":
+		if ntok != 5 && ntok != 6 {
+			out.WriteString("ERROR\r\n")
+			return true
+		}
+		return s.store(toks, r, out)
+	case verb == "cas":
+		if ntok != 6 && ntok != 7 {
+			out.WriteString("ERROR\r\n")
+			return true
+		}
+		return s.store(toks, r, out)
+	case verb == "delete":
+		if ntok < 2 || ntok > 4 {
+			out.WriteString("ERROR\r\n")
+			return true
+		}
+		s.delete(toks, out)
+	case verb == "stats":
+		s.stats(toks, out)
+	case strings.HasPrefix(toks[ntok-1], "HTTP/"):
+		// memcached hangs up on what looks like an HTTP request.
+		return false
+	default:
+		out.WriteString("ERROR\r\n")
+	}
+	return true
+}
 
 // hasNoreply reports whether the last token is "noreply", like memcached's
 // set_noreply_maybe.
@@ -24,25 +94,8 @@ func reply(out *bytes.Buffer, noreply bool, line string) {
 	}
 }
 
-// badFormat is memcached's reply to a malformed command line.
-const badFormat = "CLIENT_ERROR bad command line format"
-
-// get handles get, gets, gat and gats.
-func (s *Server) get(toks []string, out *bytes.Buffer) {
-	verb := toks[0]
-	withCas := verb == "gets" || verb == "gats"
-	touch := verb == "gat" || verb == "gats"
-	keys := toks[1:]
-	var exptime int32
-	if touch {
-		var ok bool
-		exptime, ok = strtol32(toks[1])
-		if !ok {
-			out.WriteString("CLIENT_ERROR invalid exptime argument\r\n")
-			return
-		}
-		keys = toks[2:]
-	}
+// gets handles gets of the given keys.
+func (s *Server) gets(keys []string, out *bytes.Buffer) {
 	for _, k := range keys {
 		if len(k) > maxKeyLength {
 			out.WriteString(badFormat + "\r\n")
@@ -54,40 +107,21 @@ func (s *Server) get(toks []string, out *bytes.Buffer) {
 	defer s.mu.Unlock()
 	now := s.nowSec()
 	for _, k := range keys {
-		if touch {
-			s.st.cmdTouch++
-		} else {
-			s.st.cmdGet++
-		}
+		s.st.cmdGet++
 		it := s.lookup(k, now)
 		if it == nil {
-			if touch {
-				s.st.touchMisses++
-			} else {
-				s.st.getMisses++
-			}
+			s.st.getMisses++
 			continue
 		}
-		if touch {
-			s.st.touchHits++
-			it.exp = s.expiry(exptime, now)
-		} else {
-			s.st.getHits++
-		}
+		s.st.getHits++
 		out.WriteString("VALUE ")
 		out.WriteString(k)
 		out.WriteByte(' ')
 		out.WriteString(strconv.FormatUint(uint64(it.flags), 10))
 		out.WriteByte(' ')
 		out.WriteString(strconv.Itoa(len(it.value)))
-		if withCas {
-			cas := it.cas
-			if s.noCAS {
-				cas = 0
-			}
-			out.WriteByte(' ')
-			out.WriteString(strconv.FormatUint(cas, 10))
-		}
+		out.WriteByte(' ')
+		out.WriteString(strconv.FormatUint(s.casOf(it), 10))
 		out.WriteString("\r\n")
 		out.Write(it.value)
 		out.WriteString("\r\n")
@@ -95,8 +129,7 @@ func (s *Server) get(toks []string, out *bytes.Buffer) {
 	out.WriteString("END\r\n")
 }
 
-// store handles set, add, replace, append, prepend and cas. It reports
-// whether the connection stays open.
+// store handles add and cas. It reports whether the connection stays open.
 func (s *Server) store(toks []string, r *bufio.Reader, out *bytes.Buffer) bool {
 	verb, key := toks[0], toks[1]
 	noreply := hasNoreply(toks)
@@ -125,16 +158,8 @@ func (s *Server) store(toks []string, r *bufio.Reader, out *bytes.Buffer) bool {
 	}
 	if !sizeOK(len(key), flags, int64(vlen)) {
 		reply(out, noreply, "SERVER_ERROR object too large for cache")
-		if _, err := io.CopyN(io.Discard, r, int64(vlen)+2); err != nil {
-			return false
-		}
-		if verb == "set" {
-			// memcached drops the old value rather than keep stale data.
-			s.mu.Lock()
-			delete(s.items, key)
-			s.mu.Unlock()
-		}
-		return true
+		_, err := io.CopyN(io.Discard, r, int64(vlen)+2)
+		return err == nil
 	}
 	data := make([]byte, int(vlen)+2)
 	if _, err := io.ReadFull(r, data); err != nil {
@@ -153,53 +178,22 @@ func (s *Server) store(toks []string, r *bufio.Reader, out *bytes.Buffer) bool {
 	old := s.lookup(key, now)
 	newItem := &item{value: value, flags: flags, exp: s.expiry(exptime, now)}
 	var result string
-	switch verb {
-	case "set":
-		s.link(key, newItem, now)
+	switch {
+	case verb == "add" && old != nil:
+		result = "NOT_STORED"
+	case verb == "add":
+		s.link(key, newItem)
 		result = "STORED"
-	case "add":
-		if old != nil {
-			result = "NOT_STORED"
-		} else {
-			s.link(key, newItem, now)
-			result = "STORED"
-		}
-	case "replace":
-		if old == nil {
-			result = "NOT_STORED"
-		} else {
-			s.link(key, newItem, now)
-			result = "STORED"
-		}
-	case "append", "prepend":
-		switch {
-		case old == nil:
-			result = "NOT_STORED"
-		case !sizeOK(len(key), old.flags, int64(len(old.value)+len(value))):
-			result = "NOT_STORED"
-		default:
-			joined := make([]byte, 0, len(old.value)+len(value))
-			if verb == "append" {
-				joined = append(append(joined, old.value...), value...)
-			} else {
-				joined = append(append(joined, value...), old.value...)
-			}
-			s.link(key, &item{value: joined, flags: old.flags, exp: old.exp}, now)
-			result = "STORED"
-		}
-	case "cas":
-		switch {
-		case old == nil:
-			s.st.casMisses++
-			result = "NOT_FOUND"
-		case old.cas != reqCas, s.noCAS:
-			s.st.casBadval++
-			result = "EXISTS"
-		default:
-			s.st.casHits++
-			s.link(key, newItem, now)
-			result = "STORED"
-		}
+	case old == nil:
+		s.st.casMisses++
+		result = "NOT_FOUND"
+	case old.cas != reqCas, s.noCAS:
+		s.st.casBadval++
+		result = "EXISTS"
+	default:
+		s.st.casHits++
+		s.link(key, newItem)
+		result = "STORED"
 	}
 	reply(out, noreply, result)
 	return true
@@ -233,130 +227,4 @@ func (s *Server) delete(toks []string, out *bytes.Buffer) {
 	s.st.deleteHits++
 	delete(s.items, key)
 	reply(out, noreply, "DELETED")
-}
-
-// touch handles touch, which sets a new expiration time and keeps the CAS id.
-func (s *Server) touch(toks []string, out *bytes.Buffer) {
-	noreply := hasNoreply(toks)
-	key := toks[1]
-	if len(key) > maxKeyLength {
-		reply(out, noreply, badFormat)
-		return
-	}
-	exptime, ok := strtol32(toks[2])
-	if !ok {
-		reply(out, noreply, "CLIENT_ERROR invalid exptime argument")
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.nowSec()
-	s.st.cmdTouch++
-	it := s.lookup(key, now)
-	if it == nil {
-		s.st.touchMisses++
-		reply(out, noreply, "NOT_FOUND")
-		return
-	}
-	s.st.touchHits++
-	it.exp = s.expiry(exptime, now)
-	reply(out, noreply, "TOUCHED")
-}
-
-// arith handles incr and decr on values holding an unsigned decimal number.
-func (s *Server) arith(toks []string, out *bytes.Buffer) {
-	incr := toks[0] == "incr"
-	noreply := hasNoreply(toks)
-	key := toks[1]
-	if len(key) > maxKeyLength {
-		reply(out, noreply, badFormat)
-		return
-	}
-	delta, ok := strtoull(toks[2])
-	if !ok {
-		reply(out, noreply, "CLIENT_ERROR invalid numeric delta argument")
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.nowSec()
-	it := s.lookup(key, now)
-	if it == nil {
-		if incr {
-			s.st.incrMisses++
-		} else {
-			s.st.decrMisses++
-		}
-		reply(out, noreply, "NOT_FOUND")
-		return
-	}
-	// memcached parses the value followed by its "\r\n" with strtoull.
-	cur, ok := strtoull(string(it.value) + "\r\n")
-	if !ok {
-		reply(out, noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value")
-		return
-	}
-	if incr {
-		s.st.incrHits++
-		cur += delta
-	} else {
-		s.st.decrHits++
-		if delta > cur {
-			cur = 0
-		} else {
-			cur -= delta
-		}
-	}
-	digits := strconv.FormatUint(cur, 10)
-	var value []byte
-	if len(digits) <= len(it.value) {
-		// memcached rewrites the value in place, padding it with spaces.
-		value = append([]byte(digits), bytes.Repeat([]byte(" "), len(it.value)-len(digits))...)
-	} else {
-		value = []byte(digits)
-	}
-	s.casSeq++
-	s.items[key] = &item{value: value, flags: it.flags, exp: it.exp, cas: s.casSeq, time: now}
-	reply(out, noreply, digits)
-}
-
-// flushAll handles flush_all with an optional delay in seconds.
-func (s *Server) flushAll(toks []string, out *bytes.Buffer) {
-	noreply := hasNoreply(toks)
-	var exptime int32
-	want := 1
-	if noreply {
-		want = 2
-	}
-	if len(toks) != want {
-		var ok bool
-		if exptime, ok = strtol32(toks[1]); !ok {
-			reply(out, noreply, "CLIENT_ERROR invalid exptime argument")
-			return
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.nowSec()
-	s.st.cmdFlush++
-	// This follows memcached's process_flush_all_command with relative
-	// times replaced by Unix seconds.
-	newOldest := now
-	if exptime > 0 {
-		newOldest = s.expiry(exptime, now)
-		if newOldest == expiredAlready {
-			newOldest = 1 // memcached's "expire at once", which disables the flush
-		}
-	}
-	s.oldestLive = newOldest - 1
-	if s.oldestLive <= now {
-		s.casSeq++
-		s.oldestCas = s.casSeq
-	}
-	for k, it := range s.items {
-		if s.dead(it, now) {
-			delete(s.items, k)
-		}
-	}
-	reply(out, noreply, "OK")
 }
