@@ -10,7 +10,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
-// classic implements lock.Backend on memcached's classic text protocol,
+// classic implements driver.Backend on memcached's classic text protocol,
 // through a *memcache.Client given to New.
 type classic struct {
 	mc  *memcache.Client

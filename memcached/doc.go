@@ -150,10 +150,9 @@
 // its end, and Close waits as long for the calls in flight.
 //
 // When a release that failed in transit is sent again and finds the key
-// free, the release is reported done (it landed, or the lock had just
-// expired); found with another owner's token, ErrNotHeld is reported,
-// though ours may have landed just before. Either way, another owner's lock
-// is never touched.
+// free, or held by another owner, the release is reported done: it may have
+// landed, and the key been taken since (or the lock had just expired).
+// Another owner's lock is never touched.
 //
 // A server started with -C (no cas ids) cannot check an owner: releases and
 // extends fail with an error saying so. Dial needs memcached 1.6 or later,

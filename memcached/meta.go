@@ -10,7 +10,7 @@ import (
 	"github.com/distlock/lock"
 )
 
-// meta implements lock.Backend on memcached's meta protocol, over the
+// meta implements driver.Backend on memcached's meta protocol, over the
 // connections of its own pool. Each operation is one round trip when the
 // cas id of the lock is known: acquire "ms key n T<exp> ME c" (an add that
 // returns the new item's cas id), release "md key C<cas>", extend
