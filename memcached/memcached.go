@@ -221,7 +221,7 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
-	servers, err := newServers(ctx, addrs)
+	servers, err := newSelector(ctx, addrs)
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}

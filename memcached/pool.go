@@ -17,7 +17,7 @@ import (
 // call failed, or was cut short by its ctx, is closed, so that a late reply
 // is never read as the answer to another command.
 type pool struct {
-	servers servers
+	servers selector
 	dial    dialFunc
 	timeout time.Duration // of one attempt: a dial, or the commands on a connection
 	size    int           // idle connections kept per server
@@ -35,7 +35,7 @@ var errClosed = errors.New("the client is closed")
 // in progress on it return at once.
 var longAgo = time.Unix(1, 0)
 
-func newPool(s servers, d dialFunc, timeout time.Duration, size int) *pool {
+func newPool(s selector, d dialFunc, timeout time.Duration, size int) *pool {
 	return &pool{servers: s, dial: d, timeout: timeout, size: size, idle: make([][]*conn, len(s))}
 }
 

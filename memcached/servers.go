@@ -27,11 +27,12 @@ import (
 //     it resolved to once, so that TLS checks the certificate against the
 //     host name, and a server that moves to another address is followed.
 func Servers(ctx context.Context, addrs ...string) (memcache.ServerSelector, error) {
-	return newServers(ctx, addrs)
+	return newSelector(ctx, addrs)
 }
 
-// servers implements Servers.
-type servers []net.Addr // of *serverAddr
+// selector is the memcache.ServerSelector that Servers returns: the
+// servers, sorted.
+type selector []net.Addr // of *serverAddr
 
 // serverAddr is a server as given: host:port, or the path of a Unix socket.
 // key is what it is sorted and compared by: host names are not case
@@ -41,13 +42,13 @@ type serverAddr struct{ network, addr, key string }
 func (a serverAddr) Network() string { return a.network }
 func (a serverAddr) String() string  { return a.addr }
 
-// newServers checks addrs ("host:port", or a socket path with a '/') and
+// newSelector checks addrs ("host:port", or a socket path with a '/') and
 // that each host resolves, within ctx, and returns them sorted.
-func newServers(ctx context.Context, addrs []string) (servers, error) {
+func newSelector(ctx context.Context, addrs []string) (selector, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("no servers")
 	}
-	s := make(servers, 0, len(addrs))
+	s := make(selector, 0, len(addrs))
 	for _, a := range addrs {
 		if strings.Contains(a, "/") {
 			s = append(s, &serverAddr{"unix", a, a})
@@ -78,7 +79,7 @@ func newServers(ctx context.Context, addrs []string) (servers, error) {
 
 // PickServer returns the server of key: the only one, or the one at the
 // key's CRC-32 modulo their number.
-func (s servers) PickServer(key string) (net.Addr, error) {
+func (s selector) PickServer(key string) (net.Addr, error) {
 	if len(s) == 0 {
 		return nil, memcache.ErrNoServers
 	}
@@ -86,7 +87,7 @@ func (s servers) PickServer(key string) (net.Addr, error) {
 }
 
 // index returns the index of the server of key, as PickServer picks it.
-func (s servers) index(key string) int {
+func (s selector) index(key string) int {
 	if len(s) <= 1 {
 		return 0
 	}
@@ -106,7 +107,7 @@ func checksum(key string) uint32 {
 }
 
 // Each calls f with each server, in order, until f fails.
-func (s servers) Each(f func(net.Addr) error) error {
+func (s selector) Each(f func(net.Addr) error) error {
 	for _, a := range s {
 		if err := f(a); err != nil {
 			return err
