@@ -16,32 +16,32 @@
 // Each attempt to acquire, each release and each extend is one round trip
 // on its normal path.
 //
-// Acquire is SET key token PX ms NX GET. redis replies with the value the
-// key held before: nil means the key was free and now holds the lock's
-// random token. The GET option keeps a retried command unambiguous: go-redis
-// retries a command whose connection failed, and when the first attempt had
-// landed, the retry finds the caller's own token, which is reported as
-// acquired (its ttl restarted by a compare-and-pexpire, a second round trip
-// on that rare path only). Over a client that never retries itself (those
-// lock.Open makes, unless the URL sets max_retries), a first attempt is a
-// plain SET NX PX, whose token is fresh, and only a resend carries GET. Servers before redis 7.0 refuse NX with GET; on
-// them, each Lock value switches, after its first refusal, to a Lua script
-// that does the same in one round trip.
+// Acquire is SET key token PX ms NX GET. redis replies with the value the key
+// held before: nil means the key was free and now holds the lock's random
+// token. The GET option keeps a retried command unambiguous: go-redis retries a
+// command whose connection failed, and when the first attempt had landed, the
+// retry finds the caller's own token, which is reported as acquired (its ttl
+// restarted by a compare-and-pexpire, a second round trip on that rare path
+// only). Over a client that never retries itself (those lock.Open makes, unless
+// the URL sets max_retries), a first attempt is a plain SET NX PX, whose token
+// is fresh, and only a resend carries GET. Servers before redis 7.0 refuse NX
+// with GET; on them, each Lock value switches, after its first refusal, to a
+// Lua script that does the same in one round trip.
 //
-// When an acquire fails in transit (a timeout, a reset connection: not an
-// error reply of the server), its outcome is unknown, and it is sent once
-// more, with the same token, before answering (as go-redis's own retries
-// do). If the key holds that token, the first landed: the lock is reported
-// acquired, with its ttl restarted. If the key is free, the second takes it,
-// and the first, should it land late while the lock is held, does nothing.
-// If another owner holds it, it is not acquired. If the second fails too,
-// the error is returned. A lock is never reported acquired unless it is
-// held. A first SET that lands later still, once the key is free again,
-// stores a lock that nobody holds, until its ttl: no client can tell such a
-// late command apart. When the acquire's ctx is done by then, there is no time to retry:
-// the error is returned (a wait then fails with an error matching
-// lock.ErrNotAcquired and the ctx's error), and the Lock releases in the
-// background, best effort, the lock the command may have stored.
+// When an acquire fails in transit (a timeout, a reset connection: not an error
+// reply of the server), its outcome is unknown, and it is sent once more, with
+// the same token, before answering (as go-redis's own retries do). If the key
+// holds that token, the first landed: the lock is reported acquired, with its
+// ttl restarted. If the key is free, the second takes it, and the first, should
+// it land late while the lock is held, does nothing. If another owner holds it,
+// it is not acquired. If the second fails too, the error is returned. A lock is
+// never reported acquired unless it is held. A first SET that lands later
+// still, once the key is free again, stores a lock that nobody holds, until its
+// ttl: no client can tell such a late command apart. When the acquire's ctx is
+// done by then, there is no time to retry: the error is returned (a wait then
+// fails with an error matching lock.ErrNotAcquired and the ctx's error), and
+// the Lock releases in the background, best effort, the lock the command may
+// have stored.
 //
 // Release is a Lua compare-and-delete, Extend a Lua compare-and-pexpire:
 // each acts only if the key still holds the caller's token, atomically. The

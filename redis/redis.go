@@ -64,11 +64,12 @@ func (o *Options) lockOptions() *lock.Options {
 
 // New returns a Lock that keeps its locks in the database of client: a
 // *goredis.Client (single node, or sentinel failover through
-// goredis.NewFailoverClient) or a *goredis.ClusterClient. The client stays
-// the caller's: it is used concurrently, its settings are not changed, and
-// the Lock's Close does not close it. New does no I/O; it fails on a nil
-// client and on a *goredis.Ring, which moves keys between shards. Set ContextTimeoutEnabled in the client's options so that a
-// ctx ends a command in flight (see the package doc).
+// goredis.NewFailoverClient) or a *goredis.ClusterClient. The client stays the
+// caller's: it is used concurrently, its settings are not changed, and the
+// Lock's Close does not close it. New does no I/O; it fails on a nil client and
+// on a *goredis.Ring, which moves keys between shards. Set
+// ContextTimeoutEnabled in the client's options so that a ctx ends a command in
+// flight (see the package doc).
 func New(client goredis.UniversalClient, opts *Options) (lock.Lock, error) {
 	switch client.(type) {
 	case nil:

@@ -18,8 +18,8 @@ import (
 )
 
 // Query reads parameters from url.Values, remembering which were read. Bad
-// values are kept, unread, and reported together by Err. The zero value is not usable;
-// call New.
+// values are kept, unread, and reported together by Err. The zero value is not
+// usable; call New.
 type Query struct {
 	v     url.Values
 	read  map[string]bool // the names read or rejected

@@ -3,16 +3,15 @@
 // [Suffix], makes the error once with that password and once with
 // [Rotate] of it, and asks [Leak] about the two messages.
 //
-// The check is differential: Rotate changes every letter of the password,
-// and every non-ASCII character, into another of its kind, and keeps
-// digits, ASCII punctuation and control characters; so both URLs have the
-// same structure (the same delimiters, the same valid and invalid escapes,
-// ports and IP addresses) and code that shows none of the password makes
-// the same message for both. Any difference is text that depends on the password, in whatever
-// form (quoted, escaped, cut, lower-cased). The markers catch what is left:
-// a message for which the rotated run did not fail, and pieces made of
-// digits and punctuation alone, which Rotate keeps, as long as they touch
-// either end of the password.
+// The check is differential: Rotate changes every letter of the password, and
+// every non-ASCII character, into another of its kind, and keeps digits, ASCII
+// punctuation and control characters; so both URLs have the same structure (the
+// same delimiters, the same valid and invalid escapes, ports and IP addresses)
+// and code that shows none of the password makes the same message for both. Any
+// difference is text that depends on the password, in whatever form (quoted,
+// escaped, cut, lower-cased). The markers catch what is left: a message for
+// which the rotated run did not fail, and pieces made of digits and punctuation
+// alone, which Rotate keeps, as long as they touch either end of the password.
 package leakcheck
 
 import (
@@ -31,12 +30,12 @@ const (
 	Suffix = "Jv9Q"
 )
 
-// Rotate returns s with each ASCII letter replaced by another of its case
-// and kind (a-f among a-f, g-z among g-z: an IPv6 address stays valid; a
-// valid %-escape is kept whole, so it decodes to the same byte), each non-ASCII character by a neighbour
-// of the same UTF-8 length, and everything else kept: digits (ports and
-// IPv4 addresses stay valid or invalid), ASCII punctuation, control
-// characters, invalid UTF-8.
+// Rotate returns s with each ASCII letter replaced by another of its case and
+// kind (a-f among a-f, g-z among g-z: an IPv6 address stays valid; a valid
+// %-escape is kept whole, so it decodes to the same byte), each non-ASCII
+// character by a neighbour of the same UTF-8 length, and everything else kept:
+// digits (ports and IPv4 addresses stay valid or invalid), ASCII punctuation,
+// control characters, invalid UTF-8.
 func Rotate(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
