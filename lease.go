@@ -24,7 +24,8 @@ var (
 type Lease struct {
 	locker *locker
 	key    string
-	token  string
+	token  string // its bytes are tok's
+	tok    [tokenLen]byte
 	fence  uint64 // 0: the backend gives no fencing tokens
 
 	callMu sync.Mutex // serializes the store calls of Release and Extend
@@ -49,8 +50,9 @@ type Lease struct {
 	linked     bool
 }
 
-func (l *locker) newLease(key, token string, ttl time.Duration, start time.Time, fence uint64) *Lease {
-	le := &Lease{locker: l, key: key, token: token, fence: fence, ttl: ttl, deadline: start.Add(ttl)}
+// start makes le, made by newLease and acquired at start for ttl, live.
+func (l *locker) start(le *Lease, ttl time.Duration, start time.Time, fence uint64) *Lease {
+	le.fence, le.ttl, le.deadline = fence, ttl, start.Add(ttl)
 	l.addLive(le)
 	return le
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/distlock/lock/driver"
 )
@@ -112,24 +113,34 @@ func (l *locker) extendToken(ctx context.Context, key, token string, ttl time.Du
 	return l.b.Extend(ctx, key, token, ttl)
 }
 
-// newToken returns a fresh ownership token: 26 base32 characters, 130 bits
-// from crypto/rand, as rand.Text makes them. The random bytes are read 16
-// tokens at a time: one read per token cost a fifth of a memory-store cycle.
-func newToken() string {
+// newLease returns a lease of key, not yet live, with a fresh token: see
+// start. The token's bytes live in the lease itself, so that a cycle
+// allocates once.
+func newLease(l *locker, key string) *Lease {
+	le := &Lease{locker: l, key: key}
+	fillToken(&le.tok)
+	// le.tok is never written again, and the string keeps le alive.
+	le.token = unsafe.String(&le.tok[0], tokenLen)
+	return le
+}
+
+// fillToken writes a fresh ownership token into t: 26 base32 characters,
+// 130 bits from crypto/rand, as rand.Text makes them. The random bytes are
+// read 16 tokens at a time: one read per token cost a fifth of a
+// memory-store cycle.
+func fillToken(t *[tokenLen]byte) {
 	r := randPool.Get().(*randBuf)
 	if r.n == 0 {
 		rand.Read(r.b[:])
 		r.n = len(r.b)
 	}
 	src := r.b[len(r.b)-r.n:][:tokenLen]
-	var t [tokenLen]byte
 	for i, c := range src {
 		t[i] = base32[c%32]
 	}
 	clear(src) // used randomness is not kept
 	r.n -= tokenLen
 	randPool.Put(r)
-	return string(t[:])
 }
 
 const (
@@ -201,9 +212,9 @@ func (l *locker) tryOnce(ctx context.Context, key string, ttl time.Duration) (*L
 		return nil, ErrClosed
 	}
 	defer l.exit()
-	token, start := newToken(), time.Now()
-	ok, fence, err := l.acquire(ctx, key, token, ttl)
-	if err = l.settleAttempt(ctx, key, token, ttl, start, ok, err); err != nil {
+	le, start := newLease(l, key), time.Now()
+	ok, fence, err := l.acquire(ctx, key, le.token, ttl)
+	if err = l.settleAttempt(ctx, key, le.token, ttl, start, ok, err); err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) && !errors.Is(err, ErrClosed) {
 			err = fmt.Errorf("%w: %w", cerr, err)
 		}
@@ -212,7 +223,7 @@ func (l *locker) tryOnce(ctx context.Context, key string, ttl time.Duration) (*L
 	if !ok {
 		return nil, nil
 	}
-	return l.newLease(key, token, ttl, start, fence), nil
+	return l.start(le, ttl, start, fence), nil
 }
 
 // settleAttempt deals with the outcome of an attempt made between enter and
@@ -321,7 +332,7 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		defer cancel()
 	}
 	var (
-		token   = newToken()
+		le      = newLease(l, key)
 		timer   *time.Timer
 		bo      = l.newBackoff()
 		lastErr error // of the last attempt, if it failed in transit
@@ -337,8 +348,8 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 			wake = l.watch.Watch(key)
 		}
 		start := time.Now()
-		ok, fence, err := l.acquire(wctx, key, token, ttl)
-		if err = l.settleAttempt(ctx, key, token, ttl, start, ok, err); err != nil {
+		ok, fence, err := l.acquire(wctx, key, le.token, ttl)
+		if err = l.settleAttempt(ctx, key, le.token, ttl, start, ok, err); err != nil {
 			switch {
 			case errors.Is(err, ErrClosed):
 				return nil, err
@@ -350,12 +361,12 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 			}
 			// The store may hold token: the next attempt needs its own,
 			// or the release of this one could release it.
-			lastErr, token = err, newToken()
+			lastErr, le = err, newLease(l, key)
 		} else {
 			lastErr = nil
 		}
 		if ok {
-			return l.newLease(key, token, ttl, start, fence), nil
+			return l.start(le, ttl, start, fence), nil
 		}
 		pause := bo.next()
 		if !deadline.IsZero() {

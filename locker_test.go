@@ -73,7 +73,7 @@ func TestRetryIntervalFloor(t *testing.T) {
 func TestTokens(t *testing.T) {
 	seen := make(map[string]bool)
 	for range 10000 {
-		tok := newToken()
+		tok := newLease(nil, "k").token
 		if len(tok) != 26 || strings.Trim(tok, base32) != "" {
 			t.Fatalf("token %q; want 26 characters of %s", tok, base32)
 		}
