@@ -118,8 +118,8 @@ func (b *classic) Extend(ctx context.Context, key, token string, ttl time.Durati
 // than taken for another owner's: a cas of ours that failed in transit may
 // have landed late, changing the cas id of an item that still holds our
 // token. A release retried after a cas that failed in transit, which finds
-// the key absent or held by another owner, is reported done: the first cas
-// may have landed, and another owner taken the key since.
+// the key absent or held by another owner, is reported unknown, as in
+// meta.swap.
 func (b *classic) swap(c *call, native, token string, exp int32) (state, error) {
 	casLost := false // a cas failed in transit: it may have landed
 	var last error
@@ -136,10 +136,7 @@ func (b *classic) swap(c *call, native, token string, exp int32) (state, error) 
 			continue
 		case err == nil:
 			if exp < 0 && casLost && (st == absent || st == other) {
-				// Our release may have landed, and another owner taken
-				// the key since (or the lock expired meanwhile): either
-				// way it was ours, and it is gone.
-				st = swapped
+				return absent, errMayHaveLanded // see meta.swap
 			}
 			return st, nil
 		}

@@ -150,9 +150,10 @@
 // its end, and Close waits as long for the calls in flight.
 //
 // When a release that failed in transit is sent again and finds the key
-// free, or held by another owner, the release is reported done: it may have
-// landed, and the key been taken since (or the lock had just expired).
-// Another owner's lock is never touched.
+// free, or held by another owner, the first may have landed (and the key
+// been taken since), or the lock expired: the release is reported done
+// before the lease's deadline, and ErrNotHeld after it, as on every
+// backend. Another owner's lock is never touched.
 //
 // A server started with -C (no cas ids) cannot check an owner: releases and
 // extends fail with an error saying so. Dial needs memcached 1.6 or later,

@@ -382,6 +382,13 @@ func ctxError(cerr, last error) error {
 
 // unavailable wraps an error in transit for the Lock, which retries such
 // errors in waits and keep-alives.
+// errMayHaveLanded answers a release whose earlier try failed in transit
+// and whose retry found the token gone: the earlier try may have landed, or
+// the lock expired. It is an error in transit, short of a timeout, so the
+// Lock sends the release again and decides by the lease's deadline: a
+// release before it, a loss after it.
+var errMayHaveLanded = fmt.Errorf("memcached: %w: a release that failed in transit may have landed (the token is gone)", lock.ErrUnavailable)
+
 func unavailable(err error) error {
 	if errors.Is(err, lock.ErrUnavailable) {
 		return err

@@ -172,9 +172,10 @@ func (b *meta) Extend(ctx context.Context, key, token string, ttl time.Duration)
 // failed in transit may have landed late, changing the cas id of an item
 // that still holds our token. When a release that failed in transit is
 // followed by one that finds the key absent, or held by another owner, the
-// first one may have landed, and another owner taken the key since it did:
-// the release is reported done, not the lock lost. The token is gone either
-// way, and another owner's lock is never touched.
+// first one may have landed (and another owner taken the key since), or
+// the lock expired: the outcome is reported unknown (errMayHaveLanded), so
+// that the Lock, which knows the lease's deadline, decides. Another owner's
+// lock is never touched.
 func (b *meta) swap(c *call, native, token string, exp int32) (state, error) {
 	srv := b.pool.servers.index(native)
 	casLost := false // a compare-and-swap failed in transit: it may have landed
@@ -198,11 +199,11 @@ func (b *meta) swap(c *call, native, token string, exp int32) (state, error) {
 			}
 			continue
 		case err == nil:
-			if exp < 0 && casLost && (st == absent || st == other) {
-				st = swapped // a release of ours may have landed
-			}
 			if st != swapped || exp < 0 {
 				b.hints.drop(native, token)
+			}
+			if exp < 0 && casLost && (st == absent || st == other) {
+				return absent, errMayHaveLanded
 			}
 			return st, nil
 		}

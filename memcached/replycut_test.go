@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/fakeclock"
 	"github.com/distlock/lock/internal/faultproxy"
 	"github.com/distlock/lock/memcached"
 )
@@ -246,6 +247,36 @@ func TestReleaseReplyLostKeyTaken(t *testing.T) {
 		}
 		if ok, err := l.TryAcquireLock(ctx, "k", time.Minute); ok || err != nil {
 			t.Errorf("TryAcquireLock of the rival's lock = %v, %v; want false, nil: it must stand", ok, err)
+		}
+		if keys := srv.Keys(); len(keys) != 1 {
+			t.Errorf("server keys = %q; want the rival's lock", keys)
+		}
+	})
+}
+
+// TestReleaseReplyLostAfterDeadline checks the other side of the rule
+// above: a release sent after the lease's deadline, whose reply is lost,
+// and that then finds the key another owner's, says ErrNotHeld. The lock
+// expired: another owner could have taken it without our release landing.
+func TestReleaseReplyLostAfterDeadline(t *testing.T) {
+	forProtocols(t, func(t *testing.T, p protocol) {
+		clock := fakeclock.New(time.Unix(1_800_000_000, 0))
+		srv, c := startFake(t, clock)
+		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		ctx := t.Context()
+		s, err := l.TryAcquire(ctx, "k", 50*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(3 * time.Second) // the server lets the lock expire
+		if ok, err := rival.TryAcquireLock(ctx, "k", time.Minute); !ok || err != nil {
+			t.Fatalf("rival TryAcquireLock after the expiry = %v, %v; want true", ok, err)
+		}
+		// The lease's own deadline is on real time: let it pass.
+		<-time.After(time.Until(s.Deadline()) + 10*time.Millisecond)
+		srv.DropNextReply(p.release)
+		if err := s.Release(ctx); !errors.Is(err, lock.ErrNotHeld) {
+			t.Errorf("Release after the deadline, reply lost, key another owner's = %v; want ErrNotHeld", err)
 		}
 		if keys := srv.Keys(); len(keys) != 1 {
 			t.Errorf("server keys = %q; want the rival's lock", keys)
