@@ -115,8 +115,11 @@ type backend struct {
 	watcher *watcher
 
 	// plainFirst: the client never sends a command twice itself, so a
-	// first attempt can be a plain SET NX (see acquire).
+	// first attempt can be a plain SET NX (see acquireFresh), unless one
+	// failed in transit recently: plainAfter is then the monotonic time
+	// (since clockBase) until which first attempts carry GET.
 	plainFirst bool
+	plainAfter atomic.Int64
 
 	// noSetNXGet is set once the server refused SET with both NX and GET
 	// (redis before 7.0): acquire then runs acquire.lua instead.
@@ -165,8 +168,13 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 	)
 	err := resendOnce(ctx, func() (err error) {
 		tries++
-		if tries == 1 && b.plainFirst {
+		if tries == 1 && b.plainFirst && b.plainAllowed() {
 			ok, err = b.acquireFresh(ctx, k, token, ms)
+			if err != nil && !isReply(err) {
+				// It may land late: a wait's next attempts, with the same
+				// token, must recognise it (SET … GET), for a while.
+				b.plainAfter.Store(int64(time.Since(clockBase) + ttl + time.Minute))
+			}
 		} else {
 			ok, err = b.acquire(ctx, k, token, ms)
 		}
@@ -175,28 +183,41 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 	return ok && err == nil, err
 }
 
+// clockBase is the origin of the monotonic times the backend keeps.
+var clockBase = time.Now()
+
+// plainAllowed reports whether a first attempt may be a plain SET NX: not
+// while a plain one that failed in transit could still land (plainAfter).
+func (b *backend) plainAllowed() bool {
+	after := b.plainAfter.Load()
+	return after == 0 || int64(time.Since(clockBase)) > after
+}
+
 // acquireFresh runs SET key token PX ms NX, for a first attempt over a
 // client that sends each command once: the token is fresh, so a key found
 // held is another owner's, and the reply is OK when the lock is ours, not
 // the nil of SET … GET, which go-redis handles as an error, at a cost of
 // about twenty allocations.
 func (b *backend) acquireFresh(ctx context.Context, k, token string, ms int64) (bool, error) {
-	err := b.c.SetArgs(ctx, k, token, goredis.SetArgs{Mode: "NX", TTL: time.Duration(ms) * time.Millisecond}).Err()
+	res, err := b.c.SetArgs(ctx, k, token, goredis.SetArgs{Mode: "NX", TTL: time.Duration(ms) * time.Millisecond}).Result()
 	switch {
-	case err == nil:
+	case err == nil && res == "OK":
 		return true, nil
+	case err == nil:
+		return false, fmt.Errorf("SET NX answered %q, not OK", res)
 	case errors.Is(err, goredis.Nil):
 		return false, nil
 	}
 	return false, err
 }
 
-// sendsOnce reports whether client never retries a command itself: a
-// Client or a failover Client with MaxRetries -1, as lock.Open
-// makes them unless the URL asks for retries.
+// sendsOnce reports whether client sends each command exactly once: a
+// Client or a failover Client with MaxRetries -1, as lock.Open makes them
+// unless the URL asks for retries. (NewClient turns -1 into 0; below -1, a
+// go-redis client sends nothing at all.)
 func sendsOnce(client goredis.UniversalClient) bool {
 	c, ok := client.(*goredis.Client)
-	return ok && c.Options().MaxRetries <= 0 // after NewClient, -1 reads 0: none
+	return ok && c.Options().MaxRetries == 0
 }
 
 // resendOnce runs an acquire, with its token, and once more when it fails

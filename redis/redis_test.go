@@ -558,3 +558,26 @@ func TestAcquireInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestClientThatSendsNothing checks that a go-redis client with
+// MaxRetries below -1, which sends no command at all, never makes a Lock
+// report a lock acquired: two Locks over it must not both hold a key.
+func TestClientThatSendsNothing(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := goredis.NewClient(&goredis.Options{Addr: mr.Addr(), MaxRetries: -2})
+	defer c.Close()
+	a, b := mustNew(t, c, nil), mustNew(t, c, nil)
+	defer a.Close()
+	defer b.Close()
+	ctx := ctxT(t)
+	okA, _ := a.TryAcquireLock(ctx, "k", time.Minute)
+	okB, _ := b.TryAcquireLock(ctx, "k", time.Minute)
+	if okA && okB {
+		t.Fatal("two Locks both acquired k over a client that sends nothing")
+	}
+	if okA || okB {
+		if !mr.Exists("lock:k") {
+			t.Fatal("a Lock reported k acquired, and the server holds no such key")
+		}
+	}
+}
