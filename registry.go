@@ -95,9 +95,9 @@ func Open(ctx context.Context, rawURL string) (Lock, error) {
 // noScheme returns Open's error for a raw URL with no "://" whose text
 // before a ':' is no registered scheme: a host and port given alone
 // (127.0.0.1:11211, localhost:11211), which url.Parse refuses or reads as
-// a scheme. The error shows the text only when it can be nothing but a
-// host and port (no '@', '/', '?', query or escape, so no password), with
-// the scheme the port suggests.
+// a scheme. The error shows the text only when it is a host name or IP
+// address and a port, nothing else (so no password), with the scheme the
+// port suggests.
 func noScheme(raw string) error {
 	if strings.Contains(raw, "://") {
 		return nil
@@ -105,17 +105,33 @@ func noScheme(raw string) error {
 	if scheme, rest := cutScheme(raw); scheme != "" && (lookup(scheme) != nil || !allDigits(rest)) {
 		return nil // memory:x, redis:x and the like: said below
 	}
-	if strings.ContainsAny(raw, "@/?#%;&= ") || raw == "" { // not a host and port alone
+	if !hostAndPort(raw) {
 		return fmt.Errorf("lock: open: %w: no scheme (the URL is not shown: it may hold a password): want a URL such as memcached://127.0.0.1:11211 (registered: %s)", ErrInvalidURL, registered())
 	}
 	scheme := "memcached"
-	if _, port, err := net.SplitHostPort(raw); err == nil && (port == "6379" || port == "6380") {
+	if _, port, _ := net.SplitHostPort(raw); port == "6379" || port == "6380" {
 		scheme = "redis"
 	}
 	if s := Schemes(); len(s) > 0 && !slices.Contains(s, scheme) {
 		scheme = s[0]
 	}
 	return fmt.Errorf("lock: open %q: %w: no scheme: want a URL such as %s://%s (registered: %s)", raw, ErrInvalidURL, scheme, raw, registered())
+}
+
+// hostAndPort reports whether raw is a host name or IP address and a port,
+// and nothing else: text that holds no password, and is safe to show.
+func hostAndPort(raw string) bool {
+	host, port, err := net.SplitHostPort(raw)
+	if err != nil || host == "" || !allDigits(port) {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	return true
 }
 
 // allDigits reports whether s is a port number, as in localhost:11211.
@@ -360,6 +376,12 @@ func ParseURL(raw string) (*url.URL, error) {
 // value is masked with it, since an unescaped '#' ends the value early.
 func redact(u *url.URL) string {
 	c := *u
+	if c.Opaque != "" {
+		// scheme:text, with no "//": the text may be anything the user
+		// meant as a URL, "user:password" among them.
+		c.Opaque, c.RawQuery, c.Fragment, c.RawFragment = "xxxxx", "", "", ""
+		return c.String()
+	}
 	masked, last := maskQuery(u.RawQuery)
 	c.RawQuery = masked
 	if last && (c.Fragment != "" || c.RawFragment != "") {

@@ -50,7 +50,7 @@ func fuzzURL(scheme string, form uint8, password, suffix string) string {
 	// follows is, by URL syntax, another parameter or the fragment, so those
 	// three are escaped there; everything else is left as written.
 	inQuery := strings.NewReplacer("&", "%26", ";", "%3B", "#", "%23").Replace(password)
-	switch form % 7 {
+	switch form % 11 {
 	case 0:
 		return scheme + "//user:" + password + "@127.0.0.1:1/0?x=y" + suffix
 	case 1:
@@ -63,8 +63,17 @@ func fuzzURL(scheme string, form uint8, password, suffix string) string {
 		return scheme + "//u:" + password + "@[::1]:1/0#f" + suffix
 	case 5:
 		return scheme + "//user:" + password + "@host" + suffix
-	default:
+	case 6:
 		return scheme + "//h?Sentinel_Password=" + inQuery + "&prefix=p" + suffix
+	// Without "//" (Open's hint for a host and port given alone):
+	case 7:
+		return "user:" + password + suffix
+	case 8:
+		return "h:" + password + suffix
+	case 9:
+		return "u:" + password + "@h:11211" + suffix
+	default:
+		return "[::1]:" + password + suffix
 	}
 }
 
@@ -80,7 +89,7 @@ func FuzzOpenHidesPassword(f *testing.F) {
 		"a/b?c#d@e", "12/34", "u@h:1/0", "a=b&c=d", "a;b", "a+b", "%", "%%", "%41", "\xff\xfe", "",
 		"a/b@c?d", "@", "/", "?", "#", ":", "a,b", "a@b/c@d", "x=y@z", "\u212a", "1234:5678",
 	} {
-		for form := range uint8(7) {
+		for form := range uint8(11) {
 			f.Add(pw, uint8(form%6), form, "")
 		}
 	}
