@@ -111,7 +111,10 @@
 // and ParseFailoverURL read them (max_retries, pool_size, read_timeout,
 // protocol, client_name, ...; skip_verify only on rediss:// single-node and
 // sentinel URLs). This package checks their values itself: sizes and counts
-// must be in range, durations positive and with their unit.
+// must be in range, durations carry their unit and are positive, except that
+// conn_max_idle_time, conn_max_lifetime, min_retry_backoff and
+// max_retry_backoff take a negative one (-1s) for go-redis's "none". The
+// timeouts cannot be turned off: every call stays bounded.
 //
 // Unknown parameters are an error that lists the valid ones. So are
 // username, password and their sentinel_ forms (credentials in a query

@@ -181,6 +181,7 @@ var notWithSentinel = []string{"route_randomly", "route_by_latency", "replica_on
 // runtime message) and a duration must carry its unit.
 const (
 	kindDuration = iota
+	kindDurationOrOff // a negative duration means none
 	kindBool
 	kindString
 	kindAddrs
@@ -192,9 +193,10 @@ const (
 // every one; go-redis says which it does not.
 var goRedisParams = map[string]int{
 	"dial_timeout": kindDuration, "read_timeout": kindDuration, "write_timeout": kindDuration,
-	"pool_timeout": kindDuration, "conn_max_idle_time": kindDuration, "idle_timeout": kindDuration,
-	"conn_max_lifetime": kindDuration, "max_conn_age": kindDuration, "conn_max_lifetime_jitter": kindDuration,
-	"min_retry_backoff": kindDuration, "max_retry_backoff": kindDuration, "dialer_retry_timeout": kindDuration,
+	"pool_timeout": kindDuration, "dialer_retry_timeout": kindDuration, "conn_max_lifetime_jitter": kindDuration,
+	"conn_max_idle_time": kindDurationOrOff, "idle_timeout": kindDurationOrOff,
+	"conn_max_lifetime": kindDurationOrOff, "max_conn_age": kindDurationOrOff,
+	"min_retry_backoff": kindDurationOrOff, "max_retry_backoff": kindDurationOrOff,
 
 	"pool_size": kindInt + 2, "dialer_retries": kindInt + 2, "protocol": kindInt + 3,
 	"max_retries": kindInt, "max_redirects": kindInt, // -1 means none
@@ -239,6 +241,10 @@ func readParams(u *url.URL, c *urlConfig) (*urlParams, error) {
 		case kind == kindDuration:
 			var d time.Duration
 			q.DurationBareSeconds(name, &d)
+			p.goRedis.Set(name, d.String())
+		case kind == kindDurationOrOff:
+			var d time.Duration
+			q.DurationOrOff(name, &d)
 			p.goRedis.Set(name, d.String())
 		case kind == kindBool:
 			var b bool

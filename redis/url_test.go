@@ -211,6 +211,8 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis://u:" + secret + "@h?max_retries=-2", `parameter max_retries="-2": want an integer of at least -1`},
 		{"redis://u:" + secret + "@h?protocol=4", "parameter protocol=4: want 2 or 3"},
 		{"redis://u:" + secret + "@h?read_timeout=0s", "read_timeout=0s is zero"},
+		{"redis://u:" + secret + "@h?read_timeout=-1s", "read_timeout=-1s is negative"},
+		{"redis://u:" + secret + "@h?conn_max_idle_time=-1", "conn_max_idle_time=-1 is negative"},
 		{"redis://u:" + secret + "@h?password=x", "parameter password is not supported"},
 		{"redis://u:" + secret + "@h?username=u", "parameter username is not supported"},
 		{"redis://u:" + secret + "@h?master_name=m&sentinel_password=x", "parameter sentinel_password is not supported"},
@@ -542,3 +544,16 @@ const faultSlackURL = 250 * time.Millisecond
 type silent struct{}
 
 func (silent) Printf(context.Context, string, ...any) {}
+
+// TestParseURLOff checks the go-redis settings that take a negative
+// duration for "none".
+func TestParseURLOff(t *testing.T) {
+	c, err := parseURL(mustParse(t, "redis://h?conn_max_idle_time=-1s&min_retry_backoff=-1ms&max_retry_backoff=-1ms&conn_max_lifetime=-1s"))
+	if err != nil {
+		t.Fatalf("parseURL = %v", err)
+	}
+	o := c.single
+	if o.ConnMaxIdleTime != -1 || o.MinRetryBackoff != -1 || o.MaxRetryBackoff != -1 || o.ConnMaxLifetime != -1 {
+		t.Errorf("idle %v min backoff %v max backoff %v lifetime %v; want go-redis's -1 (none) for each", o.ConnMaxIdleTime, o.MinRetryBackoff, o.MaxRetryBackoff, o.ConnMaxLifetime)
+	}
+}

@@ -152,6 +152,19 @@ func (q *Query) DurationBareSeconds(name string, dst *time.Duration) {
 	q.duration(name, time.Second, dst)
 }
 
+// DurationOrOff is DurationBareSeconds for the settings where a negative
+// duration (-1s) means "none", as go-redis reads it: it is kept as given.
+func (q *Query) DurationOrOff(name string, dst *time.Duration) {
+	if s, ok := q.v[name]; ok && len(s) == 1 && strings.HasPrefix(s[0], "-") {
+		if d, err := time.ParseDuration(s[0]); err == nil && d < 0 {
+			q.get(name)
+			*dst = d
+			return
+		}
+	}
+	q.duration(name, time.Second, dst)
+}
+
 func (q *Query) duration(name string, bare time.Duration, dst *time.Duration) {
 	s, ok := q.get(name)
 	if !ok {
