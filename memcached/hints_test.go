@@ -1,7 +1,13 @@
 package memcached
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -53,5 +59,27 @@ func TestCASHintsBounded(t *testing.T) {
 	}
 	if n := h.len(); n > maxHints {
 		t.Errorf("hints of %d live locks: %d; want at most %d", maxHints+5000, n, maxHints)
+	}
+}
+
+// TestTLSHint checks that a mismatch gets its hint, and that a timeout,
+// which a silent server gives with TLS or without, gets none.
+func TestTLSHint(t *testing.T) {
+	for _, tc := range []struct {
+		tls  bool
+		err  error
+		want string
+	}{
+		{true, tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "leave out tls=true"},
+		{false, io.EOF, "add tls=true"},
+		{false, syscall.ECONNRESET, "add tls=true"},
+		{true, context.DeadlineExceeded, ""},
+		{false, context.DeadlineExceeded, ""},
+		{false, os.ErrDeadlineExceeded, ""},
+	} {
+		got := tlsHint(tc.tls, fmt.Errorf("server h:1: %w", tc.err))
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("tlsHint(%v, %v) = %q; want %q", tc.tls, tc.err, got, tc.want)
+		}
 	}
 }

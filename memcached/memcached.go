@@ -249,22 +249,17 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 }
 
 // tlsHint returns a hint for a ping that failed as a TLS mismatch does: a
-// TLS client to a plain-text server gets a reply that is no handshake (or
-// none, within the timeout); a plain client to a TLS-only server sees the
-// connection closed, or no reply.
+// TLS client to a plain-text server gets a reply that is no handshake; a
+// plain client to a TLS-only server sees the connection closed.
 func tlsHint(useTLS bool, err error) string {
-	var (
-		re tls.RecordHeaderError
-		ne net.Error
-	)
-	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+	var re tls.RecordHeaderError
 	switch {
-	case useTLS && (errors.As(err, &re) || timedOut):
+	case useTLS && errors.As(err, &re):
 		return " (if the server speaks plain text, leave out tls=true)"
-	case !useTLS && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || timedOut):
+	case !useTLS && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
 		return " (if the server speaks TLS only, add tls=true)"
 	}
-	return ""
+	return "" // a timeout says nothing of TLS: a silent server times out either way
 }
 
 // tlsDialer returns d with a TLS handshake after it, checking the server's

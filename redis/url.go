@@ -97,10 +97,20 @@ func (c *urlConfig) reachable(ctx context.Context) error {
 		}
 		addrs, timeout, conf = []string{c.single.Addr}, c.single.DialTimeout, c.single.TLSConfig
 	}
-	var err error
+	// In parallel, so that Open takes one dial timeout, however many
+	// addresses do not answer.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(addrs))
 	for _, addr := range addrs {
-		if err = dialOnce(ctx, addr, timeout, conf); err == nil {
-			return nil
+		go func() { errs <- dialOnce(ctx, addr, timeout, conf) }()
+	}
+	var err error
+	for range addrs {
+		if e := <-errs; e == nil {
+			return nil // the others end with cancel
+		} else if err == nil {
+			err = e
 		}
 	}
 	return err
@@ -124,6 +134,10 @@ func dialOnce(ctx context.Context, addr string, timeout time.Duration, conf *tls
 		conf.ServerName, _, _ = net.SplitHostPort(addr)
 	}
 	if err := tls.Client(conn, conf).HandshakeContext(ctx); err != nil {
+		var cert *tls.CertificateVerificationError
+		if errors.As(err, &cert) {
+			return fmt.Errorf("TLS handshake with %s: %w", addr, err) // TLS, refused
+		}
 		return fmt.Errorf("TLS handshake with %s: %w (if the server speaks plain text, use redis://)", addr, err)
 	}
 	return nil

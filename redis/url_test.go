@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/testcert"
 	"github.com/distlock/lock/internal/urlparam/leakcheck"
 )
 
@@ -555,5 +557,34 @@ func TestParseURLOff(t *testing.T) {
 	o := c.single
 	if o.ConnMaxIdleTime != -1 || o.MinRetryBackoff != -1 || o.MaxRetryBackoff != -1 || o.ConnMaxLifetime != -1 {
 		t.Errorf("idle %v min backoff %v max backoff %v lifetime %v; want go-redis's -1 (none) for each", o.ConnMaxIdleTime, o.MinRetryBackoff, o.MaxRetryBackoff, o.ConnMaxLifetime)
+	}
+}
+
+// TestOpenUntrustedTLS checks that a TLS server whose certificate is not
+// trusted gets the verification error, without the hint for a plain-text
+// server: it does speak TLS.
+func TestOpenUntrustedTLS(t *testing.T) {
+	cert := testcert.New(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.(*tls.Conn).Handshake() // the client refuses it
+			}()
+		}
+	}()
+	_, err = lock.Open(context.Background(), "rediss://"+ln.Addr().String())
+	var verr *tls.CertificateVerificationError
+	if !errors.As(err, &verr) || strings.Contains(err.Error(), "plain text") {
+		t.Errorf("lock.Open(rediss:// with an untrusted certificate) = %v; want the verification error, without the plain-text hint", err)
 	}
 }
