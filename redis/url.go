@@ -194,7 +194,7 @@ var notWithSentinel = []string{"route_randomly", "route_by_latency", "replica_on
 // that a bad value gets this package's error (not a go-redis panic or a
 // runtime message) and a duration must carry its unit.
 const (
-	kindDuration = iota
+	kindDuration      = iota
 	kindDurationOrOff // a negative duration means none
 	kindBool
 	kindString
