@@ -6,6 +6,14 @@
 // A backend package calls lock.New from its constructors, registers its URL
 // scheme with lock.Register in init, and runs the conformance suite,
 // locktest.Run, in its tests. Package memory is the smallest example.
+//
+// Errors say what the Lock may assume. One that wraps lock.ErrUnavailable
+// (or is a network error) means the outcome is unknown: waits retry it, an
+// acquire's token is released in the background, and a release is sent
+// again and judged by the lease's deadline, so a backend whose own retry of
+// a release finds the token gone should answer so rather than decide. Any
+// other error is an answer. An Opener wraps lock.ErrInvalidURL in its errors
+// about the URL.
 package driver
 
 import (
