@@ -112,47 +112,11 @@ func (b *classic) Extend(ctx context.Context, key, token string, ttl time.Durati
 // compare-and-swap on the cas id read: two round trips, atomic through the
 // cas id. exp -1 expires the item at once: memcached then treats the key as
 // absent, and no plain delete, which would not check the owner, is needed.
-// Failures in transit are retried up to the configured retries.
-//
-// An item that changed between the get and the cas is read again rather
-// than taken for another owner's: a cas of ours that failed in transit may
-// have landed late, changing the cas id of an item that still holds our
-// token. A release retried after a cas that failed in transit, which finds
-// the key absent or held by another owner, is reported unknown, as in
-// meta.swap.
+// Failures in transit are retried as retrySwap says.
 func (b *classic) swap(c *call, native, token string, exp int32) (state, error) {
-	casLost := false // a cas failed in transit: it may have landed
-	var last error
-	for attempt, changes := 0, 0; ; {
-		if err := c.check(last); err != nil {
-			return absent, err
-		}
-		st, casSent, err := b.swapOnce(native, token, exp)
-		switch {
-		case err == nil && st == changed:
-			if changes++; changes > maxChanges {
-				return absent, errors.New("memcached: the item kept changing under the compare-and-swap")
-			}
-			continue
-		case err == nil:
-			if exp < 0 && casLost && (st == absent || st == other) {
-				return absent, errMayHaveLanded // see meta.swap
-			}
-			return st, nil
-		}
-		casLost = casLost || casSent
-		switch {
-		case !transient(err):
-			return absent, fmt.Errorf("memcached: %w", err)
-		case attempt >= b.cfg.retries:
-			return absent, unavailable(err)
-		}
-		last = err
-		if err := pause(c, attempt, last); err != nil {
-			return absent, err
-		}
-		attempt++
-	}
+	return retrySwap(c, exp < 0, b.cfg.retries, transient, func() (state, bool, error) {
+		return b.swapOnce(native, token, exp)
+	})
 }
 
 // swapOnce is one attempt of swap. casSent reports whether the cas was sent.

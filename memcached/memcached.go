@@ -391,6 +391,55 @@ func unavailable(err error) error {
 	return fmt.Errorf("memcached: %w: %w", lock.ErrUnavailable, err)
 }
 
+// retrySwap runs attempt, one compare-and-swap on the item of a lock (with
+// the read it may need), until it answers, retrying failures in transit
+// (as inTransit tells them) up to retries times, with pauses, within c.
+// attempt reports the state it found and whether it sent a
+// compare-and-swap, which may have landed if its reply was lost.
+//
+// An item whose cas id changed between the read and the compare-and-swap
+// is read again rather than taken for another owner's: an extend of ours
+// that failed in transit may have landed late, changing the cas id of an
+// item that still holds our token. When a release that failed in transit
+// is followed by one that finds the key absent, or held by another owner,
+// the first one may have landed (and another owner taken the key since),
+// or the lock expired: the outcome is reported unknown
+// (errMayHaveLanded), so that the Lock, which knows the lease's deadline,
+// decides. Another owner's lock is never touched.
+func retrySwap(c *call, release bool, retries int, inTransit func(error) bool, attempt func() (st state, sent bool, err error)) (state, error) {
+	casLost := false // a compare-and-swap failed in transit: it may have landed
+	var last error
+	for n, changes := 0, 0; ; {
+		if err := c.check(last); err != nil {
+			return absent, err
+		}
+		st, sent, err := attempt()
+		switch {
+		case err == nil && st == changed:
+			if changes++; changes > maxChanges {
+				return absent, errors.New("memcached: the item kept changing under the compare-and-swap")
+			}
+			continue
+		case err == nil && release && casLost && (st == absent || st == other):
+			return absent, errMayHaveLanded
+		case err == nil:
+			return st, nil
+		}
+		casLost = casLost || sent
+		switch {
+		case !inTransit(err):
+			return absent, wrap(err)
+		case n >= retries:
+			return absent, unavailable(err)
+		}
+		last = err
+		if err := pause(c, n, last); err != nil {
+			return absent, err
+		}
+		n++
+	}
+}
+
 // pause waits before retry number attempt+1 of a command that failed in
 // transit with last: a fault that cut one reply often cuts the next command
 // too, and a pause lets it heal. The pauses are jittered (so clients spread

@@ -165,61 +165,19 @@ func (b *meta) Extend(ctx context.Context, key, token string, ttl time.Duration)
 // swap acts on native if it stores token: exp < 0 deletes it, otherwise
 // token is stored again with expiration exp. Either is a compare-and-swap
 // on the item's cas id: the hint, or the cas id read with the token.
-// Failures in transit are retried up to the configured retries.
-//
-// An item whose cas id changed between the read and the compare-and-swap is
-// read again rather than taken for another owner's: an extend of ours that
-// failed in transit may have landed late, changing the cas id of an item
-// that still holds our token. When a release that failed in transit is
-// followed by one that finds the key absent, or held by another owner, the
-// first one may have landed (and another owner taken the key since), or
-// the lock expired: the outcome is reported unknown (errMayHaveLanded), so
-// that the Lock, which knows the lease's deadline, decides. Another owner's
-// lock is never touched.
+// Failures in transit are retried as retrySwap says.
 func (b *meta) swap(c *call, native, token string, exp int32) (state, error) {
 	srv := b.pool.servers.index(native)
-	casLost := false // a compare-and-swap failed in transit: it may have landed
-	var last error
-	for attempt, changes := 0, 0; ; {
-		if err := c.check(last); err != nil {
-			return absent, err
-		}
-		var (
-			st   state
-			sent bool
-		)
-		err := b.pool.run(c, srv, func(cn *conn) (err error) {
+	return retrySwap(c, exp < 0, b.cfg.retries, inTransit, func() (st state, sent bool, err error) {
+		err = b.pool.run(c, srv, func(cn *conn) (err error) {
 			st, sent, err = b.swapOn(cn, native, token, exp)
 			return err
 		})
-		switch {
-		case err == nil && st == changed:
-			if changes++; changes > maxChanges {
-				return absent, errors.New("memcached: the item kept changing under the compare-and-swap")
-			}
-			continue
-		case err == nil:
-			if st != swapped || exp < 0 {
-				b.hints.drop(native, token)
-			}
-			if exp < 0 && casLost && (st == absent || st == other) {
-				return absent, errMayHaveLanded
-			}
-			return st, nil
+		if err == nil && st != changed && (st != swapped || exp < 0) {
+			b.hints.drop(native, token) // the cas id is spent, or not ours
 		}
-		casLost = casLost || sent
-		switch {
-		case !inTransit(err):
-			return absent, wrap(err)
-		case attempt >= b.cfg.retries:
-			return absent, unavailable(err)
-		}
-		last = err
-		if err := pause(c, attempt, last); err != nil {
-			return absent, err
-		}
-		attempt++
-	}
+		return st, sent, err
+	})
 }
 
 // swapOn is one attempt of swap, on cn. sent reports whether a
