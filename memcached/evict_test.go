@@ -3,10 +3,6 @@ package memcached_test
 import (
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,27 +17,7 @@ import (
 // an evicted lock is reported lost, ErrNotHeld on Extend and Release, on
 // both protocols: nothing silently re-creates it.
 func TestEvictionReal(t *testing.T) {
-	bin := os.Getenv("LOCK_TEST_MEMCACHED_BIN")
-	if bin == "" {
-		t.Skip("LOCK_TEST_MEMCACHED_BIN not set")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	addr := net.JoinHostPort("127.0.0.1", port)
-	args := []string{"-l", "127.0.0.1", "-p", port, "-U", "0", "-m", "2"} // 2 MB: the least with the default item size limit
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "nobody")
-	}
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("LOCK_TEST_MEMCACHED_BIN=%s: %v", bin, err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitListening(t, addr)
+	addr, _ := startMemcached(t, "-m", "2") // 2 MB: the least with the default item size limit
 
 	c := memcache.New(addr)
 	t.Cleanup(func() { c.Close() })

@@ -2,10 +2,6 @@ package memcached_test
 
 import (
 	"errors"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -26,54 +22,9 @@ func TestRestartKeepsNewOwner(t *testing.T) {
 // TestRestartKeepsNewOwnerReal is TestRestartKeepsNewOwner on a memcached
 // process of LOCK_TEST_MEMCACHED_BIN, killed and started again on its port.
 func TestRestartKeepsNewOwnerReal(t *testing.T) {
-	bin := os.Getenv("LOCK_TEST_MEMCACHED_BIN")
-	if bin == "" {
-		t.Skip("LOCK_TEST_MEMCACHED_BIN not set")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "16"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "nobody")
-	}
-	var cmd *exec.Cmd
-	start := func() {
-		cmd = exec.Command(bin, args...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("LOCK_TEST_MEMCACHED_BIN=%s: %v", bin, err)
-		}
-		waitListening(t, addr)
-	}
-	start()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr, restart := startMemcached(t, "-m", "16")
 	l, rival := dialLock(t, []string{addr}, nil), dialLock(t, []string{addr}, nil)
-	restartKeepsNewOwner(t, l, rival, func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		start()
-	})
-}
-
-// waitListening waits until a server listens at addr.
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no server listening on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond) // waiting for another process to listen: no channel to wait on
-	}
+	restartKeepsNewOwner(t, l, rival, restart)
 }
 
 // restartKeepsNewOwner acquires a key through l on a fresh server (its

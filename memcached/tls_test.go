@@ -4,11 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,40 +35,12 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string, roots *x509.
 // with TLS on a free loopback port, and returns its address.
 func startTLSServer(t *testing.T) (addr string, roots *x509.CertPool) {
 	t.Helper()
-	bin := os.Getenv("LOCK_TEST_MEMCACHED_BIN")
-	if bin == "" {
+	if os.Getenv("LOCK_TEST_MEMCACHED_BIN") == "" {
 		t.Skip("LOCK_TEST_MEMCACHED_BIN not set")
 	}
 	certFile, keyFile, roots := writeCert(t, t.TempDir())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-Z",
-		"-o", "ssl_chain_cert=" + certFile + ",ssl_key=" + keyFile}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "nobody")
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("LOCK_TEST_MEMCACHED_BIN=%s: %v", bin, err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr, roots
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("memcached -Z on %s did not start: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond) // waiting for another process to listen: no channel to wait on
-	}
+	addr, _ = startMemcached(t, "-Z", "-o", "ssl_chain_cert="+certFile+",ssl_key="+keyFile)
+	return addr, roots
 }
 
 // TestTLS runs the conformance suite over TLS against a real memcached
