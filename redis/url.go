@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -190,39 +191,71 @@ var rejected = map[string]string{
 // commands to replicas, where a lock cannot be taken.
 var notWithSentinel = []string{"route_randomly", "route_by_latency", "replica_only", "use_disconnected_replicas"}
 
-// The kinds of go-redis's URL parameters, which parseURL checks itself, so
-// that a bad value gets this package's error (not a go-redis panic or a
-// runtime message) and a duration must carry its unit.
-const (
-	kindDuration      = iota
-	kindDurationOrOff // a negative duration means none
-	kindBool
-	kindString
-	kindAddrs
-	kindInt // kindInt+n: an integer of at least n-1
-)
-
 // goRedisParams are the parameters go-redis's ParseURL, ParseClusterURL
-// and ParseFailoverURL read, with their kinds. Not every topology takes
-// every one; go-redis says which it does not.
-var goRedisParams = map[string]int{
-	"dial_timeout": kindDuration, "read_timeout": kindDuration, "write_timeout": kindDuration,
-	"pool_timeout": kindDuration, "dialer_retry_timeout": kindDuration, "conn_max_lifetime_jitter": kindDuration,
-	"conn_max_idle_time": kindDurationOrOff, "idle_timeout": kindDurationOrOff,
-	"conn_max_lifetime": kindDurationOrOff, "max_conn_age": kindDurationOrOff,
-	"min_retry_backoff": kindDurationOrOff, "max_retry_backoff": kindDurationOrOff,
+// and ParseFailoverURL read, each with the reader that checks its value
+// (so that a bad one gets this package's error, not a go-redis panic or a
+// runtime message, and a duration must carry its unit) and returns it in a
+// form go-redis reads. Not every topology takes every one; go-redis says
+// which it does not.
+var goRedisParams = map[string]func(q *urlparam.Query, name string) []string{
+	"dial_timeout": duration, "read_timeout": duration, "write_timeout": duration,
+	"pool_timeout": duration, "dialer_retry_timeout": duration, "conn_max_lifetime_jitter": duration,
+	"conn_max_idle_time": durationOrOff, "idle_timeout": durationOrOff,
+	"conn_max_lifetime": durationOrOff, "max_conn_age": durationOrOff,
+	"min_retry_backoff": durationOrOff, "max_retry_backoff": durationOrOff,
 
-	"pool_size": kindInt + 2, "dialer_retries": kindInt + 2, "protocol": kindInt + 3,
-	"max_retries": kindInt, "max_redirects": kindInt, // -1 means none
-	"min_idle_conns": kindInt + 1, "max_idle_conns": kindInt + 1, "max_active_conns": kindInt + 1,
-	"max_concurrent_dials": kindInt + 1, "failing_timeout_seconds": kindInt + 1, "db": kindInt + 1,
+	"pool_size": intIn(1, math.MaxInt), "dialer_retries": intIn(1, math.MaxInt), "protocol": intIn(2, 3),
+	"max_retries": intIn(-1, math.MaxInt), "max_redirects": intIn(-1, math.MaxInt), // -1 means none
+	"min_idle_conns": intIn(0, math.MaxInt), "max_idle_conns": intIn(0, math.MaxInt),
+	"max_active_conns": intIn(0, math.MaxInt), "max_concurrent_dials": intIn(0, math.MaxInt),
+	"failing_timeout_seconds": intIn(0, math.MaxInt), "db": intIn(0, math.MaxInt),
 
-	"pool_fifo": kindBool, "read_only": kindBool, "skip_verify": kindBool, "unstable_resp3": kindBool,
-	"disableIdentity": kindBool, "route_by_latency": kindBool, "route_randomly": kindBool,
-	"replica_only": kindBool, "use_disconnected_replicas": kindBool,
+	"pool_fifo": boolean, "read_only": boolean, "skip_verify": boolean, "unstable_resp3": boolean,
+	"disableIdentity": boolean, "route_by_latency": boolean, "route_randomly": boolean,
+	"replica_only": boolean, "use_disconnected_replicas": boolean,
 
-	"client_name": kindString, "master_name": kindString, "identitySuffix": kindString,
-	"addr": kindAddrs,
+	"client_name": text, "master_name": text, "identitySuffix": text,
+	"addr": texts,
+}
+
+// The readers of goRedisParams.
+func duration(q *urlparam.Query, name string) []string {
+	var d time.Duration
+	q.DurationBareSeconds(name, &d)
+	return []string{d.String()}
+}
+
+// durationOrOff reads a duration that may be negative: go-redis's "none".
+func durationOrOff(q *urlparam.Query, name string) []string {
+	var d time.Duration
+	q.DurationOrOff(name, &d)
+	return []string{d.String()}
+}
+
+func intIn(least, most int) func(q *urlparam.Query, name string) []string {
+	return func(q *urlparam.Query, name string) []string {
+		n := least
+		q.IntIn(name, least, most, &n)
+		return []string{strconv.Itoa(n)}
+	}
+}
+
+func boolean(q *urlparam.Query, name string) []string {
+	var b bool
+	q.Bool(name, &b)
+	return []string{strconv.FormatBool(b)}
+}
+
+func text(q *urlparam.Query, name string) []string {
+	var v string
+	q.String(name, &v)
+	return []string{v}
+}
+
+func texts(q *urlparam.Query, name string) []string {
+	var vs []string
+	q.Strings(name, &vs)
+	return vs
 }
 
 // urlParams are what the query of a URL says.
@@ -247,38 +280,10 @@ func readParams(u *url.URL, c *urlConfig) (*urlParams, error) {
 	q.Bool("cluster", &p.cluster)
 	q.Bool("sentinel_auth", &p.sentinelAuth)
 	for _, name := range slices.Sorted(maps.Keys(goRedisParams)) {
-		if !q.Has(name) {
-			q.Strings(name, new([]string)) // known, and absent
-			continue
-		}
-		switch kind := goRedisParams[name]; {
-		case kind == kindDuration:
-			var d time.Duration
-			q.DurationBareSeconds(name, &d)
-			p.goRedis.Set(name, d.String())
-		case kind == kindDurationOrOff:
-			var d time.Duration
-			q.DurationOrOff(name, &d)
-			p.goRedis.Set(name, d.String())
-		case kind == kindBool:
-			var b bool
-			q.Bool(name, &b)
-			p.goRedis.Set(name, strconv.FormatBool(b))
-		case kind == kindString:
-			var v string
-			q.String(name, &v)
-			p.goRedis.Set(name, v)
-		case kind == kindAddrs:
-			var vs []string
-			q.Strings(name, &vs)
-			p.goRedis[name] = vs
-		default:
-			n := kind - kindInt - 1
-			q.IntAtLeast(name, n, &n)
-			if name == "protocol" && n > 3 {
-				return nil, fmt.Errorf("parameter protocol=%d: want 2 or 3", n)
-			}
-			p.goRedis.Set(name, strconv.Itoa(n))
+		if q.Has(name) {
+			p.goRedis[name] = goRedisParams[name](q, name)
+		} else {
+			q.Known(name)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(rejected)) { // one order, one message

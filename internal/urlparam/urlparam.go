@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -132,6 +133,10 @@ func (q *Query) Strings(name string, dst *[]string) {
 	*dst = q.v[name]
 }
 
+// Known declares name a valid parameter, listed by Err, without reading
+// it: for one that is absent.
+func (q *Query) Known(name string) { q.valid[name] = true }
+
 // Has reports whether name is present.
 func (q *Query) Has(name string) bool { return q.v.Has(name) }
 
@@ -237,23 +242,36 @@ func (q *Query) PositiveInt(name string, dst *int) { q.IntAtLeast(name, 1, dst) 
 
 // IntAtLeast is Int for the settings whose least value is least.
 func (q *Query) IntAtLeast(name string, least int, dst *int) {
+	q.IntIn(name, least, math.MaxInt, dst)
+}
+
+// IntIn is Int for the settings whose values run from least to most.
+func (q *Query) IntIn(name string, least, most int, dst *int) {
 	s, ok := q.get(name)
 	if !ok {
 		return
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < least {
-		want := fmt.Sprintf("an integer of at least %d", least)
-		switch least {
-		case 0:
-			want = "a non-negative integer"
-		case 1:
-			want = "a positive integer, or leave the parameter out for the default"
-		}
-		q.errs = append(q.errs, fmt.Errorf("parameter %s: want %s", param(name, s), want))
+	if err == nil && least <= n && n <= most {
+		*dst = n
 		return
 	}
-	*dst = n
+	want := fmt.Sprintf("an integer of at least %d", least)
+	switch {
+	case most == least+1:
+		want = fmt.Sprintf("%d or %d", least, most)
+	case most != math.MaxInt:
+		want = fmt.Sprintf("an integer from %d to %d", least, most)
+	case least == 0:
+		want = "a non-negative integer"
+	case least == 1:
+		want = "a positive integer, or leave the parameter out for the default"
+	}
+	shown := param(name, s)
+	if err == nil && most != math.MaxInt && !secret.Name(name) {
+		shown = name + "=" + s // a number out of a short range: plain
+	}
+	q.errs = append(q.errs, fmt.Errorf("parameter %s: want %s", shown, want))
 }
 
 // Bool sets *dst to the value of name, if present (strconv.ParseBool forms).
