@@ -302,27 +302,41 @@ func TestOpenUnreachable(t *testing.T) {
 	}
 }
 
-// TestOpenHangingServer checks that Open returns at its ctx deadline when
-// the server accepts connections but never answers.
-func TestOpenHangingServer(t *testing.T) {
+// silentServer returns the address of a server that accepts connections
+// and never answers, holding them open until the test ends.
+func silentServer(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
 	go func() {
+		defer close(done)
+		var conns []net.Conn
 		for {
 			c, err := ln.Accept()
 			if err != nil {
+				for _, c := range conns {
+					c.Close()
+				}
 				return
 			}
-			defer c.Close() // held open, silent, until the test ends
+			conns = append(conns, c)
 		}
 	}()
+	return ln.Addr().String()
+}
+
+// TestOpenHangingServer checks that Open returns at its ctx deadline when
+// the server accepts connections but never answers.
+func TestOpenHangingServer(t *testing.T) {
+	silent := silentServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = lock.Open(ctx, "redis://:"+secret+"@"+ln.Addr().String())
+	_, err := lock.Open(ctx, "redis://:"+secret+"@"+silent)
 	if took := time.Since(start); err == nil || took > 2*time.Second {
 		t.Fatalf("lock.Open on a silent server = %v after %v; want an error by the 300ms ctx deadline", err, took)
 	}
@@ -491,22 +505,9 @@ func TestOpenFailsFastAndQuietly(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	silentLn, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers, as a plain-text redis does a TLS hello
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silentLn.Close()
-	go func() {
-		for {
-			c, err := silentLn.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent := silentServer(t) // as a plain-text redis is to a TLS hello
 	for _, tc := range []struct{ url, want string }{
-		{"rediss://" + silentLn.Addr().String(), "(if the server speaks plain text, use redis://)"},
+		{"rediss://" + silent, "(if the server speaks plain text, use redis://)"},
 		{"redis://" + closed, "connection refused"},
 		{"redis://" + closed + "?cluster=true", "connection refused"},
 		{"redis://" + closed + "?master_name=m", "connection refused"},
