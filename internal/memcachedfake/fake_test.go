@@ -648,7 +648,9 @@ func TestMetaNoCAS(t *testing.T) {
 // TestRestart: a restart closes the connections, loses the items, numbers
 // cas ids from 1 again and reports a new pid.
 func TestRestart(t *testing.T) {
-	s := startServer(t, nil)
+	// On a clock that stands still: uptime counts whole seconds, and a
+	// real second could tick between the restart and the stats.
+	s := startServer(t, &Options{Now: fakeclock.New(time.Unix(1_700_000_000, 0)).Now})
 	rc := dialRaw(t, s.Addr())
 	rc.expect("ms a 1\r\na\r\nms b 1 c\r\nb\r\n", "HD\r\nHD c2\r\n")
 	pid := rc.stats()["pid"]
