@@ -1,8 +1,11 @@
 package benchmarks
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -209,6 +212,38 @@ func BenchmarkExtend(b *testing.B) {
 			}
 		}
 	})
+	// The least an owner-checked extend can send to memcached 1.6, which
+	// has no compare-and-touch: the value again, stored if the cas id
+	// still matches, over a bare connection.
+	b.Run("memcached/raw-ms-cas", func(b *testing.B) {
+		u, err := url.Parse(env(b, "LOCK_TEST_MEMCACHED_URL"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := net.Dial("tcp", strings.Split(u.Host, ",")[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		key, value := "bench:ms:"+rand.Text(), rand.Text()
+		cas := ""
+		store := func(req string) {
+			if _, err := io.WriteString(c, req); err != nil {
+				b.Fatal(err)
+			}
+			line, err := r.ReadString('\n')
+			f := strings.Fields(line)
+			if err != nil || len(f) != 2 || f[0] != "HD" || !strings.HasPrefix(f[1], "c") {
+				b.Fatalf("%q: %q, %v", req, line, err)
+			}
+			cas = f[1][1:]
+		}
+		store("ms " + key + " 26 T61 c\r\n" + value + "\r\n")
+		for b.Loop() {
+			store("ms " + key + " 26 T61 C" + cas + " c\r\n" + value + "\r\n")
+		}
+	})
 	b.Run("redis/Lock", func(b *testing.B) { lockExtend(b, open(b, env(b, "LOCK_TEST_REDIS_URL"))) })
 	b.Run("redis/redislock", func(b *testing.B) {
 		l, err := redislock.New(redisClient(b)).Obtain(ctx, "bench:redislock:"+rand.Text(), time.Minute, nil)
@@ -265,7 +300,9 @@ func BenchmarkParallelDistinctKeys(b *testing.B) {
 
 // BenchmarkHandoff: 8 contenders, each with a Lock value of its own, take
 // turns on one key with a 1ms critical section; handoff-µs is the median
-// gap from a release to the next acquire.
+// gap from a release to the next acquire, by another contender: one that
+// releases waits for the next turn to be taken before it asks again, so
+// that the gap is a hand-off, not the releaser taking the key back.
 func BenchmarkHandoff(b *testing.B) {
 	run := func(b *testing.B, newLock func() lock.Lock) {
 		handoff(b, func(key string) (func(context.Context) error, func() error) {
@@ -286,6 +323,19 @@ func BenchmarkHandoff(b *testing.B) {
 	b.Run("memcached", func(b *testing.B) {
 		raw := env(b, "LOCK_TEST_MEMCACHED_URL")
 		run(b, func() lock.Lock { return open(b, raw) })
+	})
+	// Contenders as in separate processes: each has a gomemcache client of
+	// its own, so no release wakes another's wait, and waits poll (with
+	// the default retry interval).
+	b.Run("memcached/polling", func(b *testing.B) {
+		run(b, func() lock.Lock {
+			l, err := memcached.New(memcachedClient(b), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { l.Close() })
+			return l
+		})
 	})
 	b.Run("redis", func(b *testing.B) {
 		raw := env(b, "LOCK_TEST_REDIS_URL")
@@ -319,6 +369,7 @@ func handoff(b *testing.B, mk func(key string) (acquire func(context.Context) er
 		released time.Time
 		gaps     []time.Duration
 		turns    = b.N
+		taken    = make(chan struct{}) // closed at the next acquire
 	)
 	var wg sync.WaitGroup
 	for range contenders {
@@ -338,10 +389,13 @@ func handoff(b *testing.B, mk func(key string) (acquire func(context.Context) er
 				}
 				turns--
 				last := turns <= 0
+				close(taken)
+				taken = make(chan struct{})
 				mu.Unlock()
 				time.Sleep(time.Millisecond)
 				mu.Lock()
 				released = time.Now()
+				next := taken
 				mu.Unlock()
 				if err := release(); err != nil {
 					b.Error(err)
@@ -349,6 +403,11 @@ func handoff(b *testing.B, mk func(key string) (acquire func(context.Context) er
 				}
 				if last {
 					stop()
+					return
+				}
+				select {
+				case <-next:
+				case <-wctx.Done():
 					return
 				}
 			}

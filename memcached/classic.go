@@ -13,8 +13,9 @@ import (
 // classic implements driver.Backend on memcached's classic text protocol,
 // through a *memcache.Client given to New.
 type classic struct {
-	mc  *memcache.Client
-	cfg config
+	mc    *memcache.Client
+	cfg   config
+	scope string // of the client, in localWakes
 }
 
 // transient reports whether err, from gomemcache, is a failure in transit,
@@ -97,8 +98,18 @@ func dialFailed(err error) bool {
 // the item read, so it acts only if the token read is still stored.
 func (b *classic) Release(ctx context.Context, key, token string) (bool, error) {
 	c := newCall(ctx, b.cfg.callTimeout)
-	st, err := b.swap(&c, b.cfg.keys.native(key), token, -1)
+	native := b.cfg.keys.native(key)
+	st, err := b.swap(&c, native, token, -1)
+	if st == swapped {
+		localWakes.wake(wakeKey(b.scope, native))
+	}
 	return st == swapped, err
+}
+
+// Watch implements driver.Watcher for the releases made in this process:
+// see localWakes.
+func (b *classic) Watch(key string) <-chan struct{} {
+	return localWakes.watch(wakeKey(b.scope, b.cfg.keys.native(key)))
 }
 
 // Extend sets the key's expiration with a compare-and-swap, as Release.

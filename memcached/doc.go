@@ -78,6 +78,12 @@
 // sends a release that fails in transit up to three times, and waits retry
 // until their own timeout; see the lock package.
 //
+// memcached cannot tell a client that a key was deleted, so a wait finds
+// the releases of other processes, and expiries, by polling, with pauses
+// that grow up to the retry interval. A release made through any Lock of
+// the same process, on the same servers (or, for Locks made by New, the
+// same client), wakes the waits on its key at once.
+//
 // # URLs
 //
 //	memcached://host1[:port][,host2[:port]...][?parameter=value&...]

@@ -193,7 +193,7 @@ func New(client *memcache.Client, opts *Options) (lock.Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
-	return lock.New(&classic{mc: client, cfg: c}, &c.lock), nil
+	return lock.New(&classic{mc: client, cfg: c, scope: clientScope(client)}, &c.lock), nil
 }
 
 // Dial returns a Lock on the memcached servers at addrs ("host:port", or the
@@ -240,7 +240,7 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 		d = tlsDialer(opts.TLS, d)
 	}
 	p := newPool(servers, d, timeout, size)
-	b := &meta{pool: p, cfg: c}
+	b := &meta{pool: p, cfg: c, scope: selectorScope(servers)}
 	if err := b.ping(ctx); err != nil {
 		p.close()
 		return nil, fmt.Errorf("memcached: %w%s", err, tlsHint(opts.TLS != nil, err))

@@ -21,6 +21,7 @@ type meta struct {
 	pool  *pool
 	cfg   config
 	hints casHints
+	scope string // of the servers, in localWakes
 }
 
 // inTransit reports whether err, from the pool, is a failure in transit,
@@ -150,8 +151,18 @@ func wrap(err error) error {
 // one read with our token: one round trip, or three.
 func (b *meta) Release(ctx context.Context, key, token string) (bool, error) {
 	c := newCall(ctx, b.cfg.callTimeout)
-	st, err := b.swap(&c, b.cfg.keys.native(key), token, -1)
+	native := b.cfg.keys.native(key)
+	st, err := b.swap(&c, native, token, -1)
+	if st == swapped {
+		localWakes.wake(wakeKey(b.scope, native))
+	}
 	return st == swapped, err
+}
+
+// Watch implements driver.Watcher for the releases made in this process:
+// see localWakes.
+func (b *meta) Watch(key string) <-chan struct{} {
+	return localWakes.watch(wakeKey(b.scope, b.cfg.keys.native(key)))
 }
 
 // Extend stores our token again with the new expiration, compared with the

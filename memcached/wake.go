@@ -1,0 +1,105 @@
+package memcached
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// memcached cannot tell a client that a key was deleted, so a wait on
+// another process's release, or on an expiry, polls. Releases made in this
+// process are known here, though: localWakes lets a release through any
+// Lock of the process wake at once the waits of the process on the same
+// key of the same servers, as the memory backend's waits are woken.
+
+// wakes holds the channels of the waits of this process, by scope and
+// native key; wake closes them. It implements driver.Watcher's half for
+// both kinds of Lock.
+type wakes struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	waits   map[string]waitEntry
+	pruneAt int // len(waits) at which stale entries are next dropped
+}
+
+type waitEntry struct {
+	ch   chan struct{} // closed at the next release of the key
+	last time.Time     // when a wait last asked for ch
+}
+
+// staleWait is how long an entry lasts that no wait asks for. A wait asks
+// again before each attempt, and its pauses are at most its retry interval:
+// an older entry's waits have ended, or gave up the key for a poll. Closing
+// it wakes a wait still on it early, which costs one attempt, no more.
+const staleWait = time.Minute
+
+var localWakes = newWakes(time.Now)
+
+func newWakes(now func() time.Time) *wakes {
+	return &wakes{now: now, waits: make(map[string]waitEntry)}
+}
+
+// watch returns a channel closed at the next release of k in this process.
+func (w *wakes) watch(k string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	e, ok := w.waits[k]
+	if !ok {
+		if len(w.waits) >= w.pruneAt {
+			w.pruneLocked(now)
+			w.pruneAt = max(64, 2*len(w.waits))
+		}
+		e.ch = make(chan struct{})
+	}
+	e.last = now
+	w.waits[k] = e
+	return e.ch
+}
+
+// wake wakes the waits on k.
+func (w *wakes) wake(k string) {
+	w.mu.Lock()
+	if e, ok := w.waits[k]; ok {
+		close(e.ch)
+		delete(w.waits, k)
+	}
+	w.mu.Unlock()
+}
+
+// pruneLocked closes and drops the entries not asked for in staleWait; the
+// caller holds w.mu.
+func (w *wakes) pruneLocked(now time.Time) {
+	for k, e := range w.waits {
+		if now.Sub(e.last) > staleWait {
+			close(e.ch)
+			delete(w.waits, k)
+		}
+	}
+}
+
+// len returns the number of keys with waits, for tests.
+func (w *wakes) len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.waits)
+}
+
+// selectorScope names the servers of a Lock made by Dial or Open: the same
+// servers, however listed, give the same scope.
+func selectorScope(s selector) string {
+	keys := make([]string, len(s))
+	for i, a := range s {
+		keys[i] = a.(*serverAddr).key
+	}
+	return "servers " + strings.Join(keys, ",")
+}
+
+// clientScope names the servers of a Lock made by New: its client's, which
+// this package cannot read, so the client itself stands for them.
+func clientScope(c any) string { return fmt.Sprintf("client %p", c) }
+
+// wakeKey is the key in localWakes of native in scope.
+func wakeKey(scope, native string) string { return scope + "\x00" + native }
