@@ -15,7 +15,8 @@ import (
 type classic struct {
 	mc    *memcache.Client
 	cfg   config
-	scope string // of the client, in localWakes
+	scope string // the client, for openScope
+	wakes *wakes // the scope's
 }
 
 // transient reports whether err, from gomemcache, is a failure in transit,
@@ -101,15 +102,15 @@ func (b *classic) Release(ctx context.Context, key, token string) (bool, error) 
 	native := b.cfg.keys.native(key)
 	st, err := b.swap(&c, native, token, -1)
 	if st == swapped {
-		localWakes.wake(wakeKey(b.scope, native))
+		b.wakes.wake(native)
 	}
 	return st == swapped, err
 }
 
 // Watch implements driver.Watcher for the releases made in this process:
-// see localWakes.
+// see wakes.
 func (b *classic) Watch(key string) <-chan struct{} {
-	return localWakes.watch(wakeKey(b.scope, b.cfg.keys.native(key)))
+	return b.wakes.watch(b.cfg.keys.native(key))
 }
 
 // Extend sets the key's expiration with a compare-and-swap, as Release.
@@ -156,5 +157,8 @@ func (b *classic) swapOnce(native, token string, exp int32) (st state, casSent b
 	}
 }
 
-// Close does nothing: the client is the caller's.
-func (b *classic) Close() error { return nil }
+// Close leaves the client open: it is the caller's.
+func (b *classic) Close() error {
+	closeScope(b.scope)
+	return nil
+}

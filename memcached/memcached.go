@@ -193,7 +193,8 @@ func New(client *memcache.Client, opts *Options) (lock.Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
-	return lock.New(&classic{mc: client, cfg: c, scope: clientScope(client)}, &c.lock), nil
+	scope := clientScope(client)
+	return lock.New(&classic{mc: client, cfg: c, scope: scope, wakes: openScope(scope)}, &c.lock), nil
 }
 
 // Dial returns a Lock on the memcached servers at addrs ("host:port", or the
@@ -245,6 +246,7 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 		p.close()
 		return nil, fmt.Errorf("memcached: %w%s", err, tlsHint(opts.TLS != nil, err))
 	}
+	b.wakes = openScope(b.scope)
 	return lock.New(b, &c.lock), nil
 }
 

@@ -21,7 +21,8 @@ type meta struct {
 	pool  *pool
 	cfg   config
 	hints casHints
-	scope string // of the servers, in localWakes
+	scope string // the servers, for openScope
+	wakes *wakes // the scope's
 }
 
 // inTransit reports whether err, from the pool, is a failure in transit,
@@ -154,15 +155,15 @@ func (b *meta) Release(ctx context.Context, key, token string) (bool, error) {
 	native := b.cfg.keys.native(key)
 	st, err := b.swap(&c, native, token, -1)
 	if st == swapped {
-		localWakes.wake(wakeKey(b.scope, native))
+		b.wakes.wake(native)
 	}
 	return st == swapped, err
 }
 
 // Watch implements driver.Watcher for the releases made in this process:
-// see localWakes.
+// see wakes.
 func (b *meta) Watch(key string) <-chan struct{} {
-	return localWakes.watch(wakeKey(b.scope, b.cfg.keys.native(key)))
+	return b.wakes.watch(b.cfg.keys.native(key))
 }
 
 // Extend stores our token again with the new expiration, compared with the
@@ -256,5 +257,6 @@ func readBack(cn *conn, native, token string) (state, uint64, error) {
 // Close closes the connections.
 func (b *meta) Close() error {
 	b.pool.close()
+	closeScope(b.scope)
 	return nil
 }

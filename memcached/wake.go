@@ -4,20 +4,23 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // memcached cannot tell a client that a key was deleted, so a wait on
 // another process's release, or on an expiry, polls. Releases made in this
-// process are known here, though: localWakes lets a release through any
-// Lock of the process wake at once the waits of the process on the same
-// key of the same servers, as the memory backend's waits are woken.
+// process are known here, though: a release through any Lock of the
+// process wakes at once the waits of the process on the same key of the
+// same servers, as the memory backend's waits are woken.
 
-// wakes holds the channels of the waits of this process, by scope and
-// native key; wake closes them. It implements driver.Watcher's half for
-// both kinds of Lock.
+// wakes holds the channels of the waits of this process on one scope (a
+// set of servers), by native key; wake closes them. It is the Watch half of
+// driver.Watcher for both kinds of Lock.
 type wakes struct {
-	now func() time.Time
+	now  func() time.Time
+	refs int          // open Locks of the scope, under scopes' mutex
+	n    atomic.Int32 // len(waits): a release with no waits takes no lock
 
 	mu      sync.Mutex
 	waits   map[string]waitEntry
@@ -35,10 +38,38 @@ type waitEntry struct {
 // it wakes a wait still on it early, which costs one attempt, no more.
 const staleWait = time.Minute
 
-var localWakes = newWakes(time.Now)
-
 func newWakes(now func() time.Time) *wakes {
 	return &wakes{now: now, waits: make(map[string]waitEntry)}
+}
+
+// scopes holds the wakes of each scope that open Locks use.
+var scopes = struct {
+	sync.Mutex
+	m map[string]*wakes
+}{m: make(map[string]*wakes)}
+
+// openScope returns the wakes of scope, for a new Lock; closeScope, when the
+// Lock closes.
+func openScope(scope string) *wakes {
+	scopes.Lock()
+	defer scopes.Unlock()
+	w, ok := scopes.m[scope]
+	if !ok {
+		w = newWakes(time.Now)
+		scopes.m[scope] = w
+	}
+	w.refs++
+	return w
+}
+
+func closeScope(scope string) {
+	scopes.Lock()
+	defer scopes.Unlock()
+	if w := scopes.m[scope]; w != nil {
+		if w.refs--; w.refs == 0 {
+			delete(scopes.m, scope) // its waits were the closed Locks'
+		}
+	}
 }
 
 // watch returns a channel closed at the next release of k in this process.
@@ -56,15 +87,21 @@ func (w *wakes) watch(k string) <-chan struct{} {
 	}
 	e.last = now
 	w.waits[k] = e
+	w.n.Store(int32(len(w.waits)))
 	return e.ch
 }
 
-// wake wakes the waits on k.
+// wake wakes the waits on k. A wait that watch has not yet counted makes
+// its attempt after the release, so it does not need the wake.
 func (w *wakes) wake(k string) {
+	if w.n.Load() == 0 {
+		return
+	}
 	w.mu.Lock()
 	if e, ok := w.waits[k]; ok {
 		close(e.ch)
 		delete(w.waits, k)
+		w.n.Store(int32(len(w.waits)))
 	}
 	w.mu.Unlock()
 }
@@ -100,6 +137,3 @@ func selectorScope(s selector) string {
 // clientScope names the servers of a Lock made by New: its client's, which
 // this package cannot read, so the client itself stands for them.
 func clientScope(c any) string { return fmt.Sprintf("client %p", c) }
-
-// wakeKey is the key in localWakes of native in scope.
-func wakeKey(scope, native string) string { return scope + "\x00" + native }

@@ -19,21 +19,55 @@ func closed(ch <-chan struct{}) bool {
 func TestWakes(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	w := newWakes(func() time.Time { return now })
-	a, b := w.watch("s\x00a"), w.watch("s\x00b")
-	if again := w.watch("s\x00a"); again != a {
+	a, b := w.watch("a"), w.watch("b")
+	if again := w.watch("a"); again != a {
 		t.Fatal("a second watch of a key got a channel of its own; want the first one's")
 	}
-	w.wake("s\x00b")
-	w.wake("other\x00a") // same native key, other servers
+	w.wake("b")
 	if closed(a) || !closed(b) {
 		t.Fatalf("after a release of b: a closed %v, b closed %v; want false, true", closed(a), closed(b))
 	}
-	if w.watch("s\x00b") == b {
+	if w.watch("b") == b {
 		t.Fatal("a watch after a release got the closed channel; want a new one")
 	}
-	w.wake("s\x00a")
+	w.wake("a")
 	if !closed(a) {
 		t.Fatal("a release of a did not close its channel")
+	}
+	w.wake("b")
+	if n := w.n.Load(); n != 0 {
+		t.Fatalf("count of keys with waits = %d after every release; want 0", n)
+	}
+	w.wake("b") // no waits: nothing to do
+}
+
+func TestScopeShared(t *testing.T) {
+	x1, x2, y := openScope("test x"), openScope("test x"), openScope("test y")
+	if x1 != x2 || x1 == y {
+		t.Fatal("Locks of one scope got different wakes, or Locks of two scopes the same")
+	}
+	ch := x1.watch("k")
+	y.wake("k") // same native key, other servers
+	if closed(ch) {
+		t.Fatal("a release on other servers woke the wait")
+	}
+	x2.wake("k")
+	if !closed(ch) {
+		t.Fatal("a release through another Lock of the scope did not wake the wait")
+	}
+	closeScope("test x")
+	closeScope("test y")
+	if openScope("test x") != x1 {
+		t.Fatal("a scope was dropped while a Lock still used it")
+	}
+	closeScope("test x")
+	closeScope("test x")
+	scopes.Lock()
+	n := len(scopes.m)
+	_, kept := scopes.m["test x"]
+	scopes.Unlock()
+	if kept {
+		t.Fatalf("a scope was kept after its last Lock closed (%d scopes open)", n)
 	}
 }
 
@@ -45,13 +79,13 @@ func TestWakesPruned(t *testing.T) {
 	w := newWakes(func() time.Time { return now })
 	var old []<-chan struct{}
 	for i := range 100 {
-		old = append(old, w.watch(fmt.Sprintf("s\x00k%d", i)))
+		old = append(old, w.watch(fmt.Sprintf("k%d", i)))
 	}
 	now = now.Add(staleWait / 2)
-	kept := w.watch("s\x00k0") // still asked for
+	kept := w.watch("k0") // still asked for
 	now = now.Add(staleWait/2 + time.Second)
 	for i := range 200 {
-		w.watch(fmt.Sprintf("s\x00new%d", i))
+		w.watch(fmt.Sprintf("new%d", i))
 	}
 	if n := w.len(); n > 201 {
 		t.Fatalf("%d keys kept; want at most the 200 new ones and k0", n)
