@@ -10,7 +10,7 @@ const (
 	// DefaultRetryInterval is retry_timeout of pip-services' MemcachedLock.
 	DefaultRetryInterval = 100 * time.Millisecond
 	// DefaultMaxTTL is memcached's longest ttl, so all backends agree.
-	DefaultMaxTTL = 30*24*time.Hour - 2*time.Second
+	DefaultMaxTTL = 30*24*time.Hour - 3*time.Second
 	// DefaultCloseTimeout keeps a dead store from making Close hang.
 	DefaultCloseTimeout = 2 * time.Second
 )
@@ -56,7 +56,7 @@ func (o *Options) logger() *slog.Logger {
 }
 
 // maxTTL defaults to memcached's longest ttl: its relative expirations end
-// at 30 days, and its whole-second clock needs a margin of 2s.
+// at 30 days, and its whole-second clock needs a margin of 3s.
 func (o *Options) maxTTL() time.Duration {
 	if o == nil || o.MaxTTL <= 0 {
 		return DefaultMaxTTL

@@ -25,7 +25,7 @@
 //     values and processes sharing a store. A key is not re-entrant.
 //   - Expiry: no other owner can acquire a lock before its ttl has passed
 //     from the start of the acquiring call. It may live up to the backend's
-//     granularity longer (2s on memcached).
+//     granularity longer (3s on memcached).
 //   - Ownership: each acquisition has a random token of at least 128 bits;
 //     release and extend act only while the store holds it, atomically.
 //   - Failures in transit (ErrUnavailable, network errors): no call reports

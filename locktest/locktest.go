@@ -51,7 +51,7 @@ type Harness struct {
 	Delete func(t *testing.T, key string)
 
 	// Granularity is how much longer than its ttl a lock may live, such as
-	// 2s for memcached. The suite expects a lock to be acquirable by
+	// 3s for memcached. The suite expects a lock to be acquirable by
 	// another owner once ttl+Granularity has passed.
 	Granularity time.Duration
 

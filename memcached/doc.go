@@ -44,10 +44,13 @@
 // with expiration -1 (expired at once) to release, with the new expiration
 // to extend. Two round trips each.
 //
-// The expiration sent is ceil(ttl/1s)+1 seconds. memcached's clock ticks in
-// whole seconds, so an item stored with expiration n lives between n-1 and n
-// seconds; the extra second makes sure that a lock never expires before its
-// ttl, and it may live up to two seconds longer.
+// The expiration sent is ceil(ttl/1s)+2 seconds. memcached's clock counts
+// whole seconds, read by a timer once a second, so an item stored with
+// expiration n lives between n-1 and n seconds; but the timer drifts, and
+// when two of its reads straddle two second boundaries the count grows by 2
+// at once, so that an item stored just before lives only about n-2 seconds.
+// The two extra seconds make sure that a lock never expires before its
+// ttl; it may live up to three seconds longer.
 //
 // A key is sent as prefix+key when that is a legal memcached key (at most
 // max_key_size bytes, no spaces or control characters) and key does not
@@ -105,7 +108,7 @@
 //     100ms); retry_timeout, the pip-services MemcachedLock's name, is the
 //     same setting.
 //   - max_ttl: the longest ttl accepted (default, and at most, max_expiration
-//     less 2s).
+//     less 3s).
 //   - close_timeout: how long Close spends releasing (default 2s).
 //
 // memcached's own, under the pip-services MemcachedLock's names where it had
@@ -146,8 +149,8 @@
 // Several servers shard the keys and replicate nothing: a lock lives and dies
 // with its one server.
 //
-// Expiry is precise to about a second: a lock lives between its ttl and ttl
-// plus 2s.
+// Expiry is precise to seconds: a lock lives between its ttl and ttl plus
+// 3s.
 //
 // A *memcache.Client takes no context: through New, ctx and call_timeout
 // are checked before each command, but a command once sent runs until it is

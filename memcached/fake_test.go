@@ -92,7 +92,7 @@ func TestConformanceFake(t *testing.T) {
 			New:           func(t *testing.T) lock.Lock { return p.lock(t, srv, c, retrying(0)) },
 			Delete:        deleteWith(c),
 			Advance:       clock.Advance,
-			Granularity:   2 * time.Second,
+			Granularity:   3 * time.Second,
 			RetryInterval: testRetry,
 		})
 	})

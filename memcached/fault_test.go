@@ -31,8 +31,8 @@ func faultBackend(t *testing.T) *faulttable.Backend {
 		CallBound:       memcached.DefaultCallTimeout,
 		TryAcquireBound: memcached.DefaultCallTimeout,
 		// memcached counts whole seconds, and a lock is stored for its ttl
-		// rounded up to one, plus one: ceil(10s)+1 = 11s.
-		AcquiredTTL: faulttable.TTL + time.Second,
+		// rounded up to one, plus two: ceil(10s)+2 = 12s.
+		AcquiredTTL: faulttable.TTL + 2*time.Second,
 	}
 }
 

@@ -88,7 +88,7 @@ func TestExpiration(t *testing.T) {
 		ttl  string
 		want int32
 	}{
-		{"1ns", 2}, {"1ms", 2}, {"999ms", 2}, {"1s", 2}, {"1.001s", 3}, {"2.5s", 4}, {"719h59m58s", 2591999},
+		{"1ns", 3}, {"1ms", 3}, {"999ms", 3}, {"1s", 3}, {"1.001s", 4}, {"2.5s", 5}, {"719h59m57s", 2591999},
 	} {
 		d, err := time.ParseDuration(c.ttl)
 		if err != nil {

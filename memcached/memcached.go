@@ -56,7 +56,7 @@ func DefaultPoolSize() int { return max(8, 2*runtime.GOMAXPROCS(0)) }
 // *Options, mean the documented defaults.
 type Options struct {
 	// Options holds the settings every backend shares: RetryInterval,
-	// MaxTTL (at most MaxExpiration minus 2s, the default), CloseTimeout and
+	// MaxTTL (at most MaxExpiration minus 3s, the default), CloseTimeout and
 	// Logger.
 	lock.Options
 
@@ -83,7 +83,7 @@ type Options struct {
 	MaxKeySize int
 
 	// MaxExpiration is the longest expiration the server is asked for. The
-	// longest ttl accepted is MaxExpiration minus 2s, the margin that keeps
+	// longest ttl accepted is MaxExpiration minus 3s, the margin that keeps
 	// a lock from expiring early on memcached's whole-second clock. Zero
 	// means DefaultMaxExpiration, memcached's own limit, which is also the
 	// most it may be.
@@ -153,19 +153,19 @@ func (o *Options) config() (config, error) {
 	if opts.MaxExpiration == 0 {
 		opts.MaxExpiration = DefaultMaxExpiration
 	}
-	if opts.MaxExpiration < 3*time.Second || opts.MaxExpiration > DefaultMaxExpiration {
-		return c, fmt.Errorf("max_expiration %v is outside 3s..%v (longer expirations are absolute times to memcached)", opts.MaxExpiration, DefaultMaxExpiration)
+	if opts.MaxExpiration < 4*time.Second || opts.MaxExpiration > DefaultMaxExpiration {
+		return c, fmt.Errorf("max_expiration %v is outside 4s..%v (longer expirations are absolute times to memcached)", opts.MaxExpiration, DefaultMaxExpiration)
 	}
 	c.maxExp = int32(opts.MaxExpiration / time.Second)
 	c.lock = opts.Options
-	limit := time.Duration(c.maxExp-2) * time.Second
+	limit := time.Duration(c.maxExp-3) * time.Second
 	switch {
 	case c.lock.MaxTTL < 0:
 		return c, fmt.Errorf("max_ttl %v is negative", c.lock.MaxTTL)
 	case c.lock.MaxTTL == 0:
 		c.lock.MaxTTL = limit
 	case c.lock.MaxTTL > limit:
-		return c, fmt.Errorf("max_ttl %v is above %v, max_expiration less the 2s that keep a lock from expiring early", c.lock.MaxTTL, limit)
+		return c, fmt.Errorf("max_ttl %v is above %v, max_expiration less the 3s that keep a lock from expiring early", c.lock.MaxTTL, limit)
 	}
 	return c, nil
 }
@@ -291,10 +291,16 @@ func tlsDialer(cfg *tls.Config, d dialFunc) dialFunc {
 }
 
 // expiration returns the expiration, in whole seconds, that keeps a lock of
-// ttl alive at least ttl: memcached's clock ticks once a second, so an item
-// with expiration n may vanish after only n-1 seconds.
+// ttl alive at least ttl: ttl rounded up, plus 2. memcached's clock is a
+// count of whole seconds, read from the monotonic clock by a timer every
+// second; an item stored with expiration n expires when the count has
+// grown by n. Between two reads the count lags, and since the timer
+// drifts (by about 0.5–1 ms a tick), now and then two reads straddle two
+// second boundaries and the count grows by 2 at once: an item stored in
+// the second before such a read, with expiration n, lives only n-2
+// seconds or a little more, where otherwise it lives more than n-1.
 func expiration(ttl time.Duration) int32 {
-	return int32((ttl+time.Second-1)/time.Second) + 1
+	return int32((ttl+time.Second-1)/time.Second) + 2
 }
 
 // state is what a compare-and-swap of a lock found.

@@ -84,7 +84,7 @@ func TestConformanceReal(t *testing.T) {
 			locktest.Run(t, locktest.Harness{
 				New:           tc.new,
 				Delete:        deleteWith(c),
-				Granularity:   2 * time.Second,
+				Granularity:   3 * time.Second,
 				TTL:           time.Second,
 				RetryInterval: testRetry,
 			})

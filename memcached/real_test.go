@@ -20,7 +20,7 @@ import (
 
 // TestTTLNeverEarly acquires locks of several ttls at staggered points of
 // memcached's one-second clock, and checks that another owner gets each lock
-// no sooner than its ttl and no later than ttl + 2.1s.
+// no sooner than its ttl and no later than ttl + 3.1s.
 func TestTTLNeverEarly(t *testing.T) {
 	forRealProtocols(t, func(t *testing.T, newLock func(opts *memcached.Options) lock.Lock) {
 		t.Parallel()
@@ -83,8 +83,8 @@ func ttlNeverEarly(t *testing.T, owner, rival lock.Lock) {
 					case ok:
 						rival.ReleaseLock(ctx, key)
 						return
-					case since > ttl+2100*time.Millisecond+250*time.Millisecond: // + slack for a loaded machine
-						errs <- fmt.Errorf("lock %q of ttl %v still held %v after it was acquired; want free by ttl + 2.1s", key, ttl, since)
+					case since > ttl+3100*time.Millisecond+250*time.Millisecond: // + slack for a loaded machine
+						errs <- fmt.Errorf("lock %q of ttl %v still held %v after it was acquired; want free by ttl + 3.1s", key, ttl, since)
 						return
 					}
 					time.Sleep(10 * time.Millisecond)
@@ -111,12 +111,12 @@ func TestTTLLimits(t *testing.T) {
 func ttlLimits(t *testing.T, l, rival lock.Lock) {
 	ctx := t.Context()
 	key := fmt.Sprintf("limits-%d", time.Now().UnixNano())
-	for _, ttl := range []time.Duration{-time.Second, 0, 30 * 24 * time.Hour, 30*24*time.Hour - time.Second, 31 * 24 * time.Hour} {
+	for _, ttl := range []time.Duration{-time.Second, 0, 30 * 24 * time.Hour, 30*24*time.Hour - 2*time.Second, 31 * 24 * time.Hour} {
 		if ok, err := l.TryAcquireLock(ctx, key, ttl); ok || !errors.Is(err, lock.ErrInvalidTTL) {
 			t.Errorf("TryAcquireLock(ttl %v) = %v, %v; want false, ErrInvalidTTL", ttl, ok, err)
 		}
 	}
-	longest := 30*24*time.Hour - 2*time.Second
+	longest := 30*24*time.Hour - 3*time.Second
 	if ok, err := l.TryAcquireLock(ctx, key, longest); !ok || err != nil {
 		t.Fatalf("TryAcquireLock(ttl %v) = %v, %v; want true", longest, ok, err)
 	}

@@ -86,7 +86,7 @@ func TestTLS(t *testing.T) {
 			}
 			return l
 		},
-		Granularity:   2 * time.Second,
+		Granularity:   3 * time.Second,
 		TTL:           time.Second,
 		RetryInterval: testRetry,
 	})

@@ -88,7 +88,7 @@
 //     100ms); retry_timeout, the pip-services MemcachedLock's name, is the
 //     same setting.
 //   - max_ttl: the longest ttl accepted (default lock.DefaultMaxTTL, 30 days
-//     less 2s, as the other backends).
+//     less 3s, as the other backends).
 //   - close_timeout: how long Close spends releasing (default 2s).
 //
 // redis's own:
