@@ -4,9 +4,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/distlock/lock/internal/testnet"
 )
 
 // startMemcached starts a memcached of LOCK_TEST_MEMCACHED_BIN on a free
@@ -20,13 +21,8 @@ func startMemcached(t *testing.T, flags ...string) (addr string, restart func())
 	if bin == "" {
 		t.Skip("LOCK_TEST_MEMCACHED_BIN not set: the test needs a memcached of its own")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	addr = net.JoinHostPort("127.0.0.1", port)
+	addr = testnet.ClosedAddr(t) // a free port, for the server
+	_, port, _ := net.SplitHostPort(addr)
 	args := append([]string{"-l", "127.0.0.1", "-p", port, "-U", "0"}, flags...)
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "nobody")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/internal/testcert"
+	"github.com/distlock/lock/internal/testnet"
 	"github.com/distlock/lock/internal/urlparam/leakcheck"
 )
 
@@ -273,12 +274,7 @@ func TestParseURLErrors(t *testing.T) {
 // TestOpenUnreachable checks that Open reports an unreachable server at
 // once, within its ctx, without the password.
 func TestOpenUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testnet.ClosedAddr(t)
 	for _, raw := range []string{
 		"redis://u:" + secret + "@" + addr + "/0",
 		"redis://u:" + secret + "@" + addr + "?cluster=true",
@@ -499,12 +495,7 @@ func TestOpenFailsFastAndQuietly(t *testing.T) {
 	t.Cleanup(func() { goredis.SetLogger(silent{}) })
 
 	mr := miniredis.RunT(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := testnet.ClosedAddr(t)
 	silent := silentServer(t) // as a plain-text redis is to a TLS hello
 	for _, tc := range []struct{ url, want string }{
 		{"rediss://" + silent, "(if the server speaks plain text, use redis://)"},

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/testnet"
 )
 
 // The tests below run the distlock binary, built by the test, with this
@@ -430,7 +431,7 @@ func TestStoreFailsDuringWait(t *testing.T) {
 // to fix, never with a stack trace or a password.
 func TestErrors(t *testing.T) {
 	fake := fakeMemcached(t)
-	closed := closedAddr(t)
+	closed := testnet.ClosedAddr(t)
 	dir := t.TempDir()
 	notExec := filepath.Join(dir, "script.sh")
 	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o600); err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -178,16 +177,4 @@ func realRedis(t *testing.T, raw string) store {
 // server do not meet. It is a legal memcached key, stored verbatim.
 func newKey(name string) string {
 	return "distlock-test-" + rand.Text()[:12] + "-" + name
-}
-
-// closedAddr returns a loopback address where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/distlock/lock/internal/testnet"
 )
 
 // TestMain fails the package if a goroutine outlives the tests: a proxy or
@@ -358,13 +360,7 @@ func TestDownUp(t *testing.T) {
 // TestUpstreamDown: a connection to a proxy whose upstream refuses is
 // reset.
 func TestUpstreamDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	p, err := Start(addr)
+	p, err := Start(testnet.ClosedAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

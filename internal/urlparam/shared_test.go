@@ -3,7 +3,6 @@ package urlparam_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/internal/memcachedfake"
+	"github.com/distlock/lock/internal/testnet"
 	_ "github.com/distlock/lock/memcached"
 	_ "github.com/distlock/lock/memory"
 	_ "github.com/distlock/lock/redis"
@@ -28,12 +28,7 @@ func TestSharedParameters(t *testing.T) {
 	}
 	defer mc.Close()
 	mr := miniredis.RunT(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := testnet.ClosedAddr(t)
 
 	ctx := t.Context()
 	for _, base := range []string{"memory://shared", "memcached://" + mc.Addr(), "redis://" + mr.Addr()} {
