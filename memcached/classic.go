@@ -15,8 +15,7 @@ import (
 type classic struct {
 	mc    *memcache.Client
 	cfg   config
-	scope string // the client, for openScope
-	wakes *wakes // the scope's
+	wakes *wakes // of its client's scope
 }
 
 // transient reports whether err, from gomemcache, is a failure in transit,
@@ -159,6 +158,6 @@ func (b *classic) swapOnce(native, token string, exp int32) (st state, casSent b
 
 // Close leaves the client open: it is the caller's.
 func (b *classic) Close() error {
-	closeScope(b.scope)
+	b.wakes.close()
 	return nil
 }

@@ -193,8 +193,7 @@ func New(client *memcache.Client, opts *Options) (lock.Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
-	scope := clientScope(client)
-	return lock.New(&classic{mc: client, cfg: c, scope: scope, wakes: openScope(scope)}, &c.lock), nil
+	return lock.New(&classic{mc: client, cfg: c, wakes: openScope(clientScope(client))}, &c.lock), nil
 }
 
 // Dial returns a Lock on the memcached servers at addrs ("host:port", or the
@@ -241,12 +240,12 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 		d = tlsDialer(opts.TLS, d)
 	}
 	p := newPool(servers, d, timeout, size)
-	b := &meta{pool: p, cfg: c, scope: selectorScope(servers)}
+	b := &meta{pool: p, cfg: c}
 	if err := b.ping(ctx); err != nil {
 		p.close()
 		return nil, fmt.Errorf("memcached: %w%s", err, tlsHint(opts.TLS != nil, err))
 	}
-	b.wakes = openScope(b.scope)
+	b.wakes = openScope(selectorScope(servers))
 	return lock.New(b, &c.lock), nil
 }
 

@@ -21,8 +21,7 @@ type meta struct {
 	pool  *pool
 	cfg   config
 	hints casHints
-	scope string // the servers, for openScope
-	wakes *wakes // the scope's
+	wakes *wakes // of its servers' scope
 }
 
 // inTransit reports whether err, from the pool, is a failure in transit,
@@ -257,6 +256,6 @@ func readBack(cn *conn, native, token string) (state, uint64, error) {
 // Close closes the connections.
 func (b *meta) Close() error {
 	b.pool.close()
-	closeScope(b.scope)
+	b.wakes.close()
 	return nil
 }

@@ -18,9 +18,10 @@ import (
 // set of servers), by native key; wake closes them. It is the Watch half of
 // driver.Watcher for both kinds of Lock.
 type wakes struct {
-	now  func() time.Time
-	refs int          // open Locks of the scope, under scopes' mutex
-	n    atomic.Int32 // len(waits): a release with no waits takes no lock
+	scope string // its key in scopes
+	now   func() time.Time
+	refs  int          // open Locks of the scope, under scopes' mutex
+	n     atomic.Int32 // len(waits): a release with no waits takes no lock
 
 	mu      sync.Mutex
 	waits   map[string]waitEntry
@@ -48,27 +49,27 @@ var scopes = struct {
 	m map[string]*wakes
 }{m: make(map[string]*wakes)}
 
-// openScope returns the wakes of scope, for a new Lock; closeScope, when the
-// Lock closes.
+// openScope returns the wakes of scope, for a new Lock, which calls close
+// when it closes.
 func openScope(scope string) *wakes {
 	scopes.Lock()
 	defer scopes.Unlock()
 	w, ok := scopes.m[scope]
 	if !ok {
 		w = newWakes(time.Now)
+		w.scope = scope
 		scopes.m[scope] = w
 	}
 	w.refs++
 	return w
 }
 
-func closeScope(scope string) {
+// close ends a Lock's use of w, made by openScope.
+func (w *wakes) close() {
 	scopes.Lock()
 	defer scopes.Unlock()
-	if w := scopes.m[scope]; w != nil {
-		if w.refs--; w.refs == 0 {
-			delete(scopes.m, scope) // its waits were the closed Locks'
-		}
+	if w.refs--; w.refs == 0 {
+		delete(scopes.m, w.scope) // its waits were the closed Locks'
 	}
 }
 

@@ -55,13 +55,13 @@ func TestScopeShared(t *testing.T) {
 	if !closed(ch) {
 		t.Fatal("a release through another Lock of the scope did not wake the wait")
 	}
-	closeScope("test x")
-	closeScope("test y")
-	if openScope("test x") != x1 {
+	x1.close()
+	y.close()
+	if x3 := openScope("test x"); x3 != x1 {
 		t.Fatal("a scope was dropped while a Lock still used it")
 	}
-	closeScope("test x")
-	closeScope("test x")
+	x2.close()
+	x1.close()
 	scopes.Lock()
 	n := len(scopes.m)
 	_, kept := scopes.m["test x"]
