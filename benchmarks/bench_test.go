@@ -9,8 +9,10 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -418,4 +420,45 @@ func handoff(b *testing.B, mk func(key string) (acquire func(context.Context) er
 		slices.Sort(gaps)
 		b.ReportMetric(float64(gaps[len(gaps)/2].Nanoseconds())/1000, "handoff-µs")
 	}
+}
+
+// BenchmarkBurst: 10,000 goroutines at once, each a TryAcquire and a
+// Release of a key of its own, through one Lock; failed is how many of
+// them failed, per burst (the target is 0).
+func BenchmarkBurst(b *testing.B) {
+	const n = 10000
+	burst := func(b *testing.B, l lock.Lock) {
+		var (
+			failed atomic.Int64
+			first  atomic.Value
+		)
+		prefix := "bench:burst:" + rand.Text() + ":" // keys of this run only
+		for b.Loop() {
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range n {
+				key := prefix + strconv.Itoa(i)
+				wg.Go(func() {
+					<-start
+					s, err := l.TryAcquire(ctx, key, time.Minute)
+					if err == nil {
+						err = s.Release(ctx)
+					}
+					if err != nil {
+						failed.Add(1)
+						first.CompareAndSwap(nil, err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+		}
+		if err := first.Load(); err != nil {
+			b.Logf("%d cycles failed; the first: %v", failed.Load(), err)
+		}
+		b.ReportMetric(float64(failed.Load())/float64(b.N), "failed/op")
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/cycle")
+	}
+	b.Run("memcached", func(b *testing.B) { burst(b, open(b, env(b, "LOCK_TEST_MEMCACHED_URL"))) })
+	b.Run("redis", func(b *testing.B) { burst(b, open(b, env(b, "LOCK_TEST_REDIS_URL"))) })
 }

@@ -39,7 +39,7 @@ func benchLocks(b *testing.B) []struct {
 } {
 	addrs := realServers(b)
 	c := realClient(b)
-	c.MaxIdleConns = memcached.DefaultPoolSize()
+	c.MaxIdleConns = memcached.DefaultPoolSize
 	return []struct {
 		impl string
 		l    lock.Lock
@@ -53,7 +53,7 @@ func benchLocks(b *testing.B) []struct {
 // idle connections as the Locks keep.
 func rawClient(b *testing.B) *memcache.Client {
 	c := realClient(b)
-	c.MaxIdleConns = memcached.DefaultPoolSize()
+	c.MaxIdleConns = memcached.DefaultPoolSize
 	return c
 }
 

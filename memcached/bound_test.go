@@ -176,9 +176,13 @@ func TestDialBlackHole(t *testing.T) {
 	}
 }
 
-// TestCutConnectionNotReused: a call cut short by its ctx closes its
-// connection, so its late reply is never read as another command's.
-func TestCutConnectionNotReused(t *testing.T) {
+// TestOutOfStepConnectionNotReused: the fake, stalled, reads commands and
+// drops them unanswered, as a proxy that loses replies would. The replies
+// that come after it resumes echo the opaque numbers of later commands:
+// the connection is closed rather than read out of step, and the calls go
+// on, on one new connection. (TestLateReplyDropped checks a reply that is
+// late, not lost.)
+func TestOutOfStepConnectionNotReused(t *testing.T) {
 	srv, _ := startFake(t, nil)
 	l := dialLock(t, []string{srv.Addr()}, nil)
 	ctx := t.Context()
@@ -202,7 +206,7 @@ func TestCutConnectionNotReused(t *testing.T) {
 		}
 	}
 	if got := srv.TotalConnections() - before; got != 1 {
-		t.Errorf("connections opened after a cut call: %d; want 1 (the cut one closed, the new one kept)", got)
+		t.Errorf("connections opened after replies were lost: %d; want 1 (the old one closed, the new one kept)", got)
 	}
 }
 

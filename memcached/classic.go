@@ -45,6 +45,7 @@ func transient(err error) bool {
 // lost and is sent again, up to the configured retries.
 func (b *classic) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	c := newCall(ctx, b.cfg.callTimeout)
+	defer c.end()
 	native, exp := b.cfg.keys.native(key), expiration(ttl)
 	item := &memcache.Item{Key: native, Value: []byte(token), Expiration: exp}
 	var (
@@ -98,6 +99,7 @@ func dialFailed(err error) bool {
 // the item read, so it acts only if the token read is still stored.
 func (b *classic) Release(ctx context.Context, key, token string) (bool, error) {
 	c := newCall(ctx, b.cfg.callTimeout)
+	defer c.end()
 	native := b.cfg.keys.native(key)
 	st, err := b.swap(&c, native, token, -1)
 	if st == swapped {
@@ -115,6 +117,7 @@ func (b *classic) Watch(key string) <-chan struct{} {
 // Extend sets the key's expiration with a compare-and-swap, as Release.
 func (b *classic) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	c := newCall(ctx, b.cfg.callTimeout)
+	defer c.end()
 	st, err := b.swap(&c, b.cfg.keys.native(key), token, expiration(ttl))
 	return st == swapped, err
 }

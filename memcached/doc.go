@@ -73,9 +73,22 @@
 // after it began, plus the few milliseconds it takes to notice, and at once
 // when ctx is cancelled. A server that does not answer makes a call fail
 // within that bound with an error matching lock.ErrUnavailable (or ctx's
-// error), and the connection it used is closed, never reused. Each attempt
-// gets at most timeout (default 500ms) for its dial or its commands, so
-// that a retry fits in the call's time.
+// error). A dial gets at most timeout (default 500ms), and so does each
+// command's wait for its reply: a server that takes longer is deemed stuck,
+// its connection is closed and the commands it carried fail in transit
+// (and are retried, within call_timeout).
+//
+// # Connections
+//
+// A Lock made by Dial or Open opens at most pool_size connections (default
+// 8) to each server, dialled as concurrent calls need them and kept until
+// Close, and sends many commands on each at once: memcached answers the
+// commands of a connection in order, and each reply echoes its command's
+// opaque number, which the client checks. A burst of thousands of
+// concurrent calls is queued on those connections and served, never
+// refused for want of a connection (memcached refuses connections past its
+// -c limit, 1024 by default). A call whose ctx ends while its command is in
+// flight returns at once; its reply, when it comes, is read and dropped.
 //
 // Some calls of a Lock make more than one call to the store: Lease.Release
 // sends a release that fails in transit up to three times, and waits retry
@@ -116,9 +129,10 @@
 //
 //   - call_timeout: the longest a call to the store takes, retries included
 //     (default 1s).
-//   - timeout: dial, or read/write, timeout of one attempt (default 500ms).
-//   - pool_size: idle connections kept per server (default twice GOMAXPROCS,
-//     at least 8).
+//   - timeout: how long a dial, or a command's wait for its reply, may take
+//     before the connection is deemed stuck and closed (default 500ms).
+//   - pool_size: the most connections open to each server (default 8); each
+//     carries many commands at once.
 //   - retries: retries of an operation that failed in transit (default 3;
 //     0 for none), within call_timeout.
 //   - max_key_size: the longest key sent as is (at most and by default 250);

@@ -1,6 +1,7 @@
 package memcached
 
 import (
+	"github.com/distlock/lock/memcached/internal/mc"
 	"sync"
 	"time"
 )
@@ -26,7 +27,7 @@ type casHints struct {
 type casHint struct {
 	token string
 	cas   uint64
-	id    serverID
+	id    mc.ServerID
 	until time.Time // the lock's expiry at the latest: the hint is useless after it
 }
 
@@ -35,8 +36,8 @@ const maxHints = 1 << 16
 
 // get returns the cas id remembered for token under native, if it was given
 // by the server process id; otherwise 0.
-func (h *casHints) get(native, token string, id serverID) uint64 {
-	if id == (serverID{}) {
+func (h *casHints) get(native, token string, id mc.ServerID) uint64 {
+	if id == (mc.ServerID{}) {
 		return 0
 	}
 	h.mu.Lock()
@@ -50,8 +51,8 @@ func (h *casHints) get(native, token string, id serverID) uint64 {
 
 // put remembers cas, given by the server process id, for token under
 // native, which stores it with expiration exp.
-func (h *casHints) put(native, token string, cas uint64, id serverID, exp int32) {
-	if cas == 0 || id == (serverID{}) {
+func (h *casHints) put(native, token string, cas uint64, id mc.ServerID, exp int32) {
+	if cas == 0 || id == (mc.ServerID{}) {
 		h.drop(native, token)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/distlock/lock/memcached/internal/mc"
 	"io"
 	"os"
 	"strings"
@@ -13,17 +14,17 @@ import (
 
 func TestCASHints(t *testing.T) {
 	var h casHints
-	a, b := serverID{pid: 1, started: 100}, serverID{pid: 2, started: 100}
+	a, b := mc.ServerID{Pid: 1, Started: 100}, mc.ServerID{Pid: 2, Started: 100}
 	h.put("k", "t1", 7, a, 60)
 	for _, tc := range []struct {
 		token string
-		id    serverID
+		id    mc.ServerID
 		want  uint64
 	}{
 		{"t1", a, 7},
-		{"t2", a, 0},          // another token of the key
-		{"t1", b, 0},          // another server process
-		{"t1", serverID{}, 0}, // a server of unknown identity
+		{"t2", a, 0},             // another token of the key
+		{"t1", b, 0},             // another server process
+		{"t1", mc.ServerID{}, 0}, // a server of unknown identity
 	} {
 		if got := h.get("k", tc.token, tc.id); got != tc.want {
 			t.Errorf("get(k, %s, %v) = %d; want %d", tc.token, tc.id, got, tc.want)
@@ -37,7 +38,7 @@ func TestCASHints(t *testing.T) {
 	if got := h.get("k", "t1", a); got != 0 || h.len() != 0 {
 		t.Errorf("get after a put of cas 0 = %d, %d hints; want 0, none", got, h.len())
 	}
-	h.put("k", "t1", 8, serverID{}, 60) // unknown server: not kept
+	h.put("k", "t1", 8, mc.ServerID{}, 60) // unknown server: not kept
 	if h.len() != 0 {
 		t.Errorf("hints after a put from an unknown server: %d; want none", h.len())
 	}
@@ -47,7 +48,7 @@ func TestCASHints(t *testing.T) {
 // expired, and never grow past maxHints.
 func TestCASHintsBounded(t *testing.T) {
 	var h casHints
-	id := serverID{pid: 1}
+	id := mc.ServerID{Pid: 1}
 	for i := range 5000 {
 		h.put(fmt.Sprint("expired-", i), "t", 1, id, -1)
 	}

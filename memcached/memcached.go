@@ -9,13 +9,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"runtime"
 	"syscall"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/memcached/internal/mc"
 )
 
 // Scheme is the URL scheme of this backend.
@@ -37,20 +37,22 @@ const (
 	// longer ones are read as absolute Unix times.
 	DefaultMaxExpiration = 30 * 24 * time.Hour
 
-	// DefaultTimeout is the dial and read/write timeout of one attempt of
-	// the clients made by Dial and Open.
+	// DefaultTimeout bounds, in the clients made by Dial and Open, a dial
+	// and each command's wait for its reply: a server that takes longer
+	// is deemed stuck, and its connection is closed.
 	DefaultTimeout = 500 * time.Millisecond
+
+	// DefaultPoolSize is the most connections to each server that a client
+	// made by Dial or Open opens, when Options.PoolSize is zero. Each
+	// carries many commands at once, so a few serve thousands of
+	// concurrent calls, and a process with many Locks stays far below
+	// memcached's default limit of 1024 connections.
+	DefaultPoolSize = 8
 
 	// DefaultCallTimeout bounds one call to the store (an acquire, release
 	// or extend, retries included).
 	DefaultCallTimeout = time.Second
 )
-
-// DefaultPoolSize is the number of idle connections kept per server by
-// clients made by Dial and Open when Options.PoolSize is zero: enough for
-// as many concurrent calls as the process has Ps, so parallel use does not
-// open and close a connection per call.
-func DefaultPoolSize() int { return max(8, 2*runtime.GOMAXPROCS(0)) }
 
 // Options configures the memcached backend. The zero value, and a nil
 // *Options, mean the documented defaults.
@@ -92,13 +94,17 @@ type Options struct {
 	// The fields below configure the client that Dial (and Open) make. New
 	// ignores them: the caller's client keeps its own settings.
 
-	// Timeout bounds one attempt: dialling a connection, and the commands
-	// of one attempt on it (one; three when a cas id must be read again).
-	// Zero means DefaultTimeout.
+	// Timeout bounds dialling a connection, and the wait of each command
+	// for its reply: a server that takes longer is deemed stuck, and the
+	// connection is closed, failing the commands it carries (which are
+	// retried, within CallTimeout). Zero means DefaultTimeout.
 	Timeout time.Duration
 
-	// PoolSize is the number of idle connections kept per server. Zero
-	// means DefaultPoolSize().
+	// PoolSize is the most connections open to each server at once. They
+	// are dialled as concurrent calls need them and kept until Close; each
+	// carries many commands at once (memcached answers a connection's
+	// commands in order), so a burst of calls is queued on them, never
+	// refused. Zero means DefaultPoolSize.
 	PoolSize int
 
 	// TLS, when not nil, makes the client connect with TLS (memcached
@@ -221,7 +227,7 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
-	servers, err := newSelector(ctx, addrs)
+	servers, err := mc.NewServers(ctx, addrs)
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
@@ -231,7 +237,7 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 	}
 	size := opts.PoolSize
 	if size <= 0 {
-		size = DefaultPoolSize()
+		size = DefaultPoolSize
 	}
 	if d == nil {
 		d = (&net.Dialer{}).DialContext
@@ -239,10 +245,10 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 	if opts.TLS != nil {
 		d = tlsDialer(opts.TLS, d)
 	}
-	p := newPool(servers, d, timeout, size)
-	b := &meta{pool: p, cfg: c}
+	client := mc.New(servers, mc.Config{Dial: d, Timeout: timeout, MaxConns: size})
+	b := &meta{mc: client, cfg: c}
 	if err := b.ping(ctx); err != nil {
-		p.close()
+		client.Close()
 		return nil, fmt.Errorf("memcached: %w%s", err, tlsHint(opts.TLS != nil, err))
 	}
 	b.wakes = openScope(selectorScope(servers))
@@ -318,30 +324,41 @@ const maxChanges = 3
 
 // errNoCAS reports a server that gives no cas ids (memcached -C): it cannot
 // check an owner.
-var errNoCAS = errors.New("the server gives no cas ids (memcached -C?): it cannot check a lock's owner")
+var errNoCAS = mc.ErrNoCAS
 
-// call is the time frame of one call to the store: it ends when ctx is
-// done or at deadline, the earlier of ctx's deadline and CallTimeout from
-// the start of the call.
+// call is the time frame of one call to the store: it ends when the
+// caller's ctx is done or at deadline, the earlier of ctx's deadline and
+// CallTimeout from the start of the call. Its ctx ends with it.
 type call struct {
-	ctx      context.Context
+	ctx      context.Context // ends at deadline; the commands run within it
+	caller   context.Context
 	deadline time.Time
-	own      bool // deadline is CallTimeout's, not ctx's
+	own      bool // deadline is CallTimeout's, not the caller's
+	cancel   context.CancelFunc
 }
 
 func newCall(ctx context.Context, timeout time.Duration) call {
-	c := call{ctx: ctx, deadline: time.Now().Add(timeout), own: true}
+	c := call{ctx: ctx, caller: ctx, deadline: time.Now().Add(timeout), own: true}
 	if d, ok := ctx.Deadline(); ok && d.Before(c.deadline) {
 		c.deadline, c.own = d, false
+		return c
 	}
+	c.ctx, c.cancel = context.WithDeadline(ctx, c.deadline)
 	return c
+}
+
+// end releases the call's timer.
+func (c *call) end() {
+	if c.cancel != nil {
+		c.cancel()
+	}
 }
 
 // check returns an error when the call must end: ctx's error if ctx is
 // done, or last (the error of the last attempt) wrapped as unavailable when
 // CallTimeout has passed.
 func (c *call) check(last error) error {
-	if err := c.ctx.Err(); err != nil {
+	if err := c.caller.Err(); err != nil {
 		return ctxError(err, last)
 	}
 	if !time.Now().Before(c.deadline) {
@@ -362,13 +379,18 @@ func (c *call) expired(last error) error {
 }
 
 // cut maps err, the error of I/O that ended at the call's deadline or on
-// ctx, to the error of the call; other errors it returns as they are.
+// the caller's ctx, to the error of the call; other errors it returns as
+// they are.
 func (c *call) cut(err error) error {
 	switch {
-	case c.ctx.Err() != nil:
-		return ctxError(c.ctx.Err(), err)
+	case c.caller.Err() != nil:
+		return ctxError(c.caller.Err(), err)
 	case !c.own && !time.Now().Before(c.deadline):
 		return ctxError(context.DeadlineExceeded, err)
+	case c.ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
+		// The call's own deadline, not the caller's: no reply in time,
+		// which c.check reports as unavailable.
+		return os.ErrDeadlineExceeded
 	}
 	return err
 }
@@ -463,7 +485,26 @@ func pause(c *call, attempt int, last error) error {
 	select {
 	case <-t.C:
 		return nil
-	case <-c.ctx.Done():
-		return ctxError(c.ctx.Err(), last)
+	case <-c.caller.Done():
+		return ctxError(c.caller.Err(), last)
 	}
+}
+
+// Servers returns the memcache.ServerSelector that Dial and URLs use, for a
+// *memcache.Client given to New (memcache.NewFromSelector) that must agree
+// with them on where each key is stored. addrs are "host:port", or paths of
+// Unix sockets; each host must resolve within ctx.
+//
+// It picks a key's server as gomemcache's ServerList does (the key's CRC-32
+// modulo the number of servers), but differs from it in two ways that
+// matter to a lock:
+//
+//   - the servers are sorted, so that every process sends a key to the same
+//     server whatever order its URL lists them in (two orders would let two
+//     owners hold one lock, each on its own server);
+//   - each server is dialled by the name it was given, not by the address
+//     it resolved to once, so that TLS checks the certificate against the
+//     host name, and a server that moves to another address is followed.
+func Servers(ctx context.Context, addrs ...string) (memcache.ServerSelector, error) {
+	return mc.NewServers(ctx, addrs)
 }

@@ -8,17 +8,19 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/memcached/internal/mc"
 )
 
-// meta implements driver.Backend on memcached's meta protocol, over the
-// connections of its own pool. Each operation is one round trip when the
+// meta implements driver.Backend on memcached's meta protocol, over a
+// client of its own (package mc: a few connections per server, each
+// carrying many commands at once). Each operation is one round trip when the
 // cas id of the lock is known: acquire "ms key n T<exp> ME c" (an add that
 // returns the new item's cas id), release "md key C<cas>", extend
 // "ms key n T<exp> C<cas> c". The cas ids it learns are kept in hints; an
 // operation whose cas id is unknown reads the item first ("mg key v c"),
 // compares the token, and acts on the cas id read.
 type meta struct {
-	pool  *pool
+	mc    *mc.Client
 	cfg   config
 	hints casHints
 	wakes *wakes // of its servers' scope
@@ -28,11 +30,11 @@ type meta struct {
 // after which the outcome of the command is unknown and a retry may
 // succeed, as opposed to an answer of the server or the end of the call.
 func inTransit(err error) bool {
-	var re *replyError
+	var re *mc.ReplyError
 	switch {
 	case errors.As(err, &re):
-		return re.inTransit()
-	case errors.Is(err, errNoCAS), errors.Is(err, errClosed),
+		return re.InTransit()
+	case errors.Is(err, mc.ErrNoCAS), errors.Is(err, mc.ErrClosed),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
 	}
@@ -42,11 +44,26 @@ func inTransit(err error) bool {
 // ping checks that every server answers meta commands, within ctx and the
 // call timeout.
 func (b *meta) ping(ctx context.Context) error {
-	for i, a := range b.pool.servers {
+	for i, a := range b.mc.Servers() {
 		c := newCall(ctx, b.cfg.callTimeout)
-		if err := b.pool.run(&c, i, (*conn).noop); err != nil {
+		err := b.run(&c, i, func(cn *mc.Conn) error { return cn.Noop(c.ctx) })
+		c.end()
+		if err != nil {
 			return fmt.Errorf("server %s: %w", a, err)
 		}
+	}
+	return nil
+}
+
+// run runs f on a connection to server srv, within c, and returns f's
+// error (or the connection's) mapped by c.cut.
+func (b *meta) run(c *call, srv int, f func(*mc.Conn) error) error {
+	cn, err := b.mc.Conn(c.ctx, srv)
+	if err == nil {
+		err = f(cn)
+	}
+	if err != nil {
+		return c.cut(err)
 	}
 	return nil
 }
@@ -62,8 +79,9 @@ func (b *meta) ping(ctx context.Context) error {
 // again, up to the configured retries.
 func (b *meta) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	c := newCall(ctx, b.cfg.callTimeout)
+	defer c.end()
 	native, exp := b.cfg.keys.native(key), expiration(ttl)
-	srv := b.pool.servers.index(native)
+	srv := b.mc.Servers().Index(native)
 	var (
 		last error // of the last attempt that failed in transit
 		sent bool  // an add was written: it may have landed
@@ -73,25 +91,25 @@ func (b *meta) Acquire(ctx context.Context, key, token string, ttl time.Duration
 			return false, landed(err, sent)
 		}
 		var (
-			st      status
+			st      mc.Status
 			cas     uint64
-			id      serverID
+			id      mc.ServerID
 			wrote   bool
 			earlier = sent
 		)
-		err := b.pool.run(&c, srv, func(cn *conn) (err error) {
-			wrote, id = true, cn.id
-			st, cas, err = cn.store(native, token, exp, true, 0)
+		err := b.run(&c, srv, func(cn *mc.Conn) (err error) {
+			wrote, id = true, cn.ID()
+			st, cas, err = cn.Add(c.ctx, native, token, exp)
 			return err
 		})
 		sent = sent || wrote
 		switch {
-		case err == nil && st == stored:
+		case err == nil && st == mc.Stored:
 			b.hints.put(native, token, cas, id, exp)
 			return true, nil
-		case err == nil && st == notStored && !earlier:
+		case err == nil && st == mc.NotStored && !earlier:
 			return false, nil
-		case err == nil && st == notStored:
+		case err == nil && st == mc.NotStored:
 			// An earlier add failed in transit and may have landed.
 		case err == nil:
 			return false, fmt.Errorf("memcached: add: unexpected status %d", st)
@@ -151,6 +169,7 @@ func wrap(err error) error {
 // one read with our token: one round trip, or three.
 func (b *meta) Release(ctx context.Context, key, token string) (bool, error) {
 	c := newCall(ctx, b.cfg.callTimeout)
+	defer c.end()
 	native := b.cfg.keys.native(key)
 	st, err := b.swap(&c, native, token, -1)
 	if st == swapped {
@@ -169,6 +188,7 @@ func (b *meta) Watch(key string) <-chan struct{} {
 // cas id as Release, and learns the new cas id.
 func (b *meta) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	c := newCall(ctx, b.cfg.callTimeout)
+	defer c.end()
 	st, err := b.swap(&c, b.cfg.keys.native(key), token, expiration(ttl))
 	return st == swapped, err
 }
@@ -178,10 +198,10 @@ func (b *meta) Extend(ctx context.Context, key, token string, ttl time.Duration)
 // on the item's cas id: the hint, or the cas id read with the token.
 // Failures in transit are retried as retrySwap says.
 func (b *meta) swap(c *call, native, token string, exp int32) (state, error) {
-	srv := b.pool.servers.index(native)
+	srv := b.mc.Servers().Index(native)
 	return retrySwap(c, exp < 0, b.cfg.retries, inTransit, func() (st state, sent bool, err error) {
-		err = b.pool.run(c, srv, func(cn *conn) (err error) {
-			st, sent, err = b.swapOn(cn, native, token, exp)
+		err = b.run(c, srv, func(cn *mc.Conn) (err error) {
+			st, sent, err = b.swapOn(c.ctx, cn, native, token, exp)
 			return err
 		})
 		if err == nil && st != changed && (st != swapped || exp < 0) {
@@ -193,36 +213,36 @@ func (b *meta) swap(c *call, native, token string, exp int32) (state, error) {
 
 // swapOn is one attempt of swap, on cn. sent reports whether a
 // compare-and-swap was written.
-func (b *meta) swapOn(cn *conn, native, token string, exp int32) (st state, sent bool, err error) {
-	cas := b.hints.get(native, token, cn.id)
+func (b *meta) swapOn(ctx context.Context, cn *mc.Conn, native, token string, exp int32) (st state, sent bool, err error) {
+	cas := b.hints.get(native, token, cn.ID())
 	read := cas == 0
 	if read {
-		if st, cas, err = readBack(cn, native, token); st != swapped || err != nil {
+		if st, cas, err = readBack(ctx, cn, native, token); st != swapped || err != nil {
 			return st, false, err
 		}
 	}
 	for {
 		var (
-			r    status
+			r    mc.Status
 			next uint64
 		)
 		sent = true
 		if exp < 0 {
-			r, err = cn.delete(native, cas)
+			r, err = cn.Delete(ctx, native, cas)
 		} else {
-			r, next, err = cn.store(native, token, exp, false, cas)
+			r, next, err = cn.Swap(ctx, native, token, exp, cas)
 		}
 		switch {
 		case err != nil:
 			return absent, sent, err
-		case r == stored:
+		case r == mc.Stored:
 			if exp >= 0 {
-				b.hints.put(native, token, next, cn.id, exp)
+				b.hints.put(native, token, next, cn.ID(), exp)
 			}
 			return swapped, sent, nil
-		case r == notFound:
+		case r == mc.NotFound:
 			return absent, sent, nil
-		case r != exists:
+		case r != mc.Exists:
 			return absent, sent, fmt.Errorf("unexpected status %d", r)
 		case read:
 			return changed, sent, nil
@@ -230,7 +250,7 @@ func (b *meta) swapOn(cn *conn, native, token string, exp int32) (st state, sent
 		// The hint is stale: an extend of ours landed after its reply was
 		// lost, or the key is another owner's now. Read it.
 		read = true
-		if st, cas, err = readBack(cn, native, token); st != swapped || err != nil {
+		if st, cas, err = readBack(ctx, cn, native, token); st != swapped || err != nil {
 			return st, sent, err
 		}
 	}
@@ -238,8 +258,8 @@ func (b *meta) swapOn(cn *conn, native, token string, exp int32) (st state, sent
 
 // readBack reads native on cn. It reports swapped, with the item's cas id,
 // when the item holds token.
-func readBack(cn *conn, native, token string) (state, uint64, error) {
-	found, ours, cas, err := cn.read(native, token)
+func readBack(ctx context.Context, cn *mc.Conn, native, token string) (state, uint64, error) {
+	found, ours, cas, err := cn.Get(ctx, native, token)
 	switch {
 	case err != nil:
 		return absent, 0, err
@@ -248,14 +268,14 @@ func readBack(cn *conn, native, token string) (state, uint64, error) {
 	case !ours:
 		return other, 0, nil
 	case cas == 0:
-		return absent, 0, errNoCAS
+		return absent, 0, mc.ErrNoCAS
 	}
 	return swapped, cas, nil
 }
 
 // Close closes the connections.
 func (b *meta) Close() error {
-	b.pool.close()
+	b.mc.Close()
 	b.wakes.close()
 	return nil
 }

@@ -105,5 +105,5 @@ var unsupported = map[string]string{
 	"reconnect":     "connections are dialled on demand, within timeout",
 	"failures":      "there is no circuit breaker: each call retries up to retries times",
 	"retry":         "there is no circuit breaker: each call retries up to retries times, at once",
-	"idle":          "idle connections are kept, up to pool_size per server, until Close",
+	"idle":          "connections are kept, up to pool_size per server, until Close",
 }

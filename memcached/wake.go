@@ -2,7 +2,7 @@ package memcached
 
 import (
 	"fmt"
-	"strings"
+	"github.com/distlock/lock/memcached/internal/mc"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,13 +127,7 @@ func (w *wakes) len() int {
 
 // selectorScope names the servers of a Lock made by Dial or Open: the same
 // servers, however listed, give the same scope.
-func selectorScope(s selector) string {
-	keys := make([]string, len(s))
-	for i, a := range s {
-		keys[i] = a.(*serverAddr).key
-	}
-	return "servers " + strings.Join(keys, ",")
-}
+func selectorScope(s mc.Servers) string { return "servers " + s.Scope() }
 
 // clientScope names the servers of a Lock made by New: its client's, which
 // this package cannot read, so the client itself stands for them.

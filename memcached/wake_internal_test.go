@@ -3,6 +3,7 @@ package memcached
 import (
 	"context"
 	"fmt"
+	"github.com/distlock/lock/memcached/internal/mc"
 	"testing"
 	"time"
 )
@@ -102,15 +103,15 @@ func TestWakesPruned(t *testing.T) {
 
 func TestScopes(t *testing.T) {
 	ctx := context.Background()
-	a, err := newSelector(ctx, []string{"LocalHost:11211", "127.0.0.1:11212"})
+	a, err := mc.NewServers(ctx, []string{"LocalHost:11211", "127.0.0.1:11212"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newSelector(ctx, []string{"127.0.0.1:11212", "localhost:11211"})
+	b, err := mc.NewServers(ctx, []string{"127.0.0.1:11212", "localhost:11211"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newSelector(ctx, []string{"localhost:11211"})
+	c, err := mc.NewServers(ctx, []string{"localhost:11211"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package memcached
+package mc
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 // picks, so clients of New and of Dial agree.
 func TestServersAgreeWithServerList(t *testing.T) {
 	addrs := []string{"127.0.0.3:11211", "127.0.0.1:11211", "127.0.0.2:11212"}
-	ours, err := newSelector(t.Context(), addrs)
+	ours, err := NewServers(t.Context(), addrs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,8 @@ func TestServersAgreeWithServerList(t *testing.T) {
 
 func TestServersInvalid(t *testing.T) {
 	for _, addrs := range [][]string{nil, {"h"}, {"127.0.0.1:11211", "127.0.0.1:11211"}, {"localhost:11211", "LocalHost:11211"}, {"127.0.0.1:99999"}, {"no-such-host.invalid:11211"}} {
-		if s, err := newSelector(t.Context(), addrs); err == nil {
-			t.Errorf("newSelector(%q) = %v; want an error", addrs, s)
+		if s, err := NewServers(t.Context(), addrs); err == nil {
+			t.Errorf("NewServers(%q) = %v; want an error", addrs, s)
 		}
 	}
 }
@@ -49,11 +49,11 @@ func TestServersInvalid(t *testing.T) {
 // TestServersOrderIgnoresCase: host names differing only in case sort
 // alike, so two processes agree on each key's server.
 func TestServersOrderIgnoresCase(t *testing.T) {
-	a, err := newSelector(t.Context(), []string{"localhost:1", "localhost:2"})
+	a, err := NewServers(t.Context(), []string{"localhost:1", "localhost:2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newSelector(t.Context(), []string{"LOCALHOST:2", "LocalHost:1"})
+	b, err := NewServers(t.Context(), []string{"LOCALHOST:2", "LocalHost:1"})
 	if err != nil {
 		t.Fatal(err)
 	}

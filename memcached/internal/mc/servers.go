@@ -1,4 +1,9 @@
-package memcached
+// Package mc is the memcached client of the meta backend: memcached's meta
+// protocol on a bounded number of connections per server, each carrying
+// many commands at once, and the choice of a key's server. Every call takes
+// a context and returns when it ends; the lock algorithm stays in package
+// memcached.
+package mc
 
 import (
 	"context"
@@ -11,14 +16,10 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
-// Servers returns the memcache.ServerSelector that Dial and URLs use, for a
-// *memcache.Client given to New (memcache.NewFromSelector) that must agree
-// with them on where each key is stored. addrs are "host:port", or paths of
-// Unix sockets; each host must resolve within ctx.
-//
-// It picks a key's server as gomemcache's ServerList does (the key's CRC-32
-// modulo the number of servers), but differs from it in two ways that
-// matter to a lock:
+// Servers is the servers of a client, sorted, and a memcache.ServerSelector
+// that picks a key's server as gomemcache's ServerList does (the key's
+// CRC-32 modulo the number of servers), but differs from it in two ways
+// that matter to a lock:
 //
 //   - the servers are sorted, so that every process sends a key to the same
 //     server whatever order its URL lists them in (two orders would let two
@@ -26,13 +27,7 @@ import (
 //   - each server is dialled by the name it was given, not by the address
 //     it resolved to once, so that TLS checks the certificate against the
 //     host name, and a server that moves to another address is followed.
-func Servers(ctx context.Context, addrs ...string) (memcache.ServerSelector, error) {
-	return newSelector(ctx, addrs)
-}
-
-// selector is the memcache.ServerSelector that Servers returns: the
-// servers, sorted.
-type selector []net.Addr // of *serverAddr
+type Servers []net.Addr // of *serverAddr
 
 // serverAddr is a server as given: host:port, or the path of a Unix socket.
 // key is what it is sorted and compared by: host names are not case
@@ -42,13 +37,13 @@ type serverAddr struct{ network, addr, key string }
 func (a serverAddr) Network() string { return a.network }
 func (a serverAddr) String() string  { return a.addr }
 
-// newSelector checks addrs ("host:port", or a socket path with a '/') and
+// NewServers checks addrs ("host:port", or a socket path with a '/') and
 // that each host resolves, within ctx, and returns them sorted.
-func newSelector(ctx context.Context, addrs []string) (selector, error) {
+func NewServers(ctx context.Context, addrs []string) (Servers, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("no servers")
 	}
-	s := make(selector, 0, len(addrs))
+	s := make(Servers, 0, len(addrs))
 	for _, a := range addrs {
 		if strings.Contains(a, "/") {
 			s = append(s, &serverAddr{"unix", a, a})
@@ -79,15 +74,15 @@ func newSelector(ctx context.Context, addrs []string) (selector, error) {
 
 // PickServer returns the server of key: the only one, or the one at the
 // key's CRC-32 modulo their number.
-func (s selector) PickServer(key string) (net.Addr, error) {
+func (s Servers) PickServer(key string) (net.Addr, error) {
 	if len(s) == 0 {
 		return nil, memcache.ErrNoServers
 	}
-	return s[s.index(key)], nil
+	return s[s.Index(key)], nil
 }
 
-// index returns the index of the server of key, as PickServer picks it.
-func (s selector) index(key string) int {
+// Index returns the index of the server of key, as PickServer picks it.
+func (s Servers) Index(key string) int {
 	if len(s) <= 1 {
 		return 0
 	}
@@ -107,11 +102,21 @@ func checksum(key string) uint32 {
 }
 
 // Each calls f with each server, in order, until f fails.
-func (s selector) Each(f func(net.Addr) error) error {
+func (s Servers) Each(f func(net.Addr) error) error {
 	for _, a := range s {
 		if err := f(a); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Scope names the servers: the same servers, however listed, give the same
+// scope.
+func (s Servers) Scope() string {
+	keys := make([]string, len(s))
+	for i, a := range s {
+		keys[i] = a.(*serverAddr).key
+	}
+	return strings.Join(keys, ",")
 }
