@@ -40,8 +40,9 @@ type locker struct {
 	closeTimeout time.Duration
 	logger       *slog.Logger // nil: silent
 
-	mu   sync.Mutex
-	held map[string]*Lease // taken by the key-based calls
+	mu     sync.Mutex
+	held   map[string]*Lease     // taken by the key-based calls
+	queues map[string]*waitQueue // of the waits, by key: see queue.go
 	// live lists the leases the store may still hold, which Close
 	// releases: a list through the leases (their prev and next), so adding
 	// one allocates nothing. When nLive reaches pruneAt, leases long past
@@ -335,13 +336,26 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 		le      = newLease(l, key)
 		timer   *time.Timer
 		bo      = l.newBackoff()
-		lastErr error // of the last attempt, if it failed in transit
+		lastErr error  // of the last attempt, if it failed in transit
+		got     *Lease // the lease acquired
 	)
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
+	w, turn := l.joinQueue(key)
+	defer func() { l.leaveQueue(key, w, got) }()
+	if turn != nil {
+		if err := l.waitTurn(ctx, wctx, turn, deadline); err != nil {
+			return nil, err
+		}
+	}
+	if held := l.heldBy(key); held != nil {
+		if err := l.waitTurn(ctx, wctx, held.Done(), deadline); err != nil {
+			return nil, err
+		}
+	}
 	for {
 		var wake <-chan struct{}
 		if l.watch != nil {
@@ -366,7 +380,8 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 			lastErr = nil
 		}
 		if ok {
-			return l.start(le, ttl, start, fence), nil
+			got = l.start(le, ttl, start, fence)
+			return got, nil
 		}
 		pause := bo.next()
 		if !deadline.IsZero() {
@@ -393,6 +408,28 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 			return nil, ErrClosed
 		}
 	}
+}
+
+// waitTurn waits, in the queue of a wait, until ch is closed or deadline
+// (if not zero) passes: the wait then makes its attempts. It returns the
+// wait's error if ctx (or wctx, the wait's own time) ends first, or the
+// Lock closes.
+func (l *locker) waitTurn(ctx, wctx context.Context, ch <-chan struct{}, deadline time.Time) error {
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case <-ch:
+	case <-expired: // one attempt before giving up
+	case <-wctx.Done():
+		return l.waitError(ctx, nil)
+	case <-l.closing():
+		return ErrClosed
+	}
+	return nil
 }
 
 // later returns the later of a and b.

@@ -462,3 +462,148 @@ func BenchmarkBurst(b *testing.B) {
 	b.Run("memcached", func(b *testing.B) { burst(b, open(b, env(b, "LOCK_TEST_MEMCACHED_URL"))) })
 	b.Run("redis", func(b *testing.B) { burst(b, open(b, env(b, "LOCK_TEST_REDIS_URL"))) })
 }
+
+// storeCommands returns a function that reads how many commands the
+// store of the URL in the environment variable name has processed so far
+// (the reading's own commands left out).
+func storeCommands(b *testing.B, name string) func() int64 {
+	raw := env(b, name)
+	u, err := url.Parse(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if u.Scheme == "redis" {
+		c := redisClient(b)
+		reads := int64(0)
+		return func() int64 {
+			info, err := c.Info(ctx, "stats").Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			reads++
+			return statValue(b, info, "total_commands_processed:") - reads + 1
+		}
+	}
+	conn, err := net.Dial("tcp", strings.Split(u.Host, ",")[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	r := bufio.NewReader(conn)
+	return func() int64 {
+		if _, err := conn.Write([]byte("stats\r\n")); err != nil {
+			b.Fatal(err)
+		}
+		var all strings.Builder
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if line == "END\r\n" {
+				break
+			}
+			all.WriteString(line)
+		}
+		s := all.String()
+		var n int64
+		for _, name := range []string{"cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses", "cas_misses", "cas_hits", "cas_badval"} {
+			n += statValue(b, s, "STAT "+name+" ")
+		}
+		return n
+	}
+}
+
+// statValue returns the number after name in a stats listing.
+func statValue(b *testing.B, s, name string) int64 {
+	i := strings.Index(s, name)
+	if i < 0 {
+		b.Fatalf("no %q in the store's statistics", name)
+	}
+	v := s[i+len(name):]
+	v = v[:strings.IndexAny(v, "\r\n")]
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// BenchmarkWaitersShareOneLock: goroutines sharing one Lock take turns on
+// one key (a 1ms critical section each); cmds/handoff is the store
+// commands per acquisition, which waits queued in the Lock keep bounded
+// whatever the number of goroutines.
+func BenchmarkWaitersShareOneLock(b *testing.B) {
+	for _, store := range []string{"LOCK_TEST_MEMCACHED_URL", "LOCK_TEST_REDIS_URL"} {
+		for _, g := range []int{1, 8, 32, 128} {
+			name := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(store, "LOCK_TEST_"), "_URL"))
+			b.Run(name+"/"+strconv.Itoa(g), func(b *testing.B) {
+				l := open(b, env(b, store))
+				count := storeCommands(b, store)
+				key := "bench:share:" + rand.Text()
+				var (
+					turns atomic.Int64
+					wg    sync.WaitGroup
+				)
+				wctx, stop := context.WithCancel(ctx)
+				defer stop()
+				b.ResetTimer()
+				before := count()
+				for range g {
+					wg.Go(func() {
+						for turns.Add(1) <= int64(b.N) {
+							s, err := l.Acquire(wctx, key, time.Minute)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							time.Sleep(time.Millisecond)
+							if err := s.Release(ctx); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				b.ReportMetric(float64(count()-before)/float64(b.N), "cmds/handoff")
+			})
+		}
+	}
+}
+
+// BenchmarkWaitersOfAHolder: 20 waits, each on a Lock of its own (as in
+// separate processes), for a key that a live holder keeps; cmds/waiter/s
+// is the store commands per waiter per second meanwhile.
+func BenchmarkWaitersOfAHolder(b *testing.B) {
+	const waiters = 20
+	for _, store := range []string{"LOCK_TEST_MEMCACHED_URL", "LOCK_TEST_REDIS_URL"} {
+		name := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(store, "LOCK_TEST_"), "_URL"))
+		b.Run(name, func(b *testing.B) {
+			raw := env(b, store)
+			count := storeCommands(b, store)
+			key := "bench:holder:" + rand.Text()
+			holder, err := open(b, raw).TryAcquire(ctx, key, time.Minute)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer holder.Release(ctx)
+			wctx, stop := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			for range waiters {
+				l := open(b, raw)
+				wg.Go(func() { l.Acquire(wctx, key, time.Minute) })
+			}
+			time.Sleep(time.Second) // the waits settle into their pauses
+			before, start := count(), time.Now()
+			for b.Loop() {
+				time.Sleep(500 * time.Millisecond)
+			}
+			cmds, secs := count()-before, time.Since(start).Seconds()
+			stop()
+			wg.Wait()
+			b.ReportMetric(float64(cmds)/secs/waiters, "cmds/waiter/s")
+		})
+	}
+}
