@@ -27,14 +27,16 @@ func New(b driver.Backend, opts *Options) Lock {
 	}
 	l.watch, _ = b.(driver.Watcher)
 	l.fencer, _ = b.(driver.Fencer)
+	l.ttls, _ = b.(driver.TTLReporter)
 	l.bgCtx, l.bgStop = context.WithCancel(context.Background())
 	return l
 }
 
 type locker struct {
 	b            driver.Backend
-	watch        driver.Watcher // nil unless b implements it
-	fencer       driver.Fencer  // nil unless b implements it
+	watch        driver.Watcher     // nil unless b implements it
+	fencer       driver.Fencer      // nil unless b implements it
+	ttls         driver.TTLReporter // nil unless b implements it
 	retry        time.Duration
 	maxTTL       time.Duration
 	closeTimeout time.Duration
@@ -199,6 +201,22 @@ func (l *locker) acquire(ctx context.Context, key, token string, ttl time.Durati
 	return ok, 0, err
 }
 
+// acquireInWait makes one attempt of a wait: as acquire, and, where the
+// backend tells, with how long the holder's lock has left (0: unknown).
+func (l *locker) acquireInWait(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, time.Duration, error) {
+	if l.fencer == nil && l.ttls != nil && l.watch != nil {
+		ok, left, err := l.ttls.AcquireOrTTL(ctx, key, token, ttl)
+		return ok, 0, left, err
+	}
+	ok, fence, err := l.acquire(ctx, key, token, ttl)
+	return ok, fence, 0, err
+}
+
+// maxTrustedSleep is the longest a wait sleeps on a holder's remaining ttl
+// (see driver.TTLReporter) before it looks again, in case the wake-up of a
+// release was lost; longer when the retry interval is.
+const maxTrustedSleep = time.Second
+
 // tryOnce makes one attempt with a fresh token, and returns the lease
 // acquired, or nil when the key is held.
 func (l *locker) tryOnce(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
@@ -362,7 +380,7 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 			wake = l.watch.Watch(key)
 		}
 		start := time.Now()
-		ok, fence, err := l.acquire(wctx, key, le.token, ttl)
+		ok, fence, left, err := l.acquireInWait(wctx, key, le.token, ttl)
 		if err = l.settleAttempt(ctx, key, le.token, ttl, start, ok, err); err != nil {
 			switch {
 			case errors.Is(err, ErrClosed):
@@ -384,6 +402,11 @@ func (l *locker) wait(ctx context.Context, key string, ttl time.Duration, deadli
 			return got, nil
 		}
 		pause := bo.next()
+		if left > 0 && err == nil {
+			// The store told when the holder's lock expires, and a release
+			// wakes this wait: no poll before then.
+			pause = min(left, max(maxTrustedSleep, l.retry))
+		}
 		if !deadline.IsZero() {
 			left := time.Until(deadline)
 			if left <= 0 {

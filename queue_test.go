@@ -179,3 +179,59 @@ func TestQueueTimeout(t *testing.T) {
 		}
 	})
 }
+
+// ttlBackend tells a wait the holder's remaining ttl, and has a Watcher
+// that never wakes it: every wake-up is lost.
+type ttlBackend struct {
+	*mapBackend
+	attempts atomic.Int32
+}
+
+func (b *ttlBackend) Watch(string) <-chan struct{} { return nil }
+
+func (b *ttlBackend) AcquireOrTTL(ctx context.Context, key, token string, ttl time.Duration) (bool, time.Duration, error) {
+	b.attempts.Add(1)
+	ok, err := b.Acquire(ctx, key, token, ttl)
+	if ok || err != nil {
+		return ok, 0, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return false, time.Until(b.items[key].expires), nil
+}
+
+// TestLostWakeUpPolls: a wait told that the holder's lock has an hour left
+// sleeps, but looks again within a second, so a release whose wake-up was
+// lost still hands it the key; meanwhile it makes one attempt a second.
+func TestLostWakeUpPolls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &ttlBackend{mapBackend: newMap()}
+		l := lock.New(b, nil)
+		defer l.Close()
+		other := lock.New(b.mapBackend, nil)
+		defer other.Close()
+		ctx := t.Context()
+		held, err := other.TryAcquire(ctx, "k", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan time.Time, 1)
+		start := time.Now()
+		go func() {
+			s, err := l.Acquire(ctx, "k", time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- time.Now()
+			s.Release(ctx)
+		}()
+		time.Sleep(10*time.Second + time.Millisecond)
+		if n := b.attempts.Load(); n > 11 {
+			t.Errorf("a wait made %d attempts in 10s on a holder with an hour left; want one a second", n)
+		}
+		held.Release(ctx) // no wake-up
+		if took := (<-got).Sub(start); took > 11*time.Second {
+			t.Errorf("the key, released at 10s with its wake-up lost, was taken at %v; want within a second", took)
+		}
+	})
+}

@@ -1,6 +1,6 @@
 // Package driver is what a lock store implements for package lock to build
 // a lock.Lock over it: [Backend], three atomic primitives on tokens, and the
-// optional [Watcher] and [Fencer]. lock.New does the rest (validation,
+// optional [Watcher], [Fencer] and [TTLReporter]. lock.New does the rest (validation,
 // tokens, leases, waiting, keep-alive, Close) the same way for every store.
 //
 // A backend package calls lock.New from its constructors, registers its URL
@@ -60,4 +60,17 @@ type Fencer interface {
 	// If key stores token already (an earlier try landed), it returns that
 	// acquisition's.
 	AcquireFenced(ctx context.Context, key, token string, ttl time.Duration) (ok bool, fence uint64, err error)
+}
+
+// TTLReporter is an optional interface of a Backend that can tell, in the
+// round trip of a refused acquire, how long the holder's lock has left.
+// A wait then sleeps until that lock expires, or its Watcher wakes it at a
+// release, instead of polling a live holder.
+type TTLReporter interface {
+	// AcquireOrTTL is Acquire that, when another owner holds key, also
+	// returns how long that lock has left (it may be released sooner), or
+	// 0 when it cannot tell. It should tell only when its Watcher will wake
+	// a wait on key at the next release: a wait that hears of no release
+	// sleeps until the lock expires, looking again at least every second.
+	AcquireOrTTL(ctx context.Context, key, token string, ttl time.Duration) (ok bool, left time.Duration, err error)
 }

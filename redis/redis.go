@@ -98,11 +98,14 @@ var (
 	acquireSrc string
 	//go:embed fenced.lua
 	fencedSrc string
+	//go:embed wait.lua
+	waitSrc string
 
 	releaseScript = goredis.NewScript(releaseSrc)
 	extendScript  = goredis.NewScript(extendSrc)
 	acquireScript = goredis.NewScript(acquireSrc)
 	fencedScript  = goredis.NewScript(fencedSrc)
+	waitScript    = goredis.NewScript(waitSrc)
 )
 
 // backend implements driver.Backend on redis. It is safe for concurrent use,
@@ -296,6 +299,33 @@ func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Durati
 func (b *backend) run(ctx context.Context, script *goredis.Script, k string, args ...any) (bool, error) {
 	n, err := script.Run(ctx, b.c, []string{k}, args...).Int64()
 	return n == 1, err
+}
+
+// AcquireOrTTL implements driver.TTLReporter: once the waits on key are
+// subscribed to its releases, an attempt runs wait.lua, which acquires as
+// Acquire does or returns the holder's remaining lifetime, in one round
+// trip; until then it is Acquire, and tells nothing. A failure in transit
+// is resent once, with the same token, as by Acquire.
+func (b *backend) AcquireOrTTL(ctx context.Context, key, token string, ttl time.Duration) (bool, time.Duration, error) {
+	k := b.prefix + key
+	if !b.watcher.subscribed(k) {
+		ok, err := b.Acquire(ctx, key, token, ttl)
+		return ok, 0, err
+	}
+	var n int64
+	err := resendOnce(ctx, func() (err error) {
+		n, err = waitScript.Run(ctx, b.c, []string{k}, token, millis(ttl)).Int64()
+		return err
+	})
+	switch {
+	case err != nil:
+		return false, 0, err
+	case n == -2:
+		return true, 0, nil
+	case n > 0:
+		return false, time.Duration(n) * time.Millisecond, nil
+	}
+	return false, 0, nil
 }
 
 // Watch implements driver.Watcher: waits wake on the release that

@@ -21,6 +21,7 @@ type watcher struct {
 	mu     sync.Mutex
 	waits  map[string]chan struct{} // by channel: closed at the next release
 	subs   map[string]time.Time     // channels subscribed or asked for, and when last watched
+	active map[string]bool          // channels whose SUBSCRIBE was sent
 	ps     *goredis.PubSub          // nil until the first Watch
 	closed bool
 	kick   chan struct{} // wakes the subscriber
@@ -33,12 +34,13 @@ const idleChannel = time.Minute
 
 func newWatcher(c goredis.UniversalClient) *watcher {
 	return &watcher{
-		c:     c,
-		idle:  idleChannel,
-		waits: make(map[string]chan struct{}),
-		subs:  make(map[string]time.Time),
-		kick:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
+		c:      c,
+		idle:   idleChannel,
+		waits:  make(map[string]chan struct{}),
+		subs:   make(map[string]time.Time),
+		active: make(map[string]bool),
+		kick:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
 	}
 }
 
@@ -74,6 +76,14 @@ func (w *watcher) watch(k string) <-chan struct{} {
 	return ch
 }
 
+// subscribed reports whether the SUBSCRIBE to the releases of k was sent:
+// a release published after the server reads it wakes the waits on k.
+func (w *watcher) subscribed(k string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.active[k]
+}
+
 // receive wakes the waits of each channel a message arrives on.
 func (w *watcher) receive(msgs <-chan *goredis.Message) {
 	defer w.wg.Done()
@@ -93,7 +103,7 @@ func (w *watcher) subscribe() {
 	defer w.wg.Done()
 	sweep := time.NewTicker(w.idle)
 	defer sweep.Stop()
-	active := make(map[string]bool)
+	active := make(map[string]bool) // asked for, as w.active once sent
 	for {
 		select {
 		case <-w.done:
@@ -115,6 +125,7 @@ func (w *watcher) subscribe() {
 				if active[k] {
 					drop = append(drop, k)
 					delete(active, k)
+					delete(w.active, k)
 				}
 			case !active[k]:
 				add = append(add, k)
@@ -124,10 +135,17 @@ func (w *watcher) subscribe() {
 		ps := w.ps
 		w.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if len(add) > 0 && ps.Subscribe(ctx, add...) != nil {
+		if len(add) > 0 {
+			err := ps.Subscribe(ctx, add...)
+			w.mu.Lock()
 			for _, k := range add {
-				delete(active, k) // asked again at the next kick or sweep
+				if err != nil {
+					delete(active, k) // asked again at the next kick or sweep
+				} else if _, ok := w.subs[k]; ok {
+					w.active[k] = true
+				}
 			}
+			w.mu.Unlock()
 		}
 		if len(drop) > 0 {
 			_ = ps.Unsubscribe(ctx, drop...)
