@@ -42,8 +42,9 @@ type Lease struct {
 	onEnd     []func(error) // called once, when the lease ends
 	keeping   bool          // KeepAlive was called
 	stopKeep  context.CancelFunc
-	unsure    bool  // a Release failed in transit: it may have landed
-	lastErr   error // the last failed extend of the keep-alive
+	ka        *keepState // set by KeepAlive; see keeper.go
+	unsure    bool       // a Release failed in transit: it may have landed
+	lastErr   error      // the last failed extend of the keep-alive
 
 	// In the Lock's list of live leases, under locker.mu.
 	prev, next *Lease
@@ -342,8 +343,9 @@ func (le *Lease) extend(ctx context.Context, ttl time.Duration) error {
 // ttl/3) until ctx is done or the lease ends. It returns the lease's Err,
 // ErrClosed, or an error if the lease is already kept alive.
 func (le *Lease) KeepAlive(ctx context.Context, interval time.Duration) error {
-	// One goroutine (keepAlive) makes one extend at a time, each bounded by
-	// the deadline, and retries failures in transit with jittered backoff.
+	// The Lock's keeper (keeper.go) makes one extend at a time, each
+	// bounded by the deadline, and retries failures in transit with
+	// jittered backoff.
 	if interval < 0 {
 		return fmt.Errorf("lock: keep-alive interval %v is negative", interval)
 	}
@@ -352,77 +354,20 @@ func (le *Lease) KeepAlive(ctx context.Context, interval time.Duration) error {
 	}
 	defer le.locker.exit()
 	le.mu.Lock()
-	defer le.unlockAndRunHooks()
 	if le.expiredLocked(time.Now()) {
-		return le.err
+		le.unlockAndRunHooks()
+		return le.Err()
 	}
 	if le.keeping {
+		le.unlockAndRunHooks()
 		return errKeeping
 	}
 	le.keeping = true
 	le.makeDoneLocked()
 	kctx, cancel := context.WithCancel(ctx)
 	le.stopKeep = cancel
-	le.locker.goBackground(func() { le.keepAlive(kctx, interval) })
+	le.ka = &keepState{ctx: kctx, interval: interval, index: -1}
+	le.unlockAndRunHooks()
+	le.locker.keeper.add(le)
 	return nil
-}
-
-// keepAlive is the goroutine of KeepAlive.
-func (le *Lease) keepAlive(ctx context.Context, interval time.Duration) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	var (
-		bo      backoff
-		failing bool
-	)
-	for {
-		le.mu.Lock()
-		ttl, deadline, done := le.ttl, le.deadline, le.done
-		le.mu.Unlock()
-		every := interval
-		if every == 0 {
-			every = ttl / 3
-		}
-		next := deadline.Add(every - ttl) // the last successful start + every
-		if failing {
-			next = time.Now().Add(bo.next())
-		}
-		timer.Reset(time.Until(next))
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return
-		case <-done:
-			return
-		case <-le.locker.closing():
-			return
-		}
-		// No extend may outlive the deadline: the lease ends there.
-		ectx, cancel := context.WithDeadline(ctx, deadline)
-		err := le.extend(ectx, ttl)
-		cancel()
-		switch {
-		case err == nil:
-			failing = false
-		case errors.Is(err, ErrNotHeld) || errors.Is(err, ErrClosed) || ctx.Err() != nil:
-			if errors.Is(err, ErrNotHeld) && !errors.Is(err, errReleased) {
-				le.locker.log(slog.LevelWarn, "lock lost", le.key, err)
-			}
-			return
-		case inTransit(err) || errors.Is(err, context.DeadlineExceeded):
-			if !failing {
-				bo = backoff{max: min(max(every/8, time.Millisecond), time.Second)}
-			}
-			failing = true
-			le.mu.Lock()
-			le.lastErr = err
-			le.mu.Unlock()
-			le.locker.log(slog.LevelInfo, "lock keep-alive extend failed; retrying", le.key, err)
-		default:
-			// An error that retrying cannot fix: the lease cannot be kept.
-			le.locker.log(slog.LevelWarn, "lock keep-alive gave up", le.key, err)
-			le.end(fmt.Errorf("%w: keep-alive gave up: %w", ErrNotHeld, err), false)
-			return
-		}
-	}
 }

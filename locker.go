@@ -29,6 +29,7 @@ func New(b driver.Backend, opts *Options) Lock {
 	l.fencer, _ = b.(driver.Fencer)
 	l.ttls, _ = b.(driver.TTLReporter)
 	l.bgCtx, l.bgStop = context.WithCancel(context.Background())
+	l.keeper = newKeeper(l)
 	return l
 }
 
@@ -41,6 +42,7 @@ type locker struct {
 	maxTTL       time.Duration
 	closeTimeout time.Duration
 	logger       *slog.Logger // nil: silent
+	keeper       *keeper      // of the kept-alive leases
 
 	mu     sync.Mutex
 	held   map[string]*Lease     // taken by the key-based calls
