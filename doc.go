@@ -49,6 +49,18 @@
 //     Options.CloseTimeout, and ends its leases, waits and keep-alives.
 //     Every later call returns ErrClosed.
 //
+// # Under load
+//
+// The waits of one Lock value for one key queue, in the order they began:
+// only the first asks the store, and when it acquires the key, the next
+// makes no attempt until that lease ends. The store sees about two
+// commands per hand-off (a release and an acquire) however many goroutines
+// wait, and they get the key in arrival order. Where the backend can tell,
+// a refused attempt also says how long the holder's lock has left (redis),
+// and the wait sleeps until then or until a release wakes it, looking again
+// at least every second. A Lock keeps its kept-alive leases with one
+// scheduler, not a goroutine each.
+//
 // Store errors are wrapped with the backend's name, for errors.Is, and no
 // error shows a password. Background failures go to Options.Logger.
 //

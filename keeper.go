@@ -26,13 +26,16 @@ const maxExtendsInFlight = 4096
 // most this, and a quarter of the lease's interval.
 const batchSlack = 10 * time.Millisecond
 
-// keepState is a lease's keep-alive, under keeper.mu.
+// keepState is a lease's keep-alive. ctx, stop and interval do not change;
+// the rest is under keeper.mu while the lease is in the heap, and its
+// extend's own while not.
 type keepState struct {
 	ctx      context.Context // ends the keep-alive
-	interval time.Duration   // 0: ttl/3
-	next     time.Time       // of the next extend
-	slack    time.Duration   // how early it may be sent
-	bo       backoff         // of the retries while failing
+	stop     context.CancelFunc
+	interval time.Duration // 0: ttl/3
+	next     time.Time     // of the next extend
+	slack    time.Duration // how early it may be sent
+	bo       backoff       // of the retries while failing
 	failing  bool
 	index    int // in the heap; -1 when out of it
 }

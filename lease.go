@@ -40,11 +40,9 @@ type Lease struct {
 	done      chan struct{} // made lazily, by Done; closed when the lease ends
 	timer     *time.Timer   // ends the lease at its deadline, once done exists
 	onEnd     []func(error) // called once, when the lease ends
-	keeping   bool          // KeepAlive was called
-	stopKeep  context.CancelFunc
-	ka        *keepState // set by KeepAlive; see keeper.go
-	unsure    bool       // a Release failed in transit: it may have landed
-	lastErr   error      // the last failed extend of the keep-alive
+	ka        *keepState    // set by KeepAlive; see keeper.go
+	unsure    bool          // a Release failed in transit: it may have landed
+	lastErr   error         // the last failed extend of the keep-alive
 
 	// In the Lock's list of live leases, under locker.mu.
 	prev, next *Lease
@@ -153,8 +151,8 @@ func (le *Lease) endLocked(cause error, tokenGone bool) {
 	if le.timer != nil {
 		le.timer.Stop()
 	}
-	if le.stopKeep != nil {
-		le.stopKeep()
+	if le.ka != nil {
+		le.ka.stop()
 	}
 }
 
@@ -195,8 +193,8 @@ func (le *Lease) tokenIsGone() bool {
 // returns at once.
 func (le *Lease) stopKeepAlive() {
 	le.mu.Lock()
-	if le.stopKeep != nil {
-		le.stopKeep()
+	if le.ka != nil {
+		le.ka.stop()
 	}
 	le.mu.Unlock()
 }
@@ -358,15 +356,13 @@ func (le *Lease) KeepAlive(ctx context.Context, interval time.Duration) error {
 		le.unlockAndRunHooks()
 		return le.Err()
 	}
-	if le.keeping {
+	if le.ka != nil {
 		le.unlockAndRunHooks()
 		return errKeeping
 	}
-	le.keeping = true
 	le.makeDoneLocked()
 	kctx, cancel := context.WithCancel(ctx)
-	le.stopKeep = cancel
-	le.ka = &keepState{ctx: kctx, interval: interval, index: -1}
+	le.ka = &keepState{ctx: kctx, stop: cancel, interval: interval, index: -1}
 	le.unlockAndRunHooks()
 	le.locker.keeper.add(le)
 	return nil

@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -605,5 +607,61 @@ func BenchmarkWaitersOfAHolder(b *testing.B) {
 			wg.Wait()
 			b.ReportMetric(float64(cmds)/secs/waiters, "cmds/waiter/s")
 		})
+	}
+}
+
+// processCPU returns the CPU time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkKeepAlive: n leases (ttl 3s) kept alive by one Lock; reports
+// the client's CPU per extend (one every second per lease), its memory per
+// lease (heap and stacks, after a GC), and the leases lost.
+func BenchmarkKeepAlive(b *testing.B) {
+	for _, store := range []string{"LOCK_TEST_MEMCACHED_URL", "LOCK_TEST_REDIS_URL"} {
+		for _, n := range []int{1000, 10000} {
+			name := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(store, "LOCK_TEST_"), "_URL"))
+			b.Run(name+"/"+strconv.Itoa(n), func(b *testing.B) {
+				l := open(b, env(b, store))
+				prefix := "bench:kept:" + rand.Text() + ":"
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				leases := make([]*lock.Lease, n)
+				var wg sync.WaitGroup
+				for i := range leases {
+					wg.Go(func() {
+						s, err := l.TryAcquire(ctx, prefix+strconv.Itoa(i), 3*time.Second)
+						if err == nil {
+							err = s.KeepAlive(ctx, 0)
+						}
+						if err != nil {
+							b.Error(err)
+						}
+						leases[i] = s
+					})
+				}
+				wg.Wait()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				cpu, start := processCPU(), time.Now()
+				for b.Loop() {
+					time.Sleep(time.Second)
+				}
+				cpu, secs := processCPU()-cpu, time.Since(start).Seconds()
+				lost := 0
+				for _, s := range leases {
+					if s == nil || s.Err() != nil {
+						lost++
+					}
+				}
+				b.ReportMetric(float64(cpu.Microseconds())/(secs*float64(n)), "µs-cpu/extend")
+				b.ReportMetric(float64(int64(after.HeapInuse+after.StackInuse)-int64(before.HeapInuse+before.StackInuse))/float64(n), "B/lease")
+				b.ReportMetric(float64(lost), "lost")
+			})
+		}
 	}
 }

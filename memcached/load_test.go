@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distlock/lock"
 	"github.com/distlock/lock/internal/faultproxy"
 	"github.com/distlock/lock/memcached"
 )
@@ -53,17 +54,23 @@ func (c *closeCounted) Close() error {
 	return c.Conn.Close()
 }
 
+// smallServer returns the address of a memcached of its own that accepts
+// only 64 connections, or of the fake when LOCK_TEST_MEMCACHED_BIN is not
+// set.
+func smallServer(t *testing.T) string {
+	if os.Getenv("LOCK_TEST_MEMCACHED_BIN") == "" {
+		srv, _ := startFake(t, nil)
+		return srv.Addr()
+	}
+	addr, _ := startMemcached(t, "-c", "64")
+	return addr
+}
+
 // TestBurst: thousands of goroutines, each a TryAcquire and a Release of
 // its own key at once through one Lock, all succeed against a memcached
 // that accepts only 64 connections, on at most PoolSize connections.
 func TestBurst(t *testing.T) {
-	addr := ""
-	if os.Getenv("LOCK_TEST_MEMCACHED_BIN") != "" {
-		addr, _ = startMemcached(t, "-c", "64")
-	} else {
-		srv, _ := startFake(t, nil)
-		addr = srv.Addr()
-	}
+	addr := smallServer(t)
 	var d countingDial
 	const pool = 4
 	l, err := memcached.DialWith(t.Context(), []string{addr}, &memcached.Options{PoolSize: pool, CallTimeout: 10 * time.Second}, d.dial)
@@ -185,3 +192,33 @@ func TestQueuedCallsCancelled(t *testing.T) {
 
 // raceEnabled is set when the tests run with the race detector.
 var raceEnabled bool
+
+// TestKeepAliveLoad: 2,000 leases kept alive through one Lock on a server
+// that accepts 64 connections all last, with no loss, past their ttl.
+func TestKeepAliveLoad(t *testing.T) {
+	addr := smallServer(t)
+	l := dialLock(t, []string{addr}, nil)
+	ctx := t.Context()
+	const n, ttl = 2000, 2 * time.Second
+	leases := make([]*lock.Lease, n)
+	for i := range leases {
+		s, err := l.TryAcquire(ctx, fmt.Sprint("kept:", i), ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.KeepAlive(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		leases[i] = s
+	}
+	time.Sleep(ttl + time.Second) // real time: the leases must outlive their ttl
+	lost := 0
+	for _, s := range leases {
+		if s.Err() != nil {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d leases kept alive were lost", lost, n)
+	}
+}

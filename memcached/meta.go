@@ -61,6 +61,7 @@ func (b *meta) run(c *call, srv int, f func(*mc.Conn) error) error {
 	cn, err := b.mc.Conn(c.ctx, srv)
 	if err == nil {
 		err = f(cn)
+		cn.Release()
 	}
 	if err != nil {
 		return c.cut(err)

@@ -57,10 +57,11 @@ func New(servers Servers, cfg Config) *Client {
 // Servers returns the client's servers.
 func (c *Client) Servers() Servers { return c.servers }
 
-// Conn returns a connection to server srv (an index in Servers): one that
-// no call uses, or a new one while there are fewer than MaxConns, or else
-// the least loaded. It waits, within ctx, for a dial in progress when
-// every connection is being dialled.
+// Conn returns a connection to server srv (an index in Servers), held by
+// the caller until it calls Release: one that no call holds, or a new one
+// while there are fewer than MaxConns, or else the least held, which then
+// carries the commands of several calls at once. It waits, within ctx, for
+// a dial in progress when every connection is being dialled.
 func (c *Client) Conn(ctx context.Context, srv int) (*Conn, error) {
 	for {
 		c.mu.Lock()
@@ -70,7 +71,7 @@ func (c *Client) Conn(ctx context.Context, srv int) (*Conn, error) {
 		}
 		var (
 			best *Conn
-			load int32
+			held int32
 			free = -1
 			wait chan struct{}
 		)
@@ -82,8 +83,8 @@ func (c *Client) Conn(ctx context.Context, srv int) (*Conn, error) {
 			}
 			switch {
 			case s.cn != nil:
-				if l := s.cn.load.Load(); best == nil || l < load {
-					best, load = s.cn, l
+				if n := s.cn.claims.Load(); best == nil || n < held {
+					best, held = s.cn, n
 				}
 			case s.dialing != nil:
 				wait = s.dialing
@@ -91,7 +92,8 @@ func (c *Client) Conn(ctx context.Context, srv int) (*Conn, error) {
 				free = i
 			}
 		}
-		if best != nil && (load == 0 || free < 0) {
+		if best != nil && (held == 0 || free < 0) {
+			best.claims.Add(1)
 			c.mu.Unlock()
 			return best, nil
 		}
@@ -108,6 +110,7 @@ func (c *Client) Conn(ctx context.Context, srv int) (*Conn, error) {
 			}
 			if err == nil {
 				slots[free].cn = cn
+				cn.claims.Add(1)
 			}
 			c.mu.Unlock()
 			close(done)

@@ -37,7 +37,7 @@ type Conn struct {
 	r       *bufio.Reader
 	id      ServerID
 	timeout time.Duration
-	load    atomic.Int32 // commands queued: the Client gives the least loaded
+	claims  atomic.Int32 // calls that hold it: the Client gives the least held
 	broken  atomic.Bool  // err is set
 
 	mu      sync.Mutex
@@ -70,6 +70,10 @@ type request struct {
 	finished  bool // rp or err is set, and done closed
 	abandoned bool // its call returned: it neither reads nor waits
 }
+
+// Release ends the hold on cn that Client.Conn gave the caller, who sends
+// no more commands on it.
+func (cn *Conn) Release() { cn.claims.Add(-1) }
 
 // ID returns the identity of the server process at the other end, as
 // learned when the connection was dialled.
@@ -144,7 +148,6 @@ func (cn *Conn) do(ctx context.Context, k kind, token string, encode func([]byte
 	cn.wbuf = encode(cn.wbuf, req.op)
 	req.until = time.Now().Add(cn.timeout)
 	cn.queue = append(cn.queue, req)
-	cn.load.Add(1)
 	reads := cn.reader == nil
 	if reads {
 		cn.reader = req
@@ -332,7 +335,6 @@ func (cn *Conn) popLocked(rp reply, err error) {
 		clear(cn.queue[n:])
 		cn.queue, cn.head = cn.queue[:n], 0
 	}
-	cn.load.Add(-1)
 	req.rp, req.err, req.finished = rp, err, true
 	close(req.done)
 }
@@ -376,5 +378,4 @@ func (cn *Conn) failLocked(err error) {
 	}
 	clear(cn.queue)
 	cn.queue, cn.head, cn.wbuf = nil, 0, nil
-	cn.load.Store(0)
 }
