@@ -73,7 +73,10 @@ func TestBurst(t *testing.T) {
 	addr := smallServer(t)
 	var d countingDial
 	const pool = 4
-	l, err := memcached.DialWith(t.Context(), []string{addr}, &memcached.Options{PoolSize: pool, CallTimeout: 10 * time.Second}, d.dial)
+	// Timeouts long enough for a dial under the race detector on a loaded
+	// machine: the subject is the bound on connections, not the dial.
+	opts := &memcached.Options{PoolSize: pool, Timeout: 5 * time.Second, CallTimeout: 20 * time.Second}
+	l, err := memcached.DialWith(t.Context(), []string{addr}, opts, d.dial)
 	if err != nil {
 		t.Fatal(err)
 	}
