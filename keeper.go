@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/distlock/lock/driver"
 )
 
 // A Lock keeps its leases alive with one scheduler, not a goroutine per
@@ -118,6 +120,12 @@ func (k *keeper) run() {
 			wait = k.leases[0].ka.next.Sub(now)
 		}
 		k.mu.Unlock()
+		if k.l.batch != nil && len(due) > 1 {
+			if !k.dispatchBatch(due) {
+				return
+			}
+			due = make([]*Lease, 0, len(due)) // the batch keeps the old one
+		}
 		for i, le := range due {
 			due[i] = nil
 			if !k.dispatch(le) {
@@ -159,6 +167,89 @@ func (k *keeper) dispatch(le *Lease) bool {
 	return true
 }
 
+// dispatchBatch sends the extends of leases as one batch, from a
+// goroutine of its own. A lease whose Release or Extend is in flight goes
+// on its own instead. It reports false once the Lock is closing.
+func (k *keeper) dispatchBatch(leases []*Lease) bool {
+	select {
+	case k.sem <- struct{}{}:
+	case <-k.l.closing():
+		return false
+	}
+	if !k.l.enter() {
+		<-k.sem
+		return false
+	}
+	k.l.goBackground(func() {
+		defer func() { <-k.sem }()
+		k.extendBatch(leases)
+	})
+	k.l.exit()
+	return true
+}
+
+// extendBatch extends leases in one call to the store, each bounded by
+// the earliest of their deadlines, and schedules each next extend.
+func (k *keeper) extendBatch(leases []*Lease) {
+	var (
+		batch    = make([]driver.Extension, 0, len(leases))
+		in       = leases[:0] // the leases in batch, in its order
+		alone    []*Lease
+		earliest time.Time
+	)
+	for _, le := range leases {
+		if le.ka.ctx.Err() != nil {
+			continue
+		}
+		if !le.callMu.TryLock() {
+			alone = append(alone, le)
+			continue
+		}
+		if le.Err() != nil {
+			le.callMu.Unlock()
+			continue
+		}
+		le.mu.Lock()
+		ttl, deadline := le.ttl, le.deadline
+		le.mu.Unlock()
+		if earliest.IsZero() || deadline.Before(earliest) {
+			earliest = deadline
+		}
+		batch = append(batch, driver.Extension{Key: le.key, Token: le.token, TTL: ttl})
+		in = append(in, le)
+	}
+	for _, le := range alone {
+		if le.extendOnce() {
+			k.schedule(le)
+		}
+	}
+	if len(in) == 0 {
+		return
+	}
+	unlock := func() {
+		for _, le := range in {
+			le.callMu.Unlock()
+		}
+	}
+	if !k.l.enter() {
+		unlock()
+		return
+	}
+	ctx, cancel := context.WithDeadline(k.l.bgCtx, earliest)
+	start := time.Now()
+	k.l.batch.ExtendBatch(ctx, batch)
+	cancel()
+	k.l.exit()
+	for i, le := range in {
+		x := &batch[i]
+		err := le.settleExtend(start, x.TTL, x.OK, x.Err)
+		le.callMu.Unlock()
+		if le.keepOn(x.TTL, err) {
+			k.schedule(le)
+		}
+	}
+}
+
 // ended reports whether the lease has ended.
 func (le *Lease) ended() bool {
 	le.mu.Lock()
@@ -179,6 +270,13 @@ func (le *Lease) extendOnce() bool {
 	ectx, cancel := context.WithDeadline(ka.ctx, deadline)
 	err := le.extend(ectx, ttl)
 	cancel()
+	return le.keepOn(ttl, err)
+}
+
+// keepOn deals with the outcome of a keep-alive's extend, and reports
+// whether the keep-alive goes on.
+func (le *Lease) keepOn(ttl time.Duration, err error) bool {
+	ka := le.ka
 	switch {
 	case err == nil:
 		ka.failing = false

@@ -315,6 +315,13 @@ func (le *Lease) extend(ctx context.Context, ttl time.Duration) error {
 	}
 	start := time.Now()
 	ok, err := le.locker.extendToken(ctx, le.key, le.token, ttl)
+	return le.settleExtend(start, ttl, ok, err)
+}
+
+// settleExtend deals with the answer to an extend that began at start:
+// the lease ends if the store lost the token, and its deadline moves if the
+// store extended it. The caller holds le.callMu.
+func (le *Lease) settleExtend(start time.Time, ttl time.Duration, ok bool, err error) error {
 	if err != nil {
 		return err
 	}

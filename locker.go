@@ -28,6 +28,7 @@ func New(b driver.Backend, opts *Options) Lock {
 	l.watch, _ = b.(driver.Watcher)
 	l.fencer, _ = b.(driver.Fencer)
 	l.ttls, _ = b.(driver.TTLReporter)
+	l.batch, _ = b.(driver.BatchExtender)
 	l.bgCtx, l.bgStop = context.WithCancel(context.Background())
 	l.keeper = newKeeper(l)
 	return l
@@ -35,9 +36,10 @@ func New(b driver.Backend, opts *Options) Lock {
 
 type locker struct {
 	b            driver.Backend
-	watch        driver.Watcher     // nil unless b implements it
-	fencer       driver.Fencer      // nil unless b implements it
-	ttls         driver.TTLReporter // nil unless b implements it
+	watch        driver.Watcher       // nil unless b implements it
+	fencer       driver.Fencer        // nil unless b implements it
+	ttls         driver.TTLReporter   // nil unless b implements it
+	batch        driver.BatchExtender // nil unless b implements it
 	retry        time.Duration
 	maxTTL       time.Duration
 	closeTimeout time.Duration

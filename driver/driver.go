@@ -1,6 +1,6 @@
 // Package driver is what a lock store implements for package lock to build
 // a lock.Lock over it: [Backend], three atomic primitives on tokens, and the
-// optional [Watcher], [Fencer] and [TTLReporter]. lock.New does the rest (validation,
+// optional [Watcher], [Fencer], [TTLReporter] and [BatchExtender]. lock.New does the rest (validation,
 // tokens, leases, waiting, keep-alive, Close) the same way for every store.
 //
 // A backend package calls lock.New from its constructors, registers its URL
@@ -73,4 +73,21 @@ type TTLReporter interface {
 	// a wait on key at the next release: a wait that hears of no release
 	// sleeps until the lock expires, looking again at least every second.
 	AcquireOrTTL(ctx context.Context, key, token string, ttl time.Duration) (ok bool, left time.Duration, err error)
+}
+
+// BatchExtender is an optional interface of a Backend that extends many
+// locks in one call: the keep-alives of a Lock whose extends fall due
+// together, sent as one pipeline.
+type BatchExtender interface {
+	// ExtendBatch does for each element of batch what Extend does, and
+	// sets its OK and Err as Extend would have returned them.
+	ExtendBatch(ctx context.Context, batch []Extension)
+}
+
+// Extension is one extend of a batch.
+type Extension struct {
+	Key, Token string
+	TTL        time.Duration
+	OK         bool
+	Err        error
 }

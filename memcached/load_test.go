@@ -225,3 +225,46 @@ func TestKeepAliveLoad(t *testing.T) {
 		t.Errorf("%d of %d leases kept alive were lost", lost, n)
 	}
 }
+
+// TestKeepAliveBatch: leases of one Lock kept alive together are extended
+// in one write; one whose key was deleted behind its back ends, one whose
+// cas id another client changed (the same token stored again) is read back
+// and kept, and the others go on.
+func TestKeepAliveBatch(t *testing.T) {
+	srv, c := startFake(t, nil)
+	l := dialLock(t, []string{srv.Addr()}, nil)
+	ctx := t.Context()
+	const n, ttl = 50, 2 * time.Second
+	leases := make([]*lock.Lease, n)
+	for i := range leases {
+		s, err := l.TryAcquire(ctx, fmt.Sprint("batch:", i), ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.KeepAlive(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		leases[i] = s
+	}
+	if err := c.Delete(memcached.DefaultPrefix + "batch:7"); err != nil {
+		t.Fatal(err)
+	}
+	it, err := c.Get(memcached.DefaultPrefix + "batch:8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	it.Expiration = 60
+	if err := c.CompareAndSwap(it); err != nil { // the same token, a new cas id
+		t.Fatal(err)
+	}
+	time.Sleep(ttl + time.Second) // real time: the leases must outlive their ttl
+	for i, s := range leases {
+		err := s.Err()
+		switch {
+		case i == 7 && !errors.Is(err, lock.ErrNotHeld):
+			t.Errorf("lease of a key deleted behind its back: Err() = %v; want ErrNotHeld", err)
+		case i != 7 && err != nil:
+			t.Errorf("lease %d kept alive past its ttl: Err() = %v; want nil", i, err)
+		}
+	}
+}

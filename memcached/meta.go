@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/driver"
+	"github.com/distlock/lock/internal/bounded"
 	"github.com/distlock/lock/memcached/internal/mc"
 )
 
@@ -280,3 +282,70 @@ func (b *meta) Close() error {
 	b.wakes.close()
 	return nil
 }
+
+// ExtendBatch implements driver.BatchExtender: the extends whose cas ids
+// are known are sent together, one write per server, each "ms <key> <n>
+// T<exp> C<cas> c" as Extend sends it. Those that get no definite answer
+// (a cas id unknown or changed, a failure in transit) go through Extend,
+// which reads the item back and retries as it does alone.
+func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
+	type pending struct {
+		i      int // in batch
+		native string
+	}
+	byServer := make(map[int][]pending)
+	var alone []int
+	for i := range batch {
+		x := &batch[i]
+		native := b.cfg.keys.native(x.Key)
+		srv := b.mc.Servers().Index(native)
+		byServer[srv] = append(byServer[srv], pending{i, native})
+	}
+	for srv, ps := range byServer {
+		c := newCall(ctx, b.cfg.callTimeout)
+		cn, err := b.mc.Conn(c.ctx, srv)
+		if err != nil {
+			c.end()
+			for _, p := range ps {
+				alone = append(alone, p.i)
+			}
+			continue
+		}
+		ops := make([]mc.SwapOp, 0, len(ps))
+		sent := ps[:0]
+		for _, p := range ps {
+			x := &batch[p.i]
+			cas := b.hints.get(p.native, x.Token, cn.ID())
+			if cas == 0 {
+				alone = append(alone, p.i)
+				continue
+			}
+			ops = append(ops, mc.SwapOp{Key: p.native, Value: x.Token, Exp: expiration(x.TTL), CAS: cas})
+			sent = append(sent, p)
+		}
+		if len(ops) > 0 {
+			cn.SwapMany(c.ctx, ops)
+		}
+		cn.Release()
+		c.end()
+		for j, op := range ops {
+			p, x := sent[j], &batch[sent[j].i]
+			switch {
+			case op.Err == nil && op.St == mc.Stored:
+				b.hints.put(p.native, x.Token, op.NewCAS, cn.ID(), op.Exp)
+				x.OK = true
+			case op.Err == nil && op.St == mc.NotFound:
+				b.hints.drop(p.native, x.Token)
+			default: // changed, or unknown: as Extend alone
+				alone = append(alone, p.i)
+			}
+		}
+	}
+	bounded.Each(alone, maxAloneExtends, func(i int) {
+		x := &batch[i]
+		x.OK, x.Err = b.Extend(ctx, x.Key, x.Token, x.TTL)
+	})
+}
+
+// maxAloneExtends bounds the extends of a batch sent on their own at once.
+const maxAloneExtends = 256

@@ -2,7 +2,9 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,4 +116,44 @@ func TestWaitSleepsOnHolderTTL(t *testing.T) {
 		t.Errorf("the wait took the key %v after a holder of 1.5s began; want it soon after the expiry", took)
 	}
 	w.Release(ctx)
+}
+
+// TestKeepAliveBatch: leases of one Lock kept alive together are extended
+// in one pipeline; after SCRIPT FLUSH (the server forgot extend.lua) they
+// are extended one by one, and kept; one whose key was deleted behind its
+// back ends.
+func TestKeepAliveBatch(t *testing.T) {
+	ctx := t.Context()
+	c, _ := holderTTLClient(t)
+	prefix := "batch:" + time.Now().Format("150405.000000") + ":"
+	l := mustNew(t, c, &redis.Options{Prefix: prefix})
+	defer l.Close()
+	const n, ttl = 50, 1500 * time.Millisecond
+	leases := make([]*lock.Lease, n)
+	for i := range leases {
+		s, err := l.TryAcquire(ctx, strconv.Itoa(i), ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.KeepAlive(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		leases[i] = s
+	}
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Del(ctx, prefix+"7").Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * ttl) // real time: the leases must outlive their ttl
+	for i, s := range leases {
+		err := s.Err()
+		switch {
+		case i == 7 && !errors.Is(err, lock.ErrNotHeld):
+			t.Errorf("lease of a key deleted behind its back: Err() = %v; want ErrNotHeld", err)
+		case i != 7 && err != nil:
+			t.Errorf("lease %d kept alive past its ttl after SCRIPT FLUSH: Err() = %v; want nil", i, err)
+		}
+	}
 }

@@ -12,6 +12,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/driver"
+	"github.com/distlock/lock/internal/bounded"
 )
 
 // Schemes of this backend's URLs.
@@ -380,3 +382,34 @@ func (b *fencedBackend) AcquireFenced(ctx context.Context, key, token string, tt
 	}
 	return true, uint64(n), nil
 }
+
+// ExtendBatch implements driver.BatchExtender: one pipeline of extend.lua
+// by SHA (split by hash slot on a cluster). An extend whose reply is not a
+// definite answer (the server did not know the script yet, a failure in
+// transit) goes through Extend on its own.
+func (b *backend) ExtendBatch(ctx context.Context, batch []driver.Extension) {
+	cmds := make([]*goredis.Cmd, len(batch))
+	_, _ = b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range batch {
+			x := &batch[i]
+			cmds[i] = extendScript.EvalSha(ctx, p, []string{b.prefix + x.Key}, x.Token, millis(x.TTL))
+		}
+		return nil
+	})
+	var alone []int
+	for i, cmd := range cmds {
+		n, err := cmd.Int64()
+		if err != nil {
+			alone = append(alone, i)
+			continue
+		}
+		batch[i].OK = n == 1
+	}
+	bounded.Each(alone, maxAloneExtends, func(i int) {
+		x := &batch[i]
+		x.OK, x.Err = b.Extend(ctx, x.Key, x.Token, x.TTL)
+	})
+}
+
+// maxAloneExtends bounds the extends of a batch sent on their own at once.
+const maxAloneExtends = 256

@@ -136,29 +136,115 @@ func (cn *Conn) do(ctx context.Context, k kind, token string, encode func([]byte
 	if err := ctx.Err(); err != nil {
 		return reply{}, err
 	}
-	req := &request{kind: k, token: token, done: make(chan struct{}), turn: make(chan struct{}, 1)}
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
 		return reply{}, err
 	}
+	req := cn.queueLocked(k, token, encode)
+	reads := cn.takeReadingLocked(req)
+	cn.flushOrHandLocked()
+	cn.mu.Unlock()
+	return cn.await(ctx, req, reads)
+}
+
+// SwapOp is one compare-and-swap of SwapMany: its command, and its reply.
+type SwapOp struct {
+	Key, Value string
+	Exp        int32
+	CAS        uint64 // never 0
+	St         Status
+	NewCAS     uint64
+	Err        error
+}
+
+// SwapMany sends the Swap of each op in one write, and waits for their
+// replies: Stored with the new cas id, Exists or NotFound, or an error.
+func (cn *Conn) SwapMany(ctx context.Context, ops []SwapOp) {
+	if err := ctx.Err(); err != nil {
+		for i := range ops {
+			ops[i].Err = err
+		}
+		return
+	}
+	reqs := make([]*request, 0, len(ops))
+	cn.mu.Lock()
+	if cn.err != nil {
+		err := cn.err
+		cn.mu.Unlock()
+		for i := range ops {
+			ops[i].Err = err
+		}
+		return
+	}
+	for i := range ops {
+		op := &ops[i]
+		if op.CAS == 0 {
+			reqs = append(reqs, nil)
+			op.Err = ErrNoCAS
+			continue
+		}
+		reqs = append(reqs, cn.queueLocked(kindStore, "", func(b []byte, n uint32) []byte {
+			return appendStore(b, op.Key, op.Value, op.Exp, false, op.CAS, n)
+		}))
+	}
+	reads := false
+	for _, req := range reqs {
+		if req != nil {
+			reads = cn.takeReadingLocked(req)
+			break
+		}
+	}
+	cn.flushOrHandLocked()
+	cn.mu.Unlock()
+	for i, req := range reqs {
+		if req == nil {
+			continue
+		}
+		rp, err := cn.await(ctx, req, reads)
+		reads = false
+		ops[i].St, ops[i].NewCAS, ops[i].Err = rp.st, rp.cas, err
+	}
+}
+
+// queueLocked queues a command, written by encode with its opaque number,
+// to be written next. The caller holds cn.mu, and cn.err is nil.
+func (cn *Conn) queueLocked(k kind, token string, encode func([]byte, uint32) []byte) *request {
+	req := &request{kind: k, token: token, done: make(chan struct{}), turn: make(chan struct{}, 1)}
 	cn.seq++
 	req.op = cn.seq
 	cn.wbuf = encode(cn.wbuf, req.op)
 	req.until = time.Now().Add(cn.timeout)
 	cn.queue = append(cn.queue, req)
-	reads := cn.reader == nil
-	if reads {
-		cn.reader = req
+	return req
+}
+
+// takeReadingLocked makes req's call the reader if no call reads, and
+// reports whether it did. The caller holds cn.mu.
+func (cn *Conn) takeReadingLocked(req *request) bool {
+	if cn.reader != nil {
+		return false
 	}
-	if !cn.writing {
-		cn.writing = true
-		if cn.flushLocked() {
-			go cn.flush() // more came while this call wrote: another goroutine writes them
-		}
+	cn.reader = req
+	return true
+}
+
+// flushOrHandLocked writes what is queued, unless a goroutine is writing
+// already (it writes it next). The caller holds cn.mu.
+func (cn *Conn) flushOrHandLocked() {
+	if cn.writing {
+		return
 	}
-	cn.mu.Unlock()
+	cn.writing = true
+	if cn.flushLocked() {
+		go cn.flush() // more came while this call wrote: another goroutine writes them
+	}
+}
+
+// await waits for req's reply, or the end of ctx; reads says that the
+// caller is asked to read.
+func (cn *Conn) await(ctx context.Context, req *request, reads bool) (reply, error) {
 	for {
 		if reads {
 			cn.readFor(ctx, req)
