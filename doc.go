@@ -59,7 +59,8 @@
 // a refused attempt also says how long the holder's lock has left (redis),
 // and the wait sleeps until then or until a release wakes it, looking again
 // at least every second. A Lock keeps its kept-alive leases with one
-// scheduler, not a goroutine each.
+// scheduler, not a goroutine each, and sends the extends that fall due
+// together as one batch where the backend can (memcached, redis).
 //
 // Store errors are wrapped with the backend's name, for errors.Is, and no
 // error shows a password. Background failures go to Options.Logger.
