@@ -76,7 +76,10 @@
 // error). A dial gets at most timeout (default 500ms), and so does each
 // command's wait for its reply: a server that takes longer is deemed stuck,
 // its connection is closed and the commands it carried fail in transit
-// (and are retried, within call_timeout).
+// (and are retried, within call_timeout). Two waits are bounded by timeout
+// alone, not by ctx: a write to a server that stopped reading, and the rest
+// of a reply once its first byte has come; a server that stalls there can
+// hold a call up to timeout past its ctx.
 //
 // # Connections
 //

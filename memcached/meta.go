@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -32,12 +33,18 @@ type meta struct {
 // after which the outcome of the command is unknown and a retry may
 // succeed, as opposed to an answer of the server or the end of the call.
 func inTransit(err error) bool {
-	var re *mc.ReplyError
+	var (
+		re *mc.ReplyError
+		ne net.Error
+	)
 	switch {
 	case errors.As(err, &re):
 		return re.InTransit()
-	case errors.Is(err, mc.ErrNoCAS), errors.Is(err, mc.ErrClosed),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, mc.ErrNoCAS), errors.Is(err, mc.ErrClosed), errors.Is(err, context.Canceled):
+		return false
+	case errors.As(err, &ne):
+		return true // a dial or I/O timeout matches context.DeadlineExceeded too
+	case errors.Is(err, context.DeadlineExceeded):
 		return false
 	}
 	return true

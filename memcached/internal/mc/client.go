@@ -137,7 +137,7 @@ func (c *Client) open(ctx context.Context, srv int) (*Conn, error) {
 	a := c.servers[srv]
 	nc, err := c.cfg.Dial(ctx, a.Network(), a.String())
 	if err != nil {
-		return nil, err
+		return nil, openError(ctx, a, err)
 	}
 	cn := &Conn{nc: nc, r: bufio.NewReaderSize(nc, readBufferSize), timeout: c.cfg.Timeout}
 	deadline, _ := ctx.Deadline()
@@ -152,10 +152,26 @@ func (c *Client) open(ctx context.Context, srv int) (*Conn, error) {
 	}
 	if err != nil {
 		nc.Close()
-		return nil, err
+		return nil, openError(ctx, a, err)
 	}
 	cn.id = id
 	return cn, nil
+}
+
+// openError is the error of a dial, or of the first exchange, on a
+// connection that carried no command yet: a net.OpError of Op "dial", so
+// that it reads as nothing sent. An end of ctx that is the Timeout's own
+// (a TLS handshake returns ctx's error as it is) is a timeout, not the
+// caller's ctx ending.
+func openError(ctx context.Context, a net.Addr, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return err
+	}
+	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		err = os.ErrDeadlineExceeded
+	}
+	return &net.OpError{Op: "dial", Net: a.Network(), Addr: a, Err: err}
 }
 
 // Close closes the connections: commands still waiting fail with

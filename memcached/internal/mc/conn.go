@@ -53,7 +53,8 @@ type Conn struct {
 	// dl orders the deadline that a reading call sets with the one that
 	// its ctx's end sets to interrupt it.
 	dl            sync.Mutex
-	interruptible bool // a call waits for the first byte of a reply
+	interruptible bool   // a call waits for the first byte of a reply
+	peek          uint64 // counts those waits: an interrupt acts on its own only
 }
 
 // request is one command on a connection, and its reply.
@@ -143,8 +144,8 @@ func (cn *Conn) do(ctx context.Context, k kind, token string, encode func([]byte
 		return reply{}, err
 	}
 	req := cn.queueLocked(k, token, encode)
-	reads := cn.takeReadingLocked(req)
 	cn.flushOrHandLocked()
+	reads := cn.takeReadingLocked(req) // after the write: a blocked write must not keep replies unread
 	cn.mu.Unlock()
 	return cn.await(ctx, req, reads)
 }
@@ -189,6 +190,7 @@ func (cn *Conn) SwapMany(ctx context.Context, ops []SwapOp) {
 			return appendStore(b, op.Key, op.Value, op.Exp, false, op.CAS, n)
 		}))
 	}
+	cn.flushOrHandLocked()
 	reads := false
 	for _, req := range reqs {
 		if req != nil {
@@ -196,7 +198,6 @@ func (cn *Conn) SwapMany(ctx context.Context, ops []SwapOp) {
 			break
 		}
 	}
-	cn.flushOrHandLocked()
 	cn.mu.Unlock()
 	for i, req := range reqs {
 		if req == nil {
@@ -323,9 +324,10 @@ func (cn *Conn) readFor(ctx context.Context, me *request) {
 		cn.passReadingLocked()
 		cn.mu.Unlock()
 	}()
+	var gen uint64 // of the Peek that interrupt may cut
 	interrupt := func() {
 		cn.dl.Lock()
-		if cn.interruptible {
+		if cn.interruptible && cn.peek == gen {
 			cn.nc.SetReadDeadline(longAgo)
 		}
 		cn.dl.Unlock()
@@ -349,6 +351,8 @@ func (cn *Conn) readFor(ctx context.Context, me *request) {
 		}
 		cn.dl.Lock()
 		cn.interruptible = true
+		cn.peek++
+		gen = cn.peek
 		cn.nc.SetReadDeadline(due)
 		cn.dl.Unlock()
 		var stop func() bool

@@ -50,11 +50,15 @@ func (e *ReplyError) Error() string {
 	return fmt.Sprintf("%s: the server answered %q", e.Cmd, e.Line)
 }
 
-// InTransit reports whether a SERVER_ERROR (the server failed to carry out
-// the command: out of memory, say), or a connection refused for want of
-// room: a retry may succeed.
+// InTransit reports whether the command's outcome is unknown: anything
+// but an ERROR (an unknown command) or a CLIENT_ERROR (a command the
+// server refused to run). A SERVER_ERROR, a refused connection, a reply
+// the client cannot read: a retry may succeed.
 func (e *ReplyError) InTransit() bool {
-	return strings.HasPrefix(e.Line, "SERVER_ERROR") || strings.Contains(e.Line, "Too many open connections")
+	if strings.Contains(e.Line, "Too many open connections") {
+		return true
+	}
+	return e.Line != "ERROR" && !strings.HasPrefix(e.Line, "ERROR ") && !strings.HasPrefix(e.Line, "CLIENT_ERROR")
 }
 
 func unexpected(cmd string, l []byte) error { return &ReplyError{Cmd: cmd, Line: string(l)} }
