@@ -231,6 +231,7 @@ func TestKeepAliveLoad(t *testing.T) {
 // cas id another client changed (the same token stored again) is read back
 // and kept, and the others go on.
 func TestKeepAliveBatch(t *testing.T) {
+	t.Parallel() // real time
 	srv, c := startFake(t, nil)
 	l := dialLock(t, []string{srv.Addr()}, nil)
 	ctx := t.Context()

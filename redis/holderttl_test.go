@@ -52,6 +52,7 @@ func holderTTLClient(t *testing.T) (*goredis.Client, bool) {
 // went unheard); a release wakes it at once, and an expiry finds it within
 // milliseconds.
 func TestWaitSleepsOnHolderTTL(t *testing.T) {
+	t.Parallel() // real time
 	ctx := t.Context()
 	c, real := holderTTLClient(t)
 	var sent countCommands
@@ -123,6 +124,7 @@ func TestWaitSleepsOnHolderTTL(t *testing.T) {
 // are extended one by one, and kept; one whose key was deleted behind its
 // back ends.
 func TestKeepAliveBatch(t *testing.T) {
+	t.Parallel() // real time
 	ctx := t.Context()
 	c, _ := holderTTLClient(t)
 	prefix := "batch:" + time.Now().Format("150405.000000") + ":"
