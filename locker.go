@@ -29,6 +29,11 @@ func New(b driver.Backend, opts *Options) Lock {
 	l.fencer, _ = b.(driver.Fencer)
 	l.ttls, _ = b.(driver.TTLReporter)
 	l.batch, _ = b.(driver.BatchExtender)
+	if sc, ok := b.(driver.Scoper); ok {
+		l.scope = "store " + sc.Scope()
+	} else {
+		l.scope = fmt.Sprintf("lock %p", l) // queues of its own
+	}
 	l.bgCtx, l.bgStop = context.WithCancel(context.Background())
 	l.keeper = newKeeper(l)
 	return l
@@ -45,10 +50,10 @@ type locker struct {
 	closeTimeout time.Duration
 	logger       *slog.Logger // nil: silent
 	keeper       *keeper      // of the kept-alive leases
+	scope        string       // of its waits' queues: see queue.go
 
-	mu     sync.Mutex
-	held   map[string]*Lease     // taken by the key-based calls
-	queues map[string]*waitQueue // of the waits, by key: see queue.go
+	mu   sync.Mutex
+	held map[string]*Lease // taken by the key-based calls
 	// live lists the leases the store may still hold, which Close
 	// releases: a list through the leases (their prev and next), so adding
 	// one allocates nothing. When nLive reaches pruneAt, leases long past

@@ -39,58 +39,85 @@ func TestQueueOrderAndCommands(t *testing.T) {
 			b := &countingBackend{mapBackend: newMap()}
 			l := lock.New(b, nil)
 			defer l.Close()
-			other := lock.New(b.mapBackend, nil)
-			defer other.Close()
-			ctx := t.Context()
-			holder, err := other.TryAcquire(ctx, "k", time.Minute)
+			testQueue(t, b, n, func(int) lock.Lock { return l })
+		})
+	}
+}
+
+// scopedBackend names a scope, which the Locks over it share.
+type scopedBackend struct{ *countingBackend }
+
+func (scopedBackend) Scope() string { return "the test's store" }
+
+// TestQueueAcrossLocks: waits of different Lock values over one store
+// (the same driver.Scoper scope) share one queue.
+func TestQueueAcrossLocks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &countingBackend{mapBackend: newMap()}
+		var ls []lock.Lock
+		for range 4 {
+			l := lock.New(scopedBackend{b}, nil)
+			defer l.Close()
+			ls = append(ls, l)
+		}
+		testQueue(t, b, 32, func(i int) lock.Lock { return ls[i%len(ls)] })
+	})
+}
+
+// testQueue starts n waits, the i-th on lockOf(i), one after the other,
+// for a key that a Lock outside them holds, and checks that they get it in
+// that order, with two store calls per hand-off.
+func testQueue(t *testing.T, b *countingBackend, n int, lockOf func(i int) lock.Lock) {
+	other := lock.New(b.mapBackend, nil)
+	defer other.Close()
+	ctx := t.Context()
+	holder, err := other.TryAcquire(ctx, "k", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		order []int
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		took  = make(chan struct{}) // the first took the key
+	)
+	for i := range n {
+		wg.Go(func() {
+			s, err := lockOf(i).Acquire(ctx, "k", time.Minute)
 			if err != nil {
-				t.Fatal(err)
+				t.Error(err)
+				return
 			}
-			var (
-				mu    sync.Mutex
-				order []int
-				wg    sync.WaitGroup
-				start = make(chan struct{})
-				took  = make(chan struct{}) // the first took the key
-			)
-			for i := range n {
-				wg.Go(func() {
-					s, err := l.Acquire(ctx, "k", time.Minute)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					order = append(order, i)
-					if len(order) == 1 {
-						close(took)
-					}
-					mu.Unlock()
-					<-start // the first holds the key until all have queued
-					time.Sleep(time.Millisecond)
-					if err := s.Release(ctx); err != nil {
-						t.Error(err)
-					}
-				})
-				synctest.Wait() // waiting, in the queue, before the next starts
+			mu.Lock()
+			order = append(order, i)
+			if len(order) == 1 {
+				close(took)
 			}
-			if err := holder.Release(ctx); err != nil {
-				t.Fatal(err)
-			}
-			<-took
-			before := b.calls.Load()
-			close(start)
-			wg.Wait()
-			for i, got := range order {
-				if got != i {
-					t.Fatalf("%d waits: order of acquisition %v; want the order they began to wait", n, order)
-				}
-			}
-			// The first's release, then one acquire and one release each.
-			if got, want := int(b.calls.Load()-before), 2*n-1; got != want {
-				t.Errorf("%d waits: %d store calls for %d hand-offs; want %d", n, got, n-1, want)
+			mu.Unlock()
+			<-start // the first holds the key until all have queued
+			time.Sleep(time.Millisecond)
+			if err := s.Release(ctx); err != nil {
+				t.Error(err)
 			}
 		})
+		synctest.Wait() // waiting, in the queue, before the next starts
+	}
+	if err := holder.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-took
+	before := b.calls.Load()
+	close(start)
+	wg.Wait()
+	for i, got := range order {
+		if got != i {
+			t.Fatalf("%d waits: order of acquisition %v; want the order they began to wait", n, order)
+		}
+	}
+	// The first's release, then one acquire and one release each.
+	if got, want := int(b.calls.Load()-before), 2*n-1; got != want {
+		t.Errorf("%d waits: %d store calls for %d hand-offs; want %d", n, got, n-1, want)
 	}
 }
 

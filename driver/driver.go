@@ -1,6 +1,7 @@
 // Package driver is what a lock store implements for package lock to build
 // a lock.Lock over it: [Backend], three atomic primitives on tokens, and the
-// optional [Watcher], [Fencer], [TTLReporter] and [BatchExtender]. lock.New does the rest (validation,
+// optional [Watcher], [Fencer], [TTLReporter], [BatchExtender] and
+// [Scoper]. lock.New does the rest (validation,
 // tokens, leases, waiting, keep-alive, Close) the same way for every store.
 //
 // A backend package calls lock.New from its constructors, registers its URL
@@ -90,4 +91,15 @@ type Extension struct {
 	TTL        time.Duration
 	OK         bool
 	Err        error
+}
+
+// Scoper is an optional interface of a Backend that names where its locks
+// live, so that the Lock values of a process over the same store share
+// their waits: one wait per key asks the store, the others queue behind it
+// in the process.
+type Scoper interface {
+	// Scope returns the same string for two Backends of one process if,
+	// and only if, they store every key in the same place: the same
+	// servers or database, and the same mapping of keys (prefix...).
+	Scope() string
 }

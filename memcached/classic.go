@@ -164,3 +164,7 @@ func (b *classic) Close() error {
 	b.wakes.close()
 	return nil
 }
+
+// Scope implements driver.Scoper: the Locks of the same client, prefix and
+// max_key_size share their waits.
+func (b *classic) Scope() string { return b.wakes.scope + " " + b.cfg.keys.scope() }

@@ -55,3 +55,6 @@ func (m keyMapper) native(key string) string {
 	base64.RawURLEncoding.Encode(b[1:], sum[:])
 	return m.prefix + string(b[:])
 }
+
+// scope names the mapping, for driver.Scoper.
+func (m keyMapper) scope() string { return fmt.Sprintf("prefix %q max_key_size %d", m.prefix, m.max) }

@@ -356,3 +356,7 @@ func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 
 // maxAloneExtends bounds the extends of a batch sent on their own at once.
 const maxAloneExtends = 256
+
+// Scope implements driver.Scoper: the Locks of the same servers, prefix
+// and max_key_size share their waits.
+func (b *meta) Scope() string { return b.wakes.scope + " " + b.cfg.keys.scope() }

@@ -313,3 +313,7 @@ func openURL(_ context.Context, u *url.URL) (lock.Lock, error) {
 	named.Unlock()
 	return s.lock(&opts, prefix), nil
 }
+
+// Scope implements driver.Scoper: the Lock values of one Store and prefix
+// share their waits.
+func (b *backend) Scope() string { return fmt.Sprintf("memory %p %q", b.s, b.prefix) }

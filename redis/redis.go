@@ -413,3 +413,15 @@ func (b *backend) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 
 // maxAloneExtends bounds the extends of a batch sent on their own at once.
 const maxAloneExtends = 256
+
+// Scope implements driver.Scoper: the Locks of a process over the same
+// server and database (or the same client, for a sentinel or a cluster)
+// and prefix share their waits.
+func (b *backend) Scope() string {
+	if c, ok := b.c.(*goredis.Client); ok {
+		if o := c.Options(); o.Addr != "FailoverClient" { // go-redis's name for a sentinel client's
+			return fmt.Sprintf("redis %s %s/%d %q", o.Network, o.Addr, o.DB, b.prefix)
+		}
+	}
+	return fmt.Sprintf("redis client %p %q", b.c, b.prefix)
+}
