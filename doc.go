@@ -51,9 +51,10 @@
 //
 // # Under load
 //
-// The waits of one Lock value for one key queue, in the order they began:
-// only the first asks the store, and when it acquires the key, the next
-// makes no attempt until that lease ends. The store sees about two
+// The waits of a process for one key of one store (through one Lock value
+// or several over the same store) queue, in the order they began: only
+// the first asks the store, and when it acquires the key, the next makes
+// no attempt until that lease ends. The store sees about two
 // commands per hand-off (a release and an acquire) however many goroutines
 // wait, and they get the key in arrival order. Where the backend can tell,
 // a refused attempt also says how long the holder's lock has left (redis),
