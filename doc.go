@@ -32,8 +32,9 @@
 //     a lock acquired unless it is held, and a lock that a failed attempt
 //     may have stored is released in the background. A failed release
 //     leaves the lock held, to retry.
-//   - Context: no attempt is made on a ctx already done, and an error that
-//     ctx caused matches ctx.Err().
+//   - Context: no attempt, release or extend is made on a ctx already done
+//     (the lease still holds its lock), and an error that ctx caused
+//     matches ctx.Err().
 //   - Waiting: AcquireLock and Acquire retry with capped, jittered backoff,
 //     through failures in transit; other store errors end the wait. A wait
 //     that ends, within one retry interval of its timeout or ctx, returns

@@ -226,6 +226,12 @@ func (le *Lease) Release(ctx context.Context) error {
 	// with jittered pauses, up to releaseTries times in all. When a later
 	// try finds the token gone before the lease's deadline, an earlier one
 	// landed: that is a release, not a loss.
+	if err := ctx.Err(); err != nil {
+		// Every backend alike: nothing is sent on a done ctx, and the lease
+		// still holds the lock (a deferred Release of a request's ctx is a
+		// bug that memory would otherwise hide).
+		return fmt.Errorf("lock: no release: %w", err)
+	}
 	le.stopKeepAlive()
 	le.callMu.Lock()
 	defer le.callMu.Unlock()
@@ -299,6 +305,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (le *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 	if err := le.locker.checkTTL(ttl); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("lock: no extend: %w", err) // every backend alike
 	}
 	return le.extend(ctx, ttl)
 }

@@ -53,6 +53,7 @@ type Lock interface {
 
 	// Close releases what this Lock value holds, ends its leases and waits,
 	// waits for its calls in flight, and closes a store client it made.
-	// Later calls return nil.
+	// Calls of Close after the first return nil; other calls after Close
+	// return ErrClosed.
 	Close() error
 }

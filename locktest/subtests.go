@@ -667,10 +667,28 @@ func testDoneContext(e *env) {
 	if s, err := a.Acquire(done, key, longTTL); s != nil || !errors.Is(err, lock.ErrNotAcquired) || !errors.Is(err, context.Canceled) {
 		e.Fatalf("Acquire(%q) with a done ctx = %v, %v; want nil, ErrNotAcquired and context.Canceled", key, s, err)
 	}
-	e.mustTry(b, key, longTTL) // nothing was acquired
-	err := a.AcquireLock(e.ctx, key, longTTL, 0)
+	s, err := b.TryAcquire(e.ctx, key, longTTL) // nothing was acquired
+	if err != nil {
+		e.Fatalf("TryAcquire(%q) after calls with a done ctx = %v; want the key", key, err)
+	}
+	// Nor released or extended: the lease still holds the key.
+	if err := s.Release(done); !errors.Is(err, context.Canceled) {
+		e.Fatalf("Release of %q with a done ctx = %v; want context.Canceled", key, err)
+	}
+	if err := s.Extend(done, longTTL); !errors.Is(err, context.Canceled) {
+		e.Fatalf("Extend of %q with a done ctx = %v; want context.Canceled", key, err)
+	}
+	if ok, err := a.TryAcquireLock(e.ctx, key, longTTL); ok || err != nil {
+		e.Fatalf("TryAcquireLock(%q) after a Release with a done ctx = %v, %v; want false: the lease still holds it", key, ok, err)
+	}
+	if err := s.Err(); err != nil {
+		e.Fatalf("lease of %q after a Release with a done ctx: Err() = %v; want nil", key, err)
+	}
+	err = a.AcquireLock(e.ctx, key, longTTL, 0)
 	if !errors.Is(err, lock.ErrNotAcquired) || errors.Is(err, context.DeadlineExceeded) {
 		e.Fatalf("AcquireLock(%q, timeout 0) on a held key = %v; want ErrNotAcquired without a deadline", key, err)
 	}
-	e.mustRelease(b, key)
+	if err := s.Release(e.ctx); err != nil {
+		e.Fatalf("Release of %q = %v", key, err)
+	}
 }
