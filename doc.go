@@ -48,21 +48,23 @@
 //     held until its deadline. Nothing re-creates a lost lock.
 //   - Closing: Close releases what its Lock value holds, within
 //     Options.CloseTimeout, and ends its leases, waits and keep-alives.
-//     Every later call returns ErrClosed.
+//     Every later call returns ErrClosed (Close itself returns nil).
 //
 // # Under load
 //
 // The waits of a process for one key of one store (through one Lock value
 // or several over the same store) queue, in the order they began: only
-// the first asks the store, and when it acquires the key, the next makes
-// no attempt until that lease ends. The store sees about two
-// commands per hand-off (a release and an acquire) however many goroutines
-// wait, and they get the key in arrival order. Where the backend can tell,
-// a refused attempt also says how long the holder's lock has left (redis),
-// and the wait sleeps until then or until a release wakes it, looking again
-// at least every second. A Lock keeps its kept-alive leases with one
-// scheduler, not a goroutine each, and sends the extends that fall due
-// together as one batch where the backend can (memcached, redis).
+// the first asks the store (and a queued wait whose timeout comes, which
+// makes its one attempt), and when it acquires the key, the next makes no
+// attempt until that lease ends. The store sees about two commands per
+// hand-off (a release and an acquire) however many goroutines wait, and
+// they get the key in arrival order. Where the backend can tell, a refused
+// attempt also says how long the holder's lock has left (redis without
+// fencing), and the wait sleeps until then or until a release wakes it,
+// but no longer than a second (or the retry interval, if longer) at a
+// time. A Lock keeps its kept-alive leases with one scheduler, not a
+// goroutine each, and sends the extends that fall due together as one
+// batch where the backend can (memcached by URL or Dial, redis).
 //
 // Store errors are wrapped with the backend's name, for errors.Is, and no
 // error shows a password. Background failures go to Options.Logger.

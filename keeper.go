@@ -16,9 +16,9 @@ import (
 // lease: the keeper holds the kept-alive leases in a heap by the time of
 // their next extend, and one goroutine sleeps until the earliest. The
 // extends that fall due together (within a few milliseconds) are sent
-// together, each from a short-lived goroutine, at most maxExtendsInFlight
-// at once, so that a client that pipelines (memcached) carries them in few
-// writes and reads. A lease is extended one call at a time, as before: its
+// together: as one batch from a goroutine of its own where the backend is
+// a driver.BatchExtender, otherwise each from a short-lived goroutine; at
+// most maxExtendsInFlight batches or extends at once. A lease is extended one call at a time, as before: its
 // next extend is scheduled when the last one returns.
 
 // maxExtendsInFlight bounds the extends a Lock's keeper runs at once.

@@ -66,22 +66,35 @@ type Fencer interface {
 // TTLReporter is an optional interface of a Backend that can tell, in the
 // round trip of a refused acquire, how long the holder's lock has left.
 // A wait then sleeps until that lock expires, or its Watcher wakes it at a
-// release, instead of polling a live holder.
+// release, but no longer than a second (or the retry interval, if longer)
+// at a time, instead of polling a live holder with backoff. The Lock uses
+// it only for the attempts of a wait, and only if the Backend is a Watcher
+// and not a Fencer.
 type TTLReporter interface {
-	// AcquireOrTTL is Acquire that, when another owner holds key, also
-	// returns how long that lock has left (it may be released sooner), or
-	// 0 when it cannot tell. It should tell only when its Watcher will wake
-	// a wait on key at the next release: a wait that hears of no release
-	// sleeps until the lock expires, looking again at least every second.
+	// AcquireOrTTL is Acquire, with Acquire's rules (a key that stores
+	// token already, from an earlier try that landed, is acquired), that
+	// also returns, when another owner holds key, how long that lock has
+	// left (it may be released sooner), or 0 when it cannot tell. left is
+	// read only when ok is false and err nil. It should tell only when its
+	// Watcher will wake a wait on key at the next release.
 	AcquireOrTTL(ctx context.Context, key, token string, ttl time.Duration) (ok bool, left time.Duration, err error)
 }
 
 // BatchExtender is an optional interface of a Backend that extends many
 // locks in one call: the keep-alives of a Lock whose extends fall due
-// together, sent as one pipeline.
+// together (two or more, with no upper bound), sent as one pipeline. The
+// Lock holds each lease's calls meanwhile, so no Release or Extend of
+// those tokens runs at the same time. Keys may repeat, with other tokens,
+// and ttls differ.
 type BatchExtender interface {
-	// ExtendBatch does for each element of batch what Extend does, and
-	// sets its OK and Err as Extend would have returned them.
+	// ExtendBatch does for each element of batch what Extend does, in any
+	// order or at once, and sets its OK and Err, in place, as Extend would
+	// have returned them: an element left as it came (OK false, Err nil)
+	// says that the store does not hold its token, which ends its lease;
+	// an element whose outcome is unknown needs an Err that wraps
+	// lock.ErrUnavailable (it is retried). ctx is the Lock's own, not a
+	// keep-alive's, and ends at the earliest of the leases' deadlines: it
+	// may be done already.
 	ExtendBatch(ctx context.Context, batch []Extension)
 }
 
@@ -96,10 +109,15 @@ type Extension struct {
 // Scoper is an optional interface of a Backend that names where its locks
 // live, so that the Lock values of a process over the same store share
 // their waits: one wait per key asks the store, the others queue behind it
-// in the process.
+// in the process. The Lock reads it once, in lock.New; without it, each
+// Lock value has queues of its own.
 type Scoper interface {
-	// Scope returns the same string for two Backends of one process if,
-	// and only if, they store every key in the same place: the same
-	// servers or database, and the same mapping of keys (prefix...).
+	// Scope returns a string, starting with the backend's name, that two
+	// Backends of one process return alike only if they store every key
+	// in the same place: the same servers or database, and the same
+	// mapping of keys (prefix...). Two Backends of one store that return
+	// different scopes only do not share their waits; two of different
+	// stores that return the same scope would make a wait on one queue
+	// behind a lease held on the other.
 	Scope() string
 }

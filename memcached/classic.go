@@ -167,4 +167,4 @@ func (b *classic) Close() error {
 
 // Scope implements driver.Scoper: the Locks of the same client, prefix and
 // max_key_size share their waits.
-func (b *classic) Scope() string { return b.wakes.scope + " " + b.cfg.keys.scope() }
+func (b *classic) Scope() string { return "memcached " + b.wakes.scope + " " + b.cfg.keys.scope() }

@@ -74,7 +74,8 @@
 // when ctx is cancelled. A server that does not answer makes a call fail
 // within that bound with an error matching lock.ErrUnavailable (or ctx's
 // error). A dial gets at most timeout (default 500ms), and so does each
-// command's wait for its reply: a server that takes longer is deemed stuck,
+// command from the moment it is queued on its connection until its reply
+// is read: a server that takes longer is deemed stuck,
 // its connection is closed and the commands it carried fail in transit
 // (and are retried, within call_timeout). Two waits are bounded by timeout
 // alone, not by ctx: a write to a server that stopped reading, and the rest
@@ -84,7 +85,8 @@
 // # Connections
 //
 // A Lock made by Dial or Open opens at most pool_size connections (default
-// 8) to each server, dialled as concurrent calls need them and kept until
+// 8) to each server (a bound per Lock value: memcached's own limit, -c,
+// counts those of every Lock of every process), dialled as concurrent calls need them and kept until
 // Close, and sends many commands on each at once: memcached answers the
 // commands of a connection in order, and each reply echoes its command's
 // opaque number, which the client checks. A burst of thousands of

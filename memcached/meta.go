@@ -359,4 +359,4 @@ const maxAloneExtends = 256
 
 // Scope implements driver.Scoper: the Locks of the same servers, prefix
 // and max_key_size share their waits.
-func (b *meta) Scope() string { return b.wakes.scope + " " + b.cfg.keys.scope() }
+func (b *meta) Scope() string { return "memcached " + b.wakes.scope + " " + b.cfg.keys.scope() }

@@ -53,12 +53,13 @@
 // waits for, through one pub/sub connection per Lock value, made at its
 // first wait and subscribed aside, so that no call waits for it: a waiter
 // tries again within about one round trip of a release. Expiries publish
-// nothing. Once its subscription is sent, a wait's attempt is wait.lua,
-// which acquires, or returns the holder's remaining ttl (PTTL) in the same
-// round trip: the wait then sends nothing until that lock expires or a
-// release wakes it, and looks again at least once a second in case a
-// release went unheard (a pub/sub connection that reconnected). Before its
-// subscription, a wait polls every retry interval. A channel stays
+// nothing. Once its subscription is sent, a wait's attempt (without
+// fencing) is wait.lua, which acquires, or returns the holder's remaining
+// ttl (PTTL) in the same round trip: the wait then sends nothing until that
+// lock expires or a release wakes it, but looks again once a second (or
+// every retry interval, if longer) in case a release went unheard (a
+// pub/sub connection that reconnected). Before its subscription, and with
+// fencing, a wait polls, with backoff up to the retry interval. A channel stays
 // subscribed a minute after its last wait. Over a client passed to New, the subscription takes one
 // connection of that client.
 //
