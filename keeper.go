@@ -148,29 +148,23 @@ func (k *keeper) dispatch(le *Lease) bool {
 	if le.ka.ctx.Err() != nil || le.ended() {
 		return true
 	}
-	select {
-	case k.sem <- struct{}{}:
-	case <-k.l.closing():
-		return false
-	}
-	if !k.l.enter() {
-		<-k.sem
-		return false
-	}
-	k.l.goBackground(func() {
-		defer func() { <-k.sem }()
+	return k.spawn(func() {
 		if le.extendOnce() {
 			k.schedule(le)
 		}
 	})
-	k.l.exit()
-	return true
 }
 
 // dispatchBatch sends the extends of leases as one batch, from a
 // goroutine of its own. A lease whose Release or Extend is in flight goes
 // on its own instead. It reports false once the Lock is closing.
 func (k *keeper) dispatchBatch(leases []*Lease) bool {
+	return k.spawn(func() { k.extendBatch(leases) })
+}
+
+// spawn runs f in a goroutine that Close waits for, once fewer than
+// maxExtendsInFlight run. It reports false once the Lock is closing.
+func (k *keeper) spawn(f func()) bool {
 	select {
 	case k.sem <- struct{}{}:
 	case <-k.l.closing():
@@ -182,7 +176,7 @@ func (k *keeper) dispatchBatch(leases []*Lease) bool {
 	}
 	k.l.goBackground(func() {
 		defer func() { <-k.sem }()
-		k.extendBatch(leases)
+		f()
 	})
 	k.l.exit()
 	return true

@@ -196,24 +196,31 @@ func TestQueuedCallsCancelled(t *testing.T) {
 // raceEnabled is set when the tests run with the race detector.
 var raceEnabled bool
 
+// keepAlive acquires the keys prefix+0 .. prefix+(n-1) on l for ttl, and
+// keeps each lease alive.
+func keepAlive(t *testing.T, l lock.Lock, prefix string, n int, ttl time.Duration) []*lock.Lease {
+	t.Helper()
+	leases := make([]*lock.Lease, n)
+	for i := range leases {
+		s, err := l.TryAcquire(t.Context(), fmt.Sprint(prefix, i), ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.KeepAlive(t.Context(), 0); err != nil {
+			t.Fatal(err)
+		}
+		leases[i] = s
+	}
+	return leases
+}
+
 // TestKeepAliveLoad: 2,000 leases kept alive through one Lock on a server
 // that accepts 64 connections all last, with no loss, past their ttl.
 func TestKeepAliveLoad(t *testing.T) {
 	addr := smallServer(t)
 	l := dialLock(t, []string{addr}, nil)
-	ctx := t.Context()
 	const n, ttl = 2000, 2 * time.Second
-	leases := make([]*lock.Lease, n)
-	for i := range leases {
-		s, err := l.TryAcquire(ctx, fmt.Sprint("kept:", i), ttl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.KeepAlive(ctx, 0); err != nil {
-			t.Fatal(err)
-		}
-		leases[i] = s
-	}
+	leases := keepAlive(t, l, "kept:", n, ttl)
 	time.Sleep(ttl + time.Second) // real time: the leases must outlive their ttl
 	lost := 0
 	for _, s := range leases {
@@ -234,19 +241,8 @@ func TestKeepAliveBatch(t *testing.T) {
 	t.Parallel() // real time
 	srv, c := startFake(t, nil)
 	l := dialLock(t, []string{srv.Addr()}, nil)
-	ctx := t.Context()
 	const n, ttl = 50, 2 * time.Second
-	leases := make([]*lock.Lease, n)
-	for i := range leases {
-		s, err := l.TryAcquire(ctx, fmt.Sprint("batch:", i), ttl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.KeepAlive(ctx, 0); err != nil {
-			t.Fatal(err)
-		}
-		leases[i] = s
-	}
+	leases := keepAlive(t, l, "batch:", n, ttl)
 	if err := c.Delete(memcached.DefaultPrefix + "batch:7"); err != nil {
 		t.Fatal(err)
 	}
