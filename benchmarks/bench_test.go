@@ -456,7 +456,7 @@ func BenchmarkBurst(b *testing.B) {
 			wg.Wait()
 		}
 		if err := first.Load(); err != nil {
-			b.Logf("%d cycles failed; the first: %v", failed.Load(), err)
+			b.Errorf("%d cycles failed; the first: %v", failed.Load(), err) // the target is none
 		}
 		b.ReportMetric(float64(failed.Load())/float64(b.N), "failed/op")
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/cycle")
@@ -661,6 +661,9 @@ func BenchmarkKeepAlive(b *testing.B) {
 				b.ReportMetric(float64(cpu.Microseconds())/(secs*float64(n)), "µs-cpu/extend")
 				b.ReportMetric(float64(int64(after.HeapInuse+after.StackInuse)-int64(before.HeapInuse+before.StackInuse))/float64(n), "B/lease")
 				b.ReportMetric(float64(lost), "lost")
+				if lost > 0 {
+					b.Errorf("%d of %d leases kept alive were lost", lost, n) // the target is none
+				}
 			})
 		}
 	}
