@@ -39,6 +39,18 @@ func New(b driver.Backend, opts *Options) Lock {
 	return l
 }
 
+// Driver returns the backend under l, the one given to [New], or nil if l
+// was not made by New. It is for conformance suites (package locktest
+// checks a backend's primitives through it) and diagnostics: a call on it
+// bypasses the Lock's checks, tokens and leases, and after l's Close the
+// backend is closed.
+func Driver(l Lock) driver.Backend {
+	if lk, ok := l.(*locker); ok {
+		return lk.b
+	}
+	return nil
+}
+
 type locker struct {
 	b            driver.Backend
 	watch        driver.Watcher       // nil unless b implements it

@@ -6,14 +6,20 @@
 //
 // A backend package calls lock.New from its constructors, registers its URL
 // scheme with lock.Register in init, and runs the conformance suite,
-// locktest.Run, in its tests. Package memory is the smallest example.
+// locktest.Run, in its tests. The suite checks the Lock from outside and
+// the Backend's primitives directly (reached through lock.Driver): owner
+// checks, expired and missing keys, resends, ttls not shortened, a
+// Watcher that wakes, errors with a ctx already done. Package memory is
+// the smallest example.
 //
 // Errors say what the Lock may assume. One that wraps lock.ErrUnavailable
 // (or is a network error) means the outcome is unknown: waits retry it, an
 // acquire's token is released in the background, and a release is sent
 // again and judged by the lease's deadline, so a backend whose own retry of
 // a release finds the token gone should answer so rather than decide. Any
-// other error is an answer. An Opener wraps lock.ErrInvalidURL in its errors
+// other error is an answer. A primitive called with a ctx already done
+// answers, or returns an error that matches the ctx's error or
+// lock.ErrUnavailable. An Opener wraps lock.ErrInvalidURL in its errors
 // about the URL.
 package driver
 
@@ -50,7 +56,10 @@ type Backend interface {
 type Watcher interface {
 	// Watch returns a channel that is closed when key is next released or
 	// found expired (at once if key is free), and not kept after that. The
-	// Lock calls it before each attempt.
+	// Lock calls it before each attempt. A release that comes while a
+	// first Watch of key is being set up (a subscription on its way) may
+	// be missed, but not by a Watch made after that: locktest checks that
+	// the second Watch of a key wakes within a second of its release.
 	Watch(key string) <-chan struct{}
 }
 

@@ -14,6 +14,15 @@
 //		})
 //	}
 //
+// The suite checks the Lock from outside, and the backend's primitives
+// directly, through [lock.Driver], where the Lock's own checks would hide a
+// backend's mistake (the subtests named Primitive…): an Extend or Release
+// by a token that does not hold the key, of a key released, deleted or
+// expired; an Acquire resent with the holder's token; a ttl with a fraction
+// of a second; a Watcher's wake-up; errors with a ctx already done; and the
+// optional TTLReporter and BatchExtender. New must return Lock values made
+// by lock.New.
+//
 // Each subtest uses its own random keys, so several packages can run the
 // suite against one real server at once, and its own deadline, so a hung
 // backend fails the test instead of hanging it.

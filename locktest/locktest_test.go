@@ -2,10 +2,13 @@ package locktest_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,16 +16,19 @@ import (
 	"github.com/distlock/lock/locktest"
 )
 
-// mapBackend is a minimal correct backend: a map under a mutex. With a flaw
-// set, it breaks one rule of the contract, and the suite must notice.
+// mapBackend is a minimal correct backend: a map under a mutex, on the
+// store's clock, that wakes waits at a release. With a flaw set, it breaks
+// one rule of the contract, and the suite must notice.
 type mapBackend struct {
 	s    *mapStore
 	flaw string
 }
 
 type mapStore struct {
+	now   func() time.Time
 	mu    sync.Mutex
 	items map[string]entry
+	waits map[string]chan struct{}
 }
 
 type entry struct {
@@ -30,50 +36,122 @@ type entry struct {
 	expires time.Time
 }
 
-func (b *mapBackend) Acquire(_ context.Context, key, token string, ttl time.Duration) (bool, error) {
+// clock is the store's clock, or the client's for the flaw that computes
+// expiries on the client.
+func (b *mapBackend) clock() time.Time {
+	if b.flaw == "client-clock" {
+		return time.Now()
+	}
+	return b.s.now()
+}
+
+// ttl is the lifetime a lock gets, which one flaw truncates to seconds.
+func (b *mapBackend) ttl(ttl time.Duration) time.Duration {
+	if b.flaw == "ttl-truncated" {
+		return max(ttl.Truncate(time.Second), time.Second)
+	}
+	return ttl
+}
+
+// held returns key's entry if its lock is live; the caller holds s.mu.
+func (b *mapBackend) held(key string) (entry, bool) {
+	it, ok := b.s.items[key]
+	if ok && (b.clock().Before(it.expires) || b.flaw == "expired-token-ok") {
+		return it, true
+	}
+	return entry{}, false
+}
+
+// gone deletes key and wakes its waits; the caller holds s.mu.
+func (b *mapBackend) gone(key string) {
+	delete(b.s.items, key)
+	if ch, ok := b.s.waits[key]; ok && b.flaw != "watch-never-wakes" {
+		close(ch)
+		delete(b.s.waits, key)
+	}
+}
+
+// answer returns the error of a call whose ctx is done, which one flaw
+// does not wrap.
+func (b *mapBackend) answer(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	if b.flaw == "raw-errors" {
+		return errors.New("connection reset by peer")
+	}
+	return fmt.Errorf("%w: %w", lock.ErrUnavailable, ctx.Err())
+}
+
+func (b *mapBackend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	if err := b.answer(ctx); err != nil {
+		return false, err
+	}
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
-	now := time.Now()
-	if it, ok := b.s.items[key]; ok && now.Before(it.expires) && b.flaw != "acquire-overwrites" {
+	if _, ok := b.held(key); ok && b.flaw != "acquire-overwrites" {
 		return false, nil
 	}
 	if b.flaw == "truncated-key" && len(key) > 64 {
 		key = key[:64]
 	}
-	b.s.items[key] = entry{token, now.Add(ttl)}
+	b.s.items[key] = entry{token, b.clock().Add(b.ttl(ttl))}
 	return true, nil
 }
 
-func (b *mapBackend) Release(_ context.Context, key, token string) (bool, error) {
+func (b *mapBackend) Release(ctx context.Context, key, token string) (bool, error) {
+	if err := b.answer(ctx); err != nil {
+		return false, err
+	}
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
-	it, ok := b.s.items[key]
-	if !ok || !time.Now().Before(it.expires) || (it.token != token && b.flaw != "release-ignores-owner") {
+	it, ok := b.held(key)
+	if !ok || (it.token != token && b.flaw != "release-ignores-owner") {
 		return false, nil
 	}
-	delete(b.s.items, key)
+	b.gone(key)
 	return true, nil
 }
 
-func (b *mapBackend) Extend(_ context.Context, key, token string, ttl time.Duration) (bool, error) {
+func (b *mapBackend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	if err := b.answer(ctx); err != nil {
+		return false, err
+	}
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
-	it, ok := b.s.items[key]
-	if b.flaw == "extend-recreates" && !ok {
-		it, ok = entry{token, time.Now()}, true
+	it, ok := b.held(key)
+	if !ok && strings.HasPrefix(b.flaw, "extend-recreates") {
+		it, ok = entry{token: token}, true
 	}
-	if !ok || !time.Now().Before(it.expires) && b.flaw != "extend-recreates" || it.token != token {
+	if !ok || (it.token != token && b.flaw != "extend-ignores-owner") {
 		return false, nil
 	}
-	b.s.items[key] = entry{token, time.Now().Add(ttl)}
+	b.s.items[key] = entry{it.token, b.clock().Add(b.ttl(ttl))}
 	return true, nil
+}
+
+func (b *mapBackend) Watch(key string) <-chan struct{} {
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	ch, ok := b.s.waits[key]
+	if !ok {
+		ch = make(chan struct{})
+		b.s.waits[key] = ch
+	}
+	if _, held := b.held(key); !held && b.flaw != "watch-never-wakes" {
+		b.gone(key) // free: wake at once
+	}
+	return ch
 }
 
 func (b *mapBackend) Close() error { return nil }
 
+// runMap runs the suite on a mapBackend with flaw: on real time, with
+// Delete, but for the flaws that need a harness without Delete, or one on
+// the store's clock.
 func runMap(t *testing.T, flaw string) {
-	s := &mapStore{items: make(map[string]entry)}
-	locktest.Run(t, locktest.Harness{
+	s := &mapStore{now: time.Now, items: make(map[string]entry), waits: make(map[string]chan struct{})}
+	h := locktest.Harness{
 		New: func(*testing.T) lock.Lock {
 			return lock.New(&mapBackend{s: s, flaw: flaw}, &lock.Options{RetryInterval: 20 * time.Millisecond})
 		},
@@ -84,7 +162,17 @@ func runMap(t *testing.T, flaw string) {
 			delete(s.items, key)
 			s.mu.Unlock()
 		},
-	})
+	}
+	switch flaw {
+	case "extend-recreates-nodelete":
+		h.Delete = nil
+	case "client-clock":
+		var now atomic.Int64
+		now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+		s.now = func() time.Time { return time.Unix(0, now.Load()) }
+		h.Advance = func(d time.Duration) { now.Add(int64(d)) }
+	}
+	locktest.Run(t, h)
 }
 
 // TestCorrectBackendPasses is the positive control: the suite passes a
@@ -99,20 +187,29 @@ func TestBrokenBackend(t *testing.T) {
 		return
 	}
 	for flaw, subtest := range map[string]string{
-		"release-ignores-owner": "ReleaseDoesNotStealNewOwner",
-		"acquire-overwrites":    "Exclusive",
-		"truncated-key":         "UnusualKeys",
-		"extend-recreates":      "KeepAliveLoss",
+		"release-ignores-owner":     "ReleaseDoesNotStealNewOwner",
+		"acquire-overwrites":        "Exclusive",
+		"truncated-key":             "UnusualKeys",
+		"extend-recreates":          "KeepAliveLoss",
+		"extend-recreates-nodelete": "PrimitiveMissing",
+		"extend-ignores-owner":      "PrimitiveOwner",
+		"expired-token-ok":          "PrimitiveExpired",
+		"watch-never-wakes":         "PrimitiveWatch",
+		"raw-errors":                "PrimitiveDoneContext",
+		"ttl-truncated":             "PrimitiveTTLNotShortened",
+		"client-clock":              "Expiry",
 	} {
 		t.Run(flaw, func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenBackend$", "-test.count=1")
+			// Only the subtest that must fail runs: the children sleep
+			// through expiries, and so run together.
+			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenBackend$/^"+subtest+"$", "-test.count=1", "-test.v")
 			cmd.Env = append(os.Environ(), "LOCKTEST_FLAW="+flaw)
 			out, err := cmd.CombinedOutput()
 			if err == nil {
 				t.Fatalf("locktest.Run passed a backend whose %s; want it to fail\n%s", flaw, out)
 			}
-			if want := "--- FAIL: TestBrokenBackend/" + subtest; !strings.Contains(string(out), want) {
+			if want := "--- FAIL: TestBrokenBackend/" + subtest + " "; !strings.Contains(string(out), want) {
 				t.Fatalf("locktest.Run on a backend whose %s: output lacks %q\n%s", flaw, want, out)
 			}
 		})

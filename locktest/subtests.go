@@ -43,6 +43,15 @@ var subtests = []struct {
 	{"FixtureTryAcquireLock", testFixtureTryAcquireLock},
 	{"FixtureAcquireLock", testFixtureAcquireLock},
 	{"FixtureReleaseLock", testFixtureReleaseLock},
+	{"PrimitiveOwner", testPrimitiveOwner},
+	{"PrimitiveMissing", testPrimitiveMissing},
+	{"PrimitiveExpired", testPrimitiveExpired},
+	{"PrimitiveResend", testPrimitiveResend},
+	{"PrimitiveTTLNotShortened", testPrimitiveTTLNotShortened},
+	{"PrimitiveWatch", testPrimitiveWatch},
+	{"PrimitiveDoneContext", testPrimitiveDoneContext},
+	{"PrimitiveTTLReporter", testPrimitiveTTLReporter},
+	{"PrimitiveBatch", testPrimitiveBatch},
 }
 
 // testExclusive: a held key is refused to every other attempt, this Lock
