@@ -88,8 +88,13 @@
 // From a terminal, Ctrl-C reaches COMMAND twice: from the terminal, which
 // signals the whole foreground process group, and from distlock.
 //
-// A distlock killed with SIGKILL cannot release the lock: KEY stays held
-// until -ttl passes. A lock here is a lease with a ttl (see the package doc
-// of github.com/distlock/lock, # Caveats): a machine paused past the ttl
-// may let another owner in before distlock learns that the lock was lost.
+// A distlock killed with SIGKILL, or another signal that it does not pass
+// on (SIGHUP, SIGQUIT), cannot release the lock: KEY stays held until -ttl
+// passes. On Linux the kernel then kills COMMAND (SIGKILL), so that it does
+// not run on without the lock; not the processes COMMAND started, though,
+// nor a set-user-ID COMMAND such as sudo. On other systems COMMAND runs on,
+// unlocked, unless its process group, which is distlock's, is killed too.
+// A lock here is a lease with a ttl (see the package doc of
+// github.com/distlock/lock, # Caveats): a machine paused past the ttl may
+// let another owner in before distlock learns that the lock was lost.
 package main

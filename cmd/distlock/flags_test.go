@@ -48,6 +48,17 @@ func TestParseArgs(t *testing.T) {
 			want: config{url: "memcached://flag", ttl: time.Minute, forever: true, quiet: true, key: "a key", argv: []string{"cmd"}},
 		},
 		{
+			// A KEY that starts with "-" follows a "--" that ends the flags.
+			args: []string{"run", "-q", "--", "-k", "--", "cmd"},
+			env:  "memcached://env",
+			want: config{url: "memcached://env", ttl: defaultTTL, grace: defaultGrace, quiet: true, key: "-k", argv: []string{"cmd"}},
+		},
+		{
+			// "--" as a flag's value does not end the flags.
+			args: []string{"run", "-url", "--", "k", "--", "cmd"},
+			want: config{url: "--", ttl: defaultTTL, grace: defaultGrace, key: "k", argv: []string{"cmd"}},
+		},
+		{
 			args: []string{"run", "--wait=1.5s", "k", "--", "cmd"},
 			env:  "memcached://env",
 			want: config{url: "memcached://env", ttl: defaultTTL, wait: 1500 * time.Millisecond, grace: defaultGrace, key: "k", argv: []string{"cmd"}},
@@ -73,8 +84,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"lock"}, `unknown command "lock"`},
 		{[]string{"run"}, "no KEY"},
 		{[]string{"run", "", "--", "cmd"}, "KEY is empty"},
-		{[]string{"run", "k"}, "no -- after KEY"},
-		{[]string{"run", "k", "cmd"}, "no -- after KEY"},
+		{[]string{"run", "k"}, "no -- and no COMMAND after KEY"},
+		{[]string{"run", "k", "cmd"}, "no -- between KEY"},
 		{[]string{"run", "k", "-ttl", "1s", "--", "cmd"}, "flag -ttl after KEY"},
 		{[]string{"run", "k", "--"}, "no COMMAND"},
 		{[]string{"run", "k", "--", ""}, "no COMMAND"},
@@ -84,7 +95,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"run", "-ttl", "-1s", "k", "--", "cmd"}, "not negative"},
 		{[]string{"run", "-wait", "soon", "k", "--", "cmd"}, "or forever"},
 		{[]string{"run", "-grace", "1 s", "k", "--", "cmd"}, "flag -grace"},
-		{[]string{"run", "-timeout", "1s", "k", "--", "cmd"}, "flag provided but not defined: -timeout"},
+		{[]string{"run", "-timeout", "1s", "k", "--", "cmd"}, "flag provided but not defined: -timeout (distlock run -h for help)"},
+		{[]string{"run", "-wiat", "1s", "k", "--", "cmd"}, "flag provided but not defined: -wiat (did you mean -wait?)"},
 	} {
 		_, err := parseArgs(tc.args, func(string) string { return "" })
 		var ue *usageError
@@ -95,6 +107,123 @@ func TestParseArgsErrors(t *testing.T) {
 	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"run", "-h"}, {"run", "-url", "x", "-help"}} {
 		if _, err := parseArgs(args, func(string) string { return "" }); !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("parseArgs(%q) = %v; want flag.ErrHelp", args, err)
+		}
+	}
+}
+
+// TestParseArgsMissing: each malformed form of KEY -- COMMAND gets a
+// message that names what is missing, and the form to follow.
+func TestParseArgsMissing(t *testing.T) {
+	const want = ": want distlock run [flags] KEY -- COMMAND [ARGS...]"
+	for _, tc := range []struct {
+		args []string
+		msg  string // before want
+	}{
+		{[]string{"run"}, "no KEY, -- or COMMAND"},
+		{[]string{"run", "-url", "memcached://h", "-q"}, "no KEY, -- or COMMAND"},
+		{[]string{"run", "-url", "memcached://h", "--", "true"}, "no KEY before --"},
+		{[]string{"run", "--", "sh", "-c", "true"}, "no KEY before --"},
+		{[]string{"run", "--", "--", "true"}, "no KEY before --"},
+		{[]string{"run", "-q", "--"}, "no KEY before -- and no COMMAND after it"},
+		{[]string{"run", "", "--", "true"}, "KEY is empty"},
+		{[]string{"run", "k"}, `no -- and no COMMAND after KEY "k"`},
+		{[]string{"run", "k", "true"}, `no -- between KEY "k" and COMMAND "true"`},
+		{[]string{"run", "make", "deploy"}, `no -- between KEY "make" and COMMAND "deploy"`},
+		{[]string{"run", "my", "key", "--", "true"}, `no -- right after KEY "my", but "key" (quote a KEY that has spaces)`},
+		{[]string{"run", "k", "--"}, "no COMMAND after --"},
+		{[]string{"run", "k", "--", ""}, "no COMMAND after --"},
+		{[]string{"run", "--", "k", "--"}, "no COMMAND after --"},
+	} {
+		_, err := parseArgs(tc.args, func(string) string { return "memcached://h" })
+		var ue *usageError
+		if !errors.As(err, &ue) || err.Error() != tc.msg+want {
+			t.Errorf("parseArgs(%q) = %v; want a usage error %q", tc.args, err, tc.msg+want)
+		}
+	}
+}
+
+// TestParseArgsSuggest: an unknown flag gets the closest defined flag as a
+// suggestion, when one is close.
+func TestParseArgsSuggest(t *testing.T) {
+	for _, tc := range []struct {
+		flag string
+		want string // "" for no suggestion
+	}{
+		{"-wiat", "wait"},
+		{"--wiat=1s", "wait"},
+		{"-wai", "wait"},
+		{"-Wait", "wait"},
+		{"-waiting", ""},
+		{"-tll", "ttl"},
+		{"-tl", "ttl"},
+		{"-gracee", "grace"},
+		{"-grcae", "grace"},
+		{"-uri", "url"},
+		{"-qq", "q"},
+		{"-x", ""},
+		{"-v", ""},
+		{"-timeout", ""},
+		{"-verbose", ""},
+	} {
+		_, err := parseArgs([]string{"run", tc.flag, "k", "--", "cmd"}, func(string) string { return "memcached://h" })
+		name := strings.TrimLeft(tc.flag, "-")
+		name, _, _ = strings.Cut(name, "=")
+		msg := "flag provided but not defined: -" + name + " (distlock run -h for help)"
+		if tc.want != "" {
+			msg = "flag provided but not defined: -" + name + " (did you mean -" + tc.want + "?)"
+		}
+		var ue *usageError
+		if !errors.As(err, &ue) || err.Error() != msg {
+			t.Errorf("parseArgs(%q) = %v; want a usage error %q", tc.flag, err, msg)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0},
+		{"wait", "wait", 0},
+		{"", "url", 3},
+		{"wiat", "wait", 1}, // a swap
+		{"wai", "wait", 1},
+		{"waitt", "wait", 1},
+		{"wzit", "wait", 1},
+		{"grcae", "grace", 1},
+		{"tl", "ttl", 1},
+		{"kitten", "sitting", 3},
+		{"ca", "abc", 3}, // no edit of a swapped pair (Damerau-Levenshtein says 2)
+		{"é", "e", 1},    // letters, not bytes
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d; want %d", tc.a, tc.b, got, tc.want)
+		}
+		if got := editDistance(tc.b, tc.a); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d; want %d", tc.b, tc.a, got, tc.want)
+		}
+	}
+}
+
+func TestEndsWithDashes(t *testing.T) {
+	fs := new(config).flagSet()
+	for _, tc := range []struct {
+		parsed []string
+		want   bool
+	}{
+		{nil, false},
+		{[]string{"--"}, true},
+		{[]string{"-q", "--"}, true},
+		{[]string{"-q=true", "--"}, true},
+		{[]string{"-url", "--"}, false}, // the value of -url
+		{[]string{"--url", "--"}, false},
+		{[]string{"-url=x", "--"}, true},
+		{[]string{"-url", "-q", "--"}, true}, // -q is the value of -url
+		{[]string{"-url", "x", "-ttl", "1s"}, false},
+	} {
+		if got := endsWithDashes(fs, tc.parsed); got != tc.want {
+			t.Errorf("endsWithDashes(%q) = %v; want %v", tc.parsed, got, tc.want)
 		}
 	}
 }

@@ -87,6 +87,7 @@ func goTool() string {
 //	                 stdout, writes key= and token= lines, exits N
 //	die N            ends itself with signal N
 //	touch FILE       creates FILE
+//	pid FILE         writes its process id to FILE, then waits (a minute)
 func helper(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "helper: no command")
@@ -138,6 +139,12 @@ func helper(args []string) int {
 	case "touch":
 		os.WriteFile(args[1], nil, 0o600)
 		return 0
+	case "pid":
+		tmp := args[1] + ".tmp"
+		os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())), 0o600)
+		os.Rename(tmp, args[1])
+		time.Sleep(limit)
+		return 99
 	}
 	fmt.Fprintf(os.Stderr, "helper: unknown command %q\n", args[0])
 	return 2

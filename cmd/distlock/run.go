@@ -109,6 +109,13 @@ func (p *process) lockAndRun(ctx context.Context, r *relay, l lock.Lock, c *conf
 			return terminate(cmd.Process)
 		}
 		cmd.WaitDelay = c.grace
+		// The child stays in distlock's process group (no Setpgid): in a
+		// group of its own, Ctrl-Z and a kill of distlock's group would
+		// miss it, and reading the terminal would stop it (SIGTTIN). A
+		// group of its own would not help kill its children when distlock
+		// dies of SIGKILL either: nothing is left to signal the group.
+		done := dieWithDistlock(cmd)
+		defer done()
 		if err := r.start(cmd); err != nil {
 			return err
 		}

@@ -50,5 +50,7 @@ Exit status:
   128+n   distlock was interrupted by signal n before COMMAND started
 
 Signals: SIGINT and SIGTERM sent to distlock are passed to COMMAND; distlock
-waits for it to exit, releases the lock and exits with its status.
+waits for it to exit, releases the lock and exits with its status. When
+distlock is killed (SIGKILL), Linux kills COMMAND too; on other systems
+COMMAND runs on, without the lock.
 `
