@@ -13,6 +13,9 @@ const (
 	DefaultMaxTTL = 30*24*time.Hour - 3*time.Second
 	// DefaultCloseTimeout keeps a dead store from making Close hang.
 	DefaultCloseTimeout = 2 * time.Second
+	// MinTTL is the shortest ttl accepted: a shorter one is a mistake (a
+	// bare 30 is 30ns, not 30s), and no store keeps time that finely.
+	MinTTL = time.Millisecond
 )
 
 // Options configures a Lock built by [New]. The zero value, and a nil

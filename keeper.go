@@ -236,7 +236,7 @@ func (k *keeper) extendBatch(leases []*Lease) {
 	k.l.exit()
 	for i, le := range in {
 		x := &batch[i]
-		err := le.settleExtend(start, x.TTL, x.OK, x.Err)
+		err := le.settleExtend(start, x.TTL, x.OK, classify(x.Err))
 		le.callMu.Unlock()
 		if le.keepOn(x.TTL, err) {
 			k.schedule(le)

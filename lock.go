@@ -17,14 +17,17 @@ var (
 	ErrClosed = errors.New("lock: closed")
 	// ErrInvalidKey reports an empty key.
 	ErrInvalidKey = errors.New("lock: invalid key")
-	// ErrInvalidTTL reports a ttl <= 0 or above the backend's maximum.
+	// ErrInvalidTTL reports a ttl under MinTTL (a millisecond) or above
+	// the backend's maximum.
 	ErrInvalidTTL = errors.New("lock: invalid ttl")
 	// ErrUnavailable marks a failure in transit, whose outcome is unknown.
 	// Backends wrap transient errors with it; any network error counts too.
 	ErrUnavailable = errors.New("lock: store unavailable")
 	// ErrInvalidURL reports a URL that Open cannot use as written (a bad
-	// form, scheme or parameter), as against a store it cannot reach.
-	ErrInvalidURL = errors.New("invalid URL") // Open's error says "lock: open"
+	// form, scheme or parameter), as against a store it cannot reach. Its
+	// text alone lacks the "lock: " of the others: it is always wrapped in
+	// an error that starts with it ("lock: open URL: invalid URL: ...").
+	ErrInvalidURL = errors.New("invalid URL")
 )
 
 // Lock is a client of a lock store, safe for concurrent use: open one with

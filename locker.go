@@ -128,13 +128,15 @@ func (l *locker) withCloseTimeout(ctx context.Context) (context.Context, context
 // releaseToken asks the store to delete key if it still holds token. The
 // caller is between enter and exit.
 func (l *locker) releaseToken(ctx context.Context, key, token string) (bool, error) {
-	return l.b.Release(ctx, key, token)
+	ok, err := l.b.Release(ctx, key, token)
+	return ok, classify(err)
 }
 
 // extendToken asks the store to set the remaining lifetime of key to ttl if
 // it still holds token. The caller is between enter and exit.
 func (l *locker) extendToken(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	return l.b.Extend(ctx, key, token, ttl)
+	ok, err := l.b.Extend(ctx, key, token, ttl)
+	return ok, classify(err)
 }
 
 // newLease returns a lease of key, not yet live, with a fresh token: see
@@ -194,6 +196,10 @@ func (l *locker) checkTTL(ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("%w: %v is not positive", ErrInvalidTTL, ttl)
 	}
+	if ttl < MinTTL {
+		// Most likely a count meant in seconds: 30 is 30ns.
+		return fmt.Errorf("%w: %v is under the minimum %v (a bare number is nanoseconds: write 30*time.Second, not 30)", ErrInvalidTTL, ttl, MinTTL)
+	}
 	if ttl > l.maxTTL {
 		return fmt.Errorf("%w: %v is above the maximum %v", ErrInvalidTTL, ttl, l.maxTTL)
 	}
@@ -216,10 +222,11 @@ func (l *locker) log(level slog.Level, msg, key string, err error) {
 // acquire makes one attempt through the backend, fenced where it can.
 func (l *locker) acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
 	if l.fencer != nil {
-		return l.fencer.AcquireFenced(ctx, key, token, ttl)
+		ok, fence, err := l.fencer.AcquireFenced(ctx, key, token, ttl)
+		return ok, fence, classify(err)
 	}
 	ok, err := l.b.Acquire(ctx, key, token, ttl)
-	return ok, 0, err
+	return ok, 0, classify(err)
 }
 
 // acquireInWait makes one attempt of a wait: as acquire, and, where the
@@ -227,7 +234,7 @@ func (l *locker) acquire(ctx context.Context, key, token string, ttl time.Durati
 func (l *locker) acquireInWait(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, time.Duration, error) {
 	if l.fencer == nil && l.ttls != nil && l.watch != nil {
 		ok, left, err := l.ttls.AcquireOrTTL(ctx, key, token, ttl)
-		return ok, 0, left, err
+		return ok, 0, left, classify(err)
 	}
 	ok, fence, err := l.acquire(ctx, key, token, ttl)
 	return ok, fence, 0, err

@@ -35,6 +35,23 @@ func inTransit(err error) bool {
 		errors.Is(err, net.ErrClosed)
 }
 
+// classify returns err, a backend's, so that it matches ErrUnavailable if
+// it is a failure in transit (a bare network error, EOF...): the caller
+// can then tell it from an answer with errors.Is, whatever the backend. Its
+// text is unchanged.
+func classify(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) || !inTransit(err) {
+		return err
+	}
+	return transitError{err}
+}
+
+// transitError is a failure in transit that a backend did not mark.
+type transitError struct{ error }
+
+func (e transitError) Unwrap() error        { return e.error }
+func (e transitError) Is(target error) bool { return target == ErrUnavailable }
+
 // unsent reports whether err shows that the request never left: a dial
 // that failed. Such an attempt stored nothing, and needs no release. An
 // error that joins several (a try, then a resend) is unsent only if every

@@ -482,7 +482,7 @@ func testUnusualKeys(e *env) {
 func testInvalidArguments(e *env) {
 	a, b := e.lock(), e.lock()
 	key := e.key()
-	ttls := []time.Duration{0, -time.Nanosecond, -time.Hour, e.h.MaxTTL + time.Second, 100 * 365 * 24 * time.Hour, 1<<63 - 1}
+	ttls := []time.Duration{0, -time.Nanosecond, -time.Hour, 30, lock.MinTTL - 1, e.h.MaxTTL + time.Second, 100 * 365 * 24 * time.Hour, 1<<63 - 1}
 	for _, ttl := range ttls {
 		if ok, err := a.TryAcquireLock(e.ctx, key, ttl); ok || !errors.Is(err, lock.ErrInvalidTTL) {
 			e.Fatalf("TryAcquireLock(%q, %v) = %v, %v; want false, ErrInvalidTTL", key, ttl, ok, err)
