@@ -13,6 +13,12 @@ const (
 	DefaultMaxTTL = 30*24*time.Hour - 3*time.Second
 	// DefaultCloseTimeout keeps a dead store from making Close hang.
 	DefaultCloseTimeout = 2 * time.Second
+	// ReleaseTries is the most times one Release (of a Lease, or
+	// ReleaseLock) is sent: a failure in transit, short of a timeout, is
+	// sent again after a pause of the Lock's backoff (a sixteenth of the
+	// retry interval, then an eighth, jittered down to half). Backends do
+	// not resend: this is the most sends of one release.
+	ReleaseTries = 3
 	// MinTTL is the shortest ttl accepted: a shorter one is a mistake (a
 	// bare 30 is 30ns, not 30s), and no store keeps time that finely.
 	MinTTL = time.Millisecond

@@ -223,7 +223,7 @@ func (le *Lease) lossCause(now time.Time) error {
 // error, after which the lease still holds the lock.
 func (le *Lease) Release(ctx context.Context) error {
 	// A release that fails in transit, short of a timeout, is sent again,
-	// with jittered pauses, up to releaseTries times in all. When a later
+	// with jittered pauses, up to ReleaseTries times in all. When a later
 	// try finds the token gone before the lease's deadline, an earlier one
 	// landed: that is a release, not a loss.
 	if err := ctx.Err(); err != nil {
@@ -248,21 +248,17 @@ func (le *Lease) Release(ctx context.Context) error {
 	var (
 		start time.Time
 		ok    bool
-		err   error
-		bo    = le.locker.newBackoff()
 	)
-	for try := 0; ; try++ {
+	// A timeout is not resent: the store is slow or gone, and a resend
+	// would multiply the call's bound.
+	err := retry(ctx, le.locker.newBackoff(), ReleaseTries, timedOut, func() (err error) {
 		if unsure {
 			start = time.Now()
 		}
 		ok, err = le.locker.releaseToken(ctx, le.key, le.token)
-		// A timeout is not resent: the store is slow or gone, and a
-		// resend would multiply the call's bound.
-		if err == nil || !inTransit(err) || timedOut(err) || try == releaseTries-1 || sleep(ctx, bo.next()) != nil {
-			break
-		}
-		unsure = true
-	}
+		unsure = unsure || inTransit(err)
+		return err
+	})
 	if err != nil {
 		if inTransit(err) {
 			le.mu.Lock()
@@ -281,22 +277,6 @@ func (le *Lease) Release(ctx context.Context) error {
 	cause = le.lossCause(time.Now())
 	le.end(cause, true)
 	return cause
-}
-
-// releaseTries is how many times Release sends a release that fails in
-// transit.
-const releaseTries = 3
-
-// sleep pauses for d, or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Extend sets the lock's remaining lifetime to ttl from the start of the

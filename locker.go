@@ -319,26 +319,12 @@ const maxOrphanReleases = 64
 func (l *locker) releaseOrphan(key, token string, until time.Time) {
 	ctx, cancel := context.WithDeadline(l.bgCtx, until)
 	defer cancel()
-	bo := l.newBackoff()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
-	for {
+	err := retry(ctx, l.newBackoff(), 0, nil, func() error {
 		_, err := l.b.Release(ctx, key, token)
-		if err == nil {
-			return
-		}
-		if ctx.Err() != nil || !inTransit(err) {
-			l.log(slog.LevelWarn, "lock: release of a failed attempt gave up; the key may stay locked until its ttl ends", key, err)
-			return
-		}
-		timer.Reset(bo.next())
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			l.log(slog.LevelWarn, "lock: release of a failed attempt gave up; the key may stay locked until its ttl ends", key, err)
-			return
-		}
+		return err
+	})
+	if err != nil {
+		l.log(slog.LevelWarn, "lock: release of a failed attempt gave up; the key may stay locked until its ttl ends", key, err)
 	}
 }
 
