@@ -24,8 +24,7 @@ var (
 type Lease struct {
 	locker *locker
 	key    string
-	token  string // its bytes are tok's
-	tok    [tokenLen]byte
+	token  string // 130 random bits, as crypto/rand.Text makes them
 	fence  uint64 // 0: the backend gives no fencing tokens
 
 	callMu sync.Mutex // serializes the store calls of Release and Extend

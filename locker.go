@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/distlock/lock/driver"
 )
@@ -140,47 +139,10 @@ func (l *locker) extendToken(ctx context.Context, key, token string, ttl time.Du
 }
 
 // newLease returns a lease of key, not yet live, with a fresh token: see
-// start. The token's bytes live in the lease itself, so that a cycle
-// allocates once.
+// start.
 func newLease(l *locker, key string) *Lease {
-	le := &Lease{locker: l, key: key}
-	fillToken(&le.tok)
-	// le.tok is never written again, and the string keeps le alive.
-	le.token = unsafe.String(&le.tok[0], tokenLen)
-	return le
+	return &Lease{locker: l, key: key, token: rand.Text()}
 }
-
-// fillToken writes a fresh ownership token into t: 26 base32 characters,
-// 130 bits from crypto/rand, as rand.Text makes them. The random bytes are
-// read 16 tokens at a time: one read per token cost a fifth of a
-// memory-store cycle.
-func fillToken(t *[tokenLen]byte) {
-	r := randPool.Get().(*randBuf)
-	if r.n == 0 {
-		rand.Read(r.b[:])
-		r.n = len(r.b)
-	}
-	src := r.b[len(r.b)-r.n:][:tokenLen]
-	for i, c := range src {
-		t[i] = base32[c%32]
-	}
-	clear(src) // used randomness is not kept
-	r.n -= tokenLen
-	randPool.Put(r)
-}
-
-const (
-	tokenLen = 26 // ⌈128/5⌉ characters of 5 random bits each
-	base32   = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-)
-
-// randBuf holds random bytes for the next tokens; n are left, at its end.
-type randBuf struct {
-	b [16 * tokenLen]byte
-	n int
-}
-
-var randPool = sync.Pool{New: func() any { return new(randBuf) }}
 
 func (l *locker) check(key string, ttl time.Duration) error {
 	if l.closed.Load() {

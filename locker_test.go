@@ -3,7 +3,6 @@ package lock
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 )
@@ -65,21 +64,5 @@ func TestHeldKeysPruned(t *testing.T) {
 func TestRetryIntervalFloor(t *testing.T) {
 	if got := New(freeBackend{}, &Options{RetryInterval: time.Nanosecond}).(*locker).retry; got != time.Millisecond {
 		t.Fatalf("retry interval for Options.RetryInterval 1ns = %v; want 1ms", got)
-	}
-}
-
-// TestTokens checks that tokens look as rand.Text's (26 base32 characters)
-// and do not repeat across many buffers.
-func TestTokens(t *testing.T) {
-	seen := make(map[string]bool)
-	for range 10000 {
-		tok := newLease(nil, "k").token
-		if len(tok) != 26 || strings.Trim(tok, base32) != "" {
-			t.Fatalf("token %q; want 26 characters of %s", tok, base32)
-		}
-		if seen[tok] {
-			t.Fatalf("token %q handed out twice", tok)
-		}
-		seen[tok] = true
 	}
 }
