@@ -75,11 +75,11 @@ func (le *Lease) Deadline() time.Time {
 }
 
 // Done returns a channel that is closed when the lease ends.
-func (le *Lease) Done() <-chan struct{} {
-	le.mu.Lock()
-	le.makeDoneLocked()
-	done := le.done
-	le.unlockAndRunHooks()
+func (le *Lease) Done() (done <-chan struct{}) {
+	le.update(func() {
+		le.makeDoneLocked()
+		done = le.done
+	})
 	return done
 }
 
@@ -100,11 +100,11 @@ func (le *Lease) makeDoneLocked() {
 
 // Err returns nil while the lease lasts, and then why it ended: an error
 // matching ErrNotHeld (and ErrClosed if Close released it).
-func (le *Lease) Err() error {
-	le.mu.Lock()
-	le.expiredLocked(time.Now())
-	err := le.err
-	le.unlockAndRunHooks()
+func (le *Lease) Err() (err error) {
+	le.update(func() {
+		le.expiredLocked(time.Now())
+		err = le.err
+	})
 	return err
 }
 
@@ -123,13 +123,17 @@ func (le *Lease) expiredLocked(now time.Time) bool {
 
 // expire runs at the deadline: the lease ends unless an extend moved it.
 func (le *Lease) expire() {
-	le.mu.Lock()
-	ended := le.err == nil && le.expiredLocked(time.Now())
-	if !ended && le.err == nil {
-		le.timer.Reset(time.Until(le.deadline))
-	}
-	cause := le.err
-	le.unlockAndRunHooks()
+	var (
+		ended bool
+		cause error
+	)
+	le.update(func() {
+		ended = le.err == nil && le.expiredLocked(time.Now())
+		if !ended && le.err == nil {
+			le.timer.Reset(time.Until(le.deadline))
+		}
+		cause = le.err
+	})
 	if ended {
 		le.locker.log(slog.LevelWarn, "lock lease passed its deadline", le.key, cause)
 	}
@@ -155,9 +159,13 @@ func (le *Lease) endLocked(cause error, tokenGone bool) {
 	}
 }
 
-// unlockAndRunHooks unlocks le.mu and, if the lease has ended, calls the
-// hooks not yet called.
-func (le *Lease) unlockAndRunHooks() {
+// update runs f under le.mu and then, once le.mu is unlocked, the end
+// hooks not yet called if the lease has ended (by f or before): a hook may
+// call the lease, or take any lock. Every change of a lease's state that
+// may end it goes through update.
+func (le *Lease) update(f func()) {
+	le.mu.Lock()
+	f()
 	var hooks []func(error)
 	if le.err != nil {
 		hooks, le.onEnd = le.onEnd, nil
@@ -172,10 +180,11 @@ func (le *Lease) unlockAndRunHooks() {
 // end ends the lease and runs its hooks. Once the store cannot hold the
 // token, the lease leaves the leases that Close releases.
 func (le *Lease) end(cause error, tokenGone bool) {
-	le.mu.Lock()
-	le.endLocked(cause, tokenGone)
-	gone := le.tokenGone
-	le.unlockAndRunHooks()
+	var gone bool
+	le.update(func() {
+		le.endLocked(cause, tokenGone)
+		gone = le.tokenGone
+	})
 	if gone {
 		le.locker.removeLive(le)
 	}
@@ -201,10 +210,10 @@ func (le *Lease) stopKeepAlive() {
 // afterEnd arranges for f to be called with the cause once the lease ends
 // (at once, if it has).
 func (le *Lease) afterEnd(f func(error)) {
-	le.mu.Lock()
-	le.makeDoneLocked()
-	le.onEnd = append(le.onEnd, f)
-	le.unlockAndRunHooks()
+	le.update(func() {
+		le.makeDoneLocked()
+		le.onEnd = append(le.onEnd, f)
+	})
 }
 
 // lossCause is the cause of a lease that the store says it does not hold.
@@ -346,19 +355,22 @@ func (le *Lease) KeepAlive(ctx context.Context, interval time.Duration) error {
 		return ErrClosed
 	}
 	defer le.locker.exit()
-	le.mu.Lock()
-	if le.expiredLocked(time.Now()) {
-		le.unlockAndRunHooks()
-		return le.Err()
+	var err error
+	le.update(func() {
+		switch {
+		case le.expiredLocked(time.Now()):
+			err = le.err
+		case le.ka != nil:
+			err = errKeeping
+		default:
+			le.makeDoneLocked()
+			kctx, cancel := context.WithCancel(ctx)
+			le.ka = &keepState{ctx: kctx, stop: cancel, interval: interval, index: -1}
+		}
+	})
+	if err != nil {
+		return err
 	}
-	if le.ka != nil {
-		le.unlockAndRunHooks()
-		return errKeeping
-	}
-	le.makeDoneLocked()
-	kctx, cancel := context.WithCancel(ctx)
-	le.ka = &keepState{ctx: kctx, stop: cancel, interval: interval, index: -1}
-	le.unlockAndRunHooks()
 	le.locker.keeper.add(le)
 	return nil
 }
