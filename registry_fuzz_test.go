@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/internal/urlparam/leakcheck"
 	"github.com/distlock/lock/memory"
+	"github.com/distlock/lock/urlparam/leakcheck"
 )
 
 func init() {

@@ -18,7 +18,7 @@ func TestExpiryAcrossSkippedSecond(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		count := fakeclock.New(time.Unix(1_800_000_000, 0))
 		srv, c := startFake(t, count)
-		owner, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		owner, rival := p.lock(t, srv, c, testOptions()), p.lock(t, srv, c, testOptions())
 		ctx := t.Context()
 		const ttl = time.Second
 		if ok, err := owner.TryAcquireLock(ctx, "k", ttl); !ok || err != nil {

@@ -59,16 +59,21 @@
 // carry protocol text to the server.
 //
 // When a command fails in transit, its outcome is unknown. An add is then
-// read back before answering: if the token stored is ours the lock is
-// reported held (its expiration written again from now), otherwise it is
-// not; a lost add is retried up to retries times. A compare-and-swap that
-// failed in transit is sent again; one that finds the cas id changed reads
-// the item again, since the first may have landed late.
+// read back, once, before answering: if the token stored is ours the lock
+// is reported held (its expiration written again from now); if another's,
+// it is not; if none, the outcome stays unknown (lock.ErrUnavailable). A
+// compare-and-swap that finds the cas id changed reads the item again,
+// since an earlier one of ours may have landed late. The backend sends
+// each command once: the Lock decides every resend (a wait's next attempt,
+// a release's tries, at most lock.ReleaseTries, a keep-alive's next
+// extend), so one release sends at most lock.ReleaseTries deletes, each
+// after at most one read (the cas id), and one acquire at most one add and
+// one read-back with its compare-and-swap.
 //
 // # Time
 //
-// Every call to the store (an acquire, release or extend, with its retries
-// and read-backs) is bounded by call_timeout (default 1s) and by ctx:
+// Every call to the store (an acquire, release or extend, with its
+// read-backs) is bounded by call_timeout (default 1s) and by ctx:
 // through Dial, it returns by the earlier of ctx's deadline and call_timeout
 // after it began, plus the few milliseconds it takes to notice, and at once
 // when ctx is cancelled. A server that does not answer makes a call fail
@@ -76,8 +81,7 @@
 // error). A dial gets at most timeout (default 500ms), and so does each
 // command from the moment it is queued on its connection until its reply
 // is read: a server that takes longer is deemed stuck,
-// its connection is closed and the commands it carried fail in transit
-// (and are retried, within call_timeout). Two waits are bounded by timeout
+// its connection is closed and the commands it carried fail in transit. Two waits are bounded by timeout
 // alone, not by ctx: a write to a server that stopped reading, and the rest
 // of a reply once its first byte has come; a server that stalls there can
 // hold a call up to timeout past its ctx.
@@ -132,14 +136,15 @@
 // memcached's own, under the pip-services MemcachedLock's names where it had
 // them:
 //
-//   - call_timeout: the longest a call to the store takes, retries included
-//     (default 1s).
+//   - call_timeout: the longest a call to the store takes, read-backs
+//     included (default 1s).
 //   - timeout: how long a dial, or a command's wait for its reply, may take
 //     before the connection is deemed stuck and closed (default 500ms).
 //   - pool_size: the most connections open to each server (default 8); each
 //     carries many commands at once.
-//   - retries: retries of an operation that failed in transit (default 3;
-//     0 for none), within call_timeout.
+//   - retries: accepted for the pip-services configurations that set it (a
+//     count, checked), and ignored: the backend sends each command once, and
+//     the Lock decides every resend.
 //   - max_key_size: the longest key sent as is (at most and by default 250);
 //     longer keys are hashed.
 //   - max_expiration: the longest expiration asked of the server (at most and

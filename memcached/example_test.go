@@ -9,15 +9,15 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/internal/memcachedfake"
 	"github.com/distlock/lock/memcached"
+	"github.com/distlock/lock/memcached/memcachedtest"
 )
 
 // Dial makes a Lock with a client of its own, which speaks memcached's meta
 // protocol: one round trip per acquire, extend or release.
 func ExampleDial() {
 	ctx := context.Background()
-	srv, err := memcachedfake.Start(nil) // a memcached for the example
+	srv, err := memcachedtest.Start(nil) // a memcached for the example
 	if err != nil {
 		panic(err)
 	}
@@ -53,7 +53,7 @@ func ExampleDial() {
 // returns is Dial's: it owns its client, and closes it on Close.
 func Example_open() {
 	ctx := context.Background()
-	srv, err := memcachedfake.Start(nil) // a memcached for the example
+	srv, err := memcachedtest.Start(nil) // a memcached for the example
 	if err != nil {
 		panic(err)
 	}
@@ -91,12 +91,12 @@ func Example_open() {
 // exclude each other.
 func ExampleNew() {
 	ctx := context.Background()
-	srv1, err := memcachedfake.Start(nil) // two memcacheds for the example
+	srv1, err := memcachedtest.Start(nil) // two memcacheds for the example
 	if err != nil {
 		panic(err)
 	}
 	defer srv1.Close()
-	srv2, err := memcachedfake.Start(nil)
+	srv2, err := memcachedtest.Start(nil)
 	if err != nil {
 		panic(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,21 +14,21 @@ import (
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/internal/fakeclock"
-	"github.com/distlock/lock/internal/memcachedfake"
 	"github.com/distlock/lock/internal/testcert"
 	"github.com/distlock/lock/locktest"
 	"github.com/distlock/lock/memcached"
+	"github.com/distlock/lock/memcached/memcachedtest"
 )
 
 // startFake starts an in-process fake memcached, on a clock of its own when
 // clock is not nil, and returns it with a client of it.
-func startFake(t *testing.T, clock *fakeclock.Clock) (*memcachedfake.Server, *memcache.Client) {
+func startFake(t *testing.T, clock *fakeclock.Clock) (*memcachedtest.Server, *memcache.Client) {
 	t.Helper()
-	opts := &memcachedfake.Options{}
+	opts := &memcachedtest.Options{}
 	if clock != nil {
 		opts.Now = clock.Now
 	}
-	srv, err := memcachedfake.Start(opts)
+	srv, err := memcachedtest.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ type protocol struct {
 	name string
 	// lock returns a Lock on srv (whose client is c) with opts, closed when
 	// the test ends.
-	lock func(t *testing.T, srv *memcachedfake.Server, c *memcache.Client, opts *memcached.Options) lock.Lock
+	lock func(t *testing.T, srv *memcachedtest.Server, c *memcache.Client, opts *memcached.Options) lock.Lock
 	// The verbs of an acquire's add, of a read-back, and of the
 	// compare-and-swap of an extend and of a release.
 	add, read, extend, release string
@@ -53,14 +54,14 @@ type protocol struct {
 var protocols = []protocol{
 	{
 		name: "Meta",
-		lock: func(t *testing.T, srv *memcachedfake.Server, _ *memcache.Client, opts *memcached.Options) lock.Lock {
+		lock: func(t *testing.T, srv *memcachedtest.Server, _ *memcache.Client, opts *memcached.Options) lock.Lock {
 			return dialLock(t, []string{srv.Addr()}, opts)
 		},
 		add: "ms", read: "mg", extend: "ms", release: "md",
 	},
 	{
 		name: "Classic",
-		lock: func(t *testing.T, _ *memcachedfake.Server, c *memcache.Client, opts *memcached.Options) lock.Lock {
+		lock: func(t *testing.T, _ *memcachedtest.Server, c *memcache.Client, opts *memcached.Options) lock.Lock {
 			l, err := memcached.New(c, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -79,23 +80,40 @@ func forProtocols(t *testing.T, f func(t *testing.T, p protocol)) {
 	}
 }
 
-// retrying returns options with the given retries (negative: none).
-func retrying(retries int) *memcached.Options {
-	return &memcached.Options{Retries: retries, Options: lock.Options{RetryInterval: testRetry}}
+// testOptions are the options of the tests below: a short retry interval.
+func testOptions() *memcached.Options {
+	return &memcached.Options{Options: lock.Options{RetryInterval: testRetry}}
 }
 
+// TestConformanceFake runs the suite on each protocol, on a fake and a
+// clock of its own. A suite on a clock it moves runs its subtests one after
+// another, and its keep-alive subtests sleep for seconds of real time: the
+// two suites run at once, alongside the other parallel tests. They are
+// subtests started together rather than parallel ones, which would wait for
+// a free slot of -parallel behind the fault table's scenarios.
 func TestConformanceFake(t *testing.T) {
-	forProtocols(t, func(t *testing.T, p protocol) {
-		clock := fakeclock.New(time.Unix(1_800_000_000, 900_000_000)) // just before a second ticks
-		srv, c := startFake(t, clock)
-		locktest.Run(t, locktest.Harness{
-			New:           func(t *testing.T) lock.Lock { return p.lock(t, srv, c, retrying(0)) },
-			Delete:        deleteWith(c),
-			Advance:       clock.Advance,
-			Granularity:   3 * time.Second,
-			RetryInterval: testRetry,
+	t.Parallel()
+	// Waits of a few retry intervals, one subtest after another: a short
+	// interval (the other tests keep testRetry).
+	const retry = 20 * time.Millisecond
+	opts := &memcached.Options{Options: lock.Options{RetryInterval: retry}}
+	var wg sync.WaitGroup
+	for _, p := range protocols {
+		wg.Go(func() {
+			t.Run(p.name, func(t *testing.T) {
+				clock := fakeclock.New(time.Unix(1_800_000_000, 900_000_000)) // just before a second ticks
+				srv, c := startFake(t, clock)
+				locktest.Run(t, locktest.Harness{
+					New:           func(t *testing.T) lock.Lock { return p.lock(t, srv, c, opts) },
+					Delete:        deleteWith(c),
+					Advance:       clock.Advance,
+					Granularity:   3 * time.Second,
+					RetryInterval: retry,
+				})
+			})
 		})
-	})
+	}
+	wg.Wait()
 }
 
 // The tests below cut connections at chosen commands: the outcome of the
@@ -104,7 +122,7 @@ func TestConformanceFake(t *testing.T) {
 func TestAddReplyLost(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		srv, c := startFake(t, nil)
-		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		l, rival := p.lock(t, srv, c, testOptions()), p.lock(t, srv, c, testOptions())
 		ctx := t.Context()
 		srv.DropNextReply(p.add) // the add lands; its answer does not
 		ok, err := l.TryAcquireLock(ctx, "k", time.Minute)
@@ -128,20 +146,19 @@ func TestAddRequestLost(t *testing.T) {
 		srv, c := startFake(t, nil)
 		ctx := t.Context()
 
-		// With retries, the lost add is read back (absent) and sent again.
-		l := p.lock(t, srv, c, retrying(0))
+		l := p.lock(t, srv, c, testOptions())
+
+		// The lost add is read back (absent): the outcome stays unknown,
+		// and the one attempt fails, reporting nothing it does not hold.
 		srv.FailNext(p.add)
-		if ok, err := l.TryAcquireLock(ctx, "a", time.Minute); !ok || err != nil {
-			t.Fatalf("TryAcquireLock with one add lost = %v, %v; want true after a retry", ok, err)
+		if ok, err := l.TryAcquireLock(ctx, "b", time.Minute); ok || !errors.Is(err, lock.ErrUnavailable) {
+			t.Fatalf("TryAcquireLock with the add lost = %v, %v; want false and an error matching lock.ErrUnavailable", ok, err)
 		}
 
-		// Without retries, the call fails, and reports nothing it does not hold.
-		none := p.lock(t, srv, c, retrying(-1))
+		// A wait makes its next attempt: the Lock decides the resend.
 		srv.FailNext(p.add)
-		if ok, err := none.TryAcquireLock(ctx, "b", time.Minute); ok || err == nil {
-			t.Fatalf("TryAcquireLock with the add lost and no retries = %v, %v; want false and an error", ok, err)
-		} else if !errors.Is(err, lock.ErrUnavailable) {
-			t.Errorf("TryAcquireLock with the add lost: error %v; want one matching lock.ErrUnavailable", err)
+		if err := l.AcquireLock(ctx, "a", time.Minute, 5*time.Second); err != nil {
+			t.Fatalf("AcquireLock with one add lost = %v; want nil: the wait's next attempt lands", err)
 		}
 		if keys := srv.Keys(); len(keys) != 1 || keys[0] != "lock:a" {
 			t.Fatalf("server keys = %q; want only lock:a", keys)
@@ -154,20 +171,26 @@ func TestAddAndReadBackLost(t *testing.T) {
 		srv, c := startFake(t, nil)
 		ctx := t.Context()
 
-		// With retries, a lost read-back is read again: the add landed.
-		l := p.lock(t, srv, c, retrying(0))
+		// The add lands, its reply and the read-back are lost: the
+		// outcome stays unknown, an error, never "acquired", and the Lock
+		// releases the token it may have stored, in the background.
+		l := p.lock(t, srv, c, testOptions())
 		srv.DropNextReply(p.add)
 		srv.FailNext(p.read)
-		if ok, err := l.TryAcquireLock(ctx, "a", time.Minute); !ok || err != nil {
-			t.Fatalf("TryAcquireLock with the add's reply and one read-back lost = %v, %v; want true", ok, err)
+		if ok, err := l.TryAcquireLock(ctx, "b", time.Minute); ok || !errors.Is(err, lock.ErrUnavailable) {
+			t.Fatalf("TryAcquireLock with the add's reply and the read-back lost = %v, %v; want false and an error matching lock.ErrUnavailable (outcome unknown)", ok, err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); len(srv.Keys()) > 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("server keys %q 5s after an acquire of unknown outcome; want its token released", srv.Keys())
+			}
 		}
 
-		// Without, the outcome stays unknown: an error, never "acquired".
-		none := p.lock(t, srv, c, retrying(-1))
+		// A wait makes its next attempt, with a new token.
 		srv.DropNextReply(p.add)
 		srv.FailNext(p.read)
-		if ok, err := none.TryAcquireLock(ctx, "b", time.Minute); ok || err == nil {
-			t.Fatalf("TryAcquireLock with the add's reply and the read-back lost, no retries = %v, %v; want false and an error (outcome unknown)", ok, err)
+		if err := l.AcquireLock(ctx, "a", time.Minute, 5*time.Second); err != nil {
+			t.Fatalf("AcquireLock with the add's reply and one read-back lost = %v; want nil", err)
 		}
 	})
 }
@@ -180,7 +203,7 @@ func TestAddReplyLate(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		clock := fakeclock.New(time.Unix(1_800_000_000, 900_000_000))
 		srv, c := startFake(t, clock)
-		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		l, rival := p.lock(t, srv, c, testOptions()), p.lock(t, srv, c, testOptions())
 		ctx := t.Context()
 		const ttl = time.Second
 		srv.LateReply(p.add, func() { clock.Advance(900 * time.Millisecond) })
@@ -199,7 +222,7 @@ func TestAddLostThenTaken(t *testing.T) {
 	// the read-back must see the other token and answer not acquired.
 	forProtocols(t, func(t *testing.T, p protocol) {
 		srv, c := startFake(t, nil)
-		l, other := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		l, other := p.lock(t, srv, c, testOptions()), p.lock(t, srv, c, testOptions())
 		ctx := t.Context()
 		if ok, _ := other.TryAcquireLock(ctx, "k", time.Minute); !ok {
 			t.Fatal("setup: other could not acquire")
@@ -214,7 +237,7 @@ func TestAddLostThenTaken(t *testing.T) {
 func TestCASReplyLost(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		srv, c := startFake(t, nil)
-		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		l, rival := p.lock(t, srv, c, testOptions()), p.lock(t, srv, c, testOptions())
 		ctx := t.Context()
 
 		s, err := l.TryAcquire(ctx, "k", time.Minute)
@@ -222,8 +245,11 @@ func TestCASReplyLost(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.DropNextReply(p.extend) // the extend lands; its answer does not
+		if err := s.Extend(ctx, time.Hour); !errors.Is(err, lock.ErrUnavailable) || s.Err() != nil {
+			t.Fatalf("Extend with the reply lost = %v (lease: %v); want an error matching lock.ErrUnavailable, the lease still held", err, s.Err())
+		}
 		if err := s.Extend(ctx, time.Hour); err != nil {
-			t.Fatalf("Extend with the reply lost = %v; want nil after a retry", err)
+			t.Fatalf("Extend after one whose reply was lost = %v; want nil: the cas id changed, the token is ours", err)
 		}
 		if ok, err := rival.TryAcquireLock(ctx, "k", time.Minute); ok || err != nil {
 			t.Fatalf("rival TryAcquireLock of the extended lock = %v, %v; want false, nil", ok, err)
@@ -241,7 +267,7 @@ func TestCASReplyLost(t *testing.T) {
 func TestCASRequestLost(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		srv, c := startFake(t, nil)
-		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		l, rival := p.lock(t, srv, c, testOptions()), p.lock(t, srv, c, testOptions())
 		ctx := t.Context()
 		s, err := l.TryAcquire(ctx, "k", time.Minute)
 		if err != nil {
@@ -255,19 +281,20 @@ func TestCASRequestLost(t *testing.T) {
 			t.Fatal("rival could not acquire after the release")
 		}
 
-		// With no retries, the error is returned and the lease can retry.
-		none := p.lock(t, srv, c, retrying(-1))
+		// A release lost at every try: the error is returned, and the
+		// lease can be released again.
+		none := p.lock(t, srv, c, testOptions())
 		s, err = none.TryAcquire(ctx, "n", time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The Lease resends a release that fails in transit, up to three
-		// times in all.
-		for range 3 {
+		// The Lease resends a release that fails in transit, up to
+		// lock.ReleaseTries times in all; the backend never does.
+		for range lock.ReleaseTries {
 			srv.FailNext(p.release)
 		}
 		if err := s.Release(ctx); err == nil || errors.Is(err, lock.ErrNotHeld) {
-			t.Fatalf("Release with the request lost and no retries = %v; want a transport error", err)
+			t.Fatalf("Release with every try lost = %v; want a transport error", err)
 		}
 		if err := s.Release(ctx); err != nil {
 			t.Fatalf("Release retried by the caller = %v; want nil", err)
@@ -276,13 +303,13 @@ func TestCASRequestLost(t *testing.T) {
 }
 
 // TestCASLandsLate: a compare-and-swap that failed in transit and reached
-// the server after the retry's read changes the cas id of an item that
-// still holds our token. The retry then meets a conflict, which must be
-// read again, not taken for another owner's lock.
+// the server late changes the cas id of an item that still holds our
+// token. The next extend then meets a conflict, which must be read again,
+// not taken for another owner's lock.
 func TestCASLandsLate(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		srv, c := startFake(t, nil)
-		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		l, rival := p.lock(t, srv, c, testOptions()), p.lock(t, srv, c, testOptions())
 		ctx := t.Context()
 
 		s, err := l.TryAcquire(ctx, "extend", time.Minute)
@@ -290,8 +317,11 @@ func TestCASLandsLate(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.LandLate(p.extend)
+		if err := s.Extend(ctx, time.Hour); !errors.Is(err, lock.ErrUnavailable) {
+			t.Fatalf("Extend whose compare-and-swap failed in transit = %v; want an error matching lock.ErrUnavailable", err)
+		}
 		if err := s.Extend(ctx, time.Hour); err != nil {
-			t.Fatalf("Extend whose first compare-and-swap landed late = %v; want nil", err)
+			t.Fatalf("Extend after one whose compare-and-swap landed late = %v; want nil", err)
 		}
 		if ok, err := rival.TryAcquireLock(ctx, "extend", time.Minute); ok || err != nil {
 			t.Fatalf("rival TryAcquireLock of the extended lock = %v, %v; want false, nil", ok, err)
@@ -301,11 +331,16 @@ func TestCASLandsLate(t *testing.T) {
 		}
 
 		// An add whose reply is lost is read back and its expiration
-		// written again by a compare-and-swap, which lands late in turn.
+		// written again by a compare-and-swap, which lands late in turn:
+		// the outcome stays unknown. The Lock releases that token in the
+		// background, and a wait's next attempt, with its own, acquires.
 		srv.DropNextReply(p.add)
 		srv.LandLate(p.extend)
-		if ok, err := l.TryAcquireLock(ctx, "acquire", time.Minute); !ok || err != nil {
-			t.Fatalf("TryAcquireLock with the add's reply lost and the compare-and-swap landing late = %v, %v; want true, nil", ok, err)
+		if ok, err := l.TryAcquireLock(ctx, "acquire", time.Minute); ok || !errors.Is(err, lock.ErrUnavailable) {
+			t.Fatalf("TryAcquireLock with the add's reply lost and the compare-and-swap landing late = %v, %v; want false and an error matching lock.ErrUnavailable", ok, err)
+		}
+		if err := l.AcquireLock(ctx, "acquire", time.Minute, 5*time.Second); err != nil {
+			t.Fatalf("AcquireLock after an acquire of unknown outcome = %v; want nil", err)
 		}
 		if err := l.ReleaseLock(ctx, "acquire"); err != nil {
 			t.Fatalf("ReleaseLock = %v; want nil", err)
@@ -322,7 +357,7 @@ func TestCASLandsLate(t *testing.T) {
 func TestReleaseLandsLate(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		srv, c := startFake(t, nil)
-		l := p.lock(t, srv, c, retrying(0))
+		l := p.lock(t, srv, c, testOptions())
 		ctx := t.Context()
 		s, err := l.TryAcquire(ctx, "k", time.Minute)
 		if err != nil {
@@ -343,7 +378,7 @@ func TestReleaseLandsLate(t *testing.T) {
 func TestNoInjectionFake(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		srv, c := startFake(t, nil)
-		l := p.lock(t, srv, c, retrying(0))
+		l := p.lock(t, srv, c, testOptions())
 		keys := []string{"a\r\nset x 0 0 1\r\nx", "b set y 0 0 1", "c\nflush_all\n", "d\x00", "#e", "f\r\nmd lock:a\r\n", "g ms lock:x 1 T0"}
 		for _, k := range keys {
 			if ok, err := l.TryAcquireLock(t.Context(), k, time.Minute); !ok || err != nil {
@@ -401,7 +436,7 @@ func TestServerOrder(t *testing.T) {
 // name of the URL, not the address it resolves to.
 func TestTLSHostName(t *testing.T) {
 	cert := testcert.ForName(t, "localhost")
-	srv, err := memcachedfake.Start(&memcachedfake.Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert.TLS}}})
+	srv, err := memcachedtest.Start(&memcachedtest.Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert.TLS}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,14 +457,14 @@ func TestTLSHostName(t *testing.T) {
 // owner; release and extend say so instead of reporting the lock lost.
 func TestNoCAS(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
-		srv, err := memcachedfake.Start(&memcachedfake.Options{NoCAS: true})
+		srv, err := memcachedtest.Start(&memcachedtest.Options{NoCAS: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { srv.Close() })
 		c := memcache.New(srv.Addr())
 		t.Cleanup(func() { c.Close() })
-		l := p.lock(t, srv, c, retrying(0))
+		l := p.lock(t, srv, c, testOptions())
 		s, err := l.TryAcquire(t.Context(), "k", time.Minute)
 		if err != nil {
 			t.Fatal(err)
@@ -469,7 +504,7 @@ func TestOpenAtInQuery(t *testing.T) {
 func TestFailedAcquireNotOrphaned(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		srv, c := startFake(t, nil)
-		l := p.lock(t, srv, c, retrying(-1)) // no retries in the backend: the call fails
+		l := p.lock(t, srv, c, testOptions()) // no retries in the backend: the call fails
 		srv.DropNextReply(p.add)
 		for range 4 { // the read-back, then the first background releases
 			srv.FailNext(p.read)
@@ -533,4 +568,42 @@ func interop(t *testing.T, c *memcache.Client, meta, classic lock.Lock) {
 	if err := meta.ReleaseLock(ctx, key); err != nil {
 		t.Fatalf("meta ReleaseLock = %v", err)
 	}
+}
+
+// TestMostSends: the backend sends each command once, and the Lock decides
+// every resend: with every command of its kind failing in transit, one
+// TryAcquireLock sends one add, and one Release lock.ReleaseTries
+// compare-and-swaps (deletes, over the meta protocol).
+func TestMostSends(t *testing.T) {
+	const faults = 10
+	forProtocols(t, func(t *testing.T, p protocol) {
+		ctx := t.Context()
+		srv, c := startFake(t, nil)
+		l := p.lock(t, srv, c, testOptions())
+		for range faults {
+			srv.FailNext(p.add)
+		}
+		if ok, err := l.TryAcquireLock(ctx, "a", time.Minute); ok || !errors.Is(err, lock.ErrUnavailable) {
+			t.Fatalf("TryAcquireLock with every add lost = %v, %v; want false and ErrUnavailable", ok, err)
+		}
+		if n := faults - srv.Faults(p.add); n != 1 {
+			t.Errorf("TryAcquireLock with every add lost sent %d %q; want 1", n, p.add)
+		}
+
+		srv, c = startFake(t, nil)
+		l = p.lock(t, srv, c, testOptions())
+		s, err := l.TryAcquire(ctx, "r", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range faults {
+			srv.FailNext(p.release)
+		}
+		if err := s.Release(ctx); !errors.Is(err, lock.ErrUnavailable) {
+			t.Fatalf("Release with every try lost = %v; want ErrUnavailable", err)
+		}
+		if n := faults - srv.Faults(p.release); n != lock.ReleaseTries {
+			t.Errorf("Release with every try lost sent %d %q; want lock.ReleaseTries, %d", n, p.release, lock.ReleaseTries)
+		}
+	})
 }

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distlock/lock/internal/faulttable"
+	"github.com/distlock/lock/locktest/faulttest"
 	"github.com/distlock/lock/memcached"
 )
 
-// The fault tests run the table of internal/faulttable (one fault injected
+// The fault tests run the table of locktest/faulttest (one fault injected
 // around one call, through a proxy, and checked against the server
 // directly) with a Lock opened by URL, so with the defaults: timeout
 // 500ms, call_timeout 1s, 3 retries, over the meta protocol. They run on
@@ -19,8 +19,8 @@ import (
 // LOCK_TEST_MEMCACHED_BIN. They log a table of the figures.
 
 // faultBackend is what the fault table needs to know of memcached.
-func faultBackend(t *testing.T) *faulttable.Backend {
-	return &faulttable.Backend{
+func faultBackend(t *testing.T) *faulttest.Backend {
+	return &faulttest.Backend{
 		Column: "server",
 		Stores: faultServers(t),
 		// Under one attempt's timeout, so that one more attempt timed out
@@ -32,15 +32,15 @@ func faultBackend(t *testing.T) *faulttable.Backend {
 		TryAcquireBound: memcached.DefaultCallTimeout,
 		// memcached counts whole seconds, and a lock is stored for its ttl
 		// rounded up to one, plus two: ceil(10s)+2 = 12s.
-		AcquiredTTL: faulttable.TTL + 2*time.Second,
+		AcquiredTTL: faulttest.TTL + 2*time.Second,
 	}
 }
 
 // faultServers are the servers the fault tests run against.
-func faultServers(t *testing.T) []faulttable.Store {
-	servers := []faulttable.Store{{
+func faultServers(t *testing.T) []faulttest.Store {
+	servers := []faulttest.Store{{
 		Name: "fake",
-		Start: func(t *testing.T, _ bool) faulttable.Server {
+		Start: func(t *testing.T, _ bool) faulttest.Server {
 			srv, _ := startFake(t, nil)
 			return faultServer(srv.Addr(), srv.Restart)
 		},
@@ -50,9 +50,9 @@ func faultServers(t *testing.T) []faulttable.Store {
 	}
 	realClient(t) // configured: it must answer
 	shared := realServers(t)[0]
-	return append(servers, faulttable.Store{
+	return append(servers, faulttest.Store{
 		Name: "real",
-		Start: func(t *testing.T, restartable bool) faulttable.Server {
+		Start: func(t *testing.T, restartable bool) faulttest.Server {
 			if !restartable {
 				return faultServer(shared, nil) // each scenario's keys have their own prefix
 			}
@@ -65,8 +65,8 @@ func faultServers(t *testing.T) []faulttable.Store {
 // faultServer is the server at addr to the fault table, read directly with
 // peek; restart, when not nil, restarts it empty, which loses all its data
 // and numbers cas ids from 1 again.
-func faultServer(addr string, restart func()) faulttable.Server {
-	return faulttable.Server{
+func faultServer(addr string, restart func()) faulttest.Server {
+	return faulttest.Server{
 		Addr: addr,
 		URL: func(proxyAddr, prefix string) string {
 			return "memcached://" + proxyAddr + "?prefix=" + url.QueryEscape(prefix)
@@ -85,5 +85,6 @@ func faultServer(addr string, restart func()) faulttable.Server {
 
 // TestFaults runs every op under every fault, on every server.
 func TestFaults(t *testing.T) {
-	faulttable.Run(t, faultBackend(t))
+	t.Parallel() // real time: timeouts and latencies; its scenarios run in parallel too
+	faulttest.Run(t, faultBackend(t))
 }

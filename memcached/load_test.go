@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/internal/faultproxy"
+	"github.com/distlock/lock/locktest/faultproxy"
 	"github.com/distlock/lock/memcached"
 )
 
@@ -217,6 +217,7 @@ func keepAlive(t *testing.T, l lock.Lock, prefix string, n int, ttl time.Duratio
 // TestKeepAliveLoad: 2,000 leases kept alive through one Lock on a server
 // that accepts 64 connections all last, with no loss, past their ttl.
 func TestKeepAliveLoad(t *testing.T) {
+	t.Parallel() // real time
 	addr := smallServer(t)
 	l := dialLock(t, []string{addr}, nil)
 	const n, ttl = 2000, 2 * time.Second

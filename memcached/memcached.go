@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"syscall"
@@ -26,8 +25,11 @@ const (
 	// DefaultPrefix is prepended to every lock key.
 	DefaultPrefix = "lock:"
 
-	// DefaultRetries is how many times an operation that failed in transit
-	// is retried, as the original's retries setting.
+	// DefaultRetries was how many times the backend resent an operation
+	// that failed in transit.
+	//
+	// Deprecated: the backend no longer resends; the Lock decides every
+	// resend (see lock.ReleaseTries).
 	DefaultRetries = 3
 
 	// DefaultMaxKeySize is memcached's own key length limit.
@@ -50,7 +52,7 @@ const (
 	DefaultPoolSize = 8
 
 	// DefaultCallTimeout bounds one call to the store (an acquire, release
-	// or extend, retries included).
+	// or extend, read-backs included).
 	DefaultCallTimeout = time.Second
 )
 
@@ -66,13 +68,16 @@ type Options struct {
 	// with other data on the server. Empty means DefaultPrefix.
 	Prefix string
 
-	// Retries is how many times an operation that failed in transit is
-	// retried before its error is returned. Zero means DefaultRetries; a
-	// negative value means no retries.
+	// Retries is ignored, and checked no more: the backend sends each
+	// command once, and reads a lock back when a reply was lost; the Lock
+	// decides every resend (waits, releases, keep-alives, the clean-up of
+	// failed attempts), so that one call's sends are bounded in one place.
+	//
+	// Deprecated: the Lock retries.
 	Retries int
 
 	// CallTimeout bounds each call to the store: one acquire, release or
-	// extend, with its retries and read-backs, returns within CallTimeout
+	// extend, with its read-backs, returns within CallTimeout
 	// (or ctx's deadline, if earlier) plus a few milliseconds, with an
 	// error wrapping lock.ErrUnavailable when the store did not answer in
 	// time. A client given to New cannot be interrupted: a call through it
@@ -96,8 +101,8 @@ type Options struct {
 
 	// Timeout bounds dialling a connection, and the wait of each command
 	// for its reply: a server that takes longer is deemed stuck, and the
-	// connection is closed, failing the commands it carries (which are
-	// retried, within CallTimeout). Zero means DefaultTimeout.
+	// connection is closed, failing the commands it carries (in transit:
+	// the Lock retries them as it does any). Zero means DefaultTimeout.
 	Timeout time.Duration
 
 	// PoolSize is the most connections open to each server at once. They
@@ -116,7 +121,6 @@ type Options struct {
 // config is Options with the defaults applied and checked.
 type config struct {
 	keys        keyMapper
-	retries     int
 	callTimeout time.Duration
 	maxExp      int32 // seconds
 	lock        lock.Options
@@ -127,13 +131,7 @@ func (o *Options) config() (config, error) {
 	if o != nil {
 		opts = *o
 	}
-	c := config{retries: opts.Retries, callTimeout: opts.CallTimeout}
-	switch {
-	case c.retries == 0:
-		c.retries = DefaultRetries
-	case c.retries < 0:
-		c.retries = 0
-	}
+	c := config{callTimeout: opts.CallTimeout}
 	switch {
 	case c.callTimeout == 0:
 		c.callTimeout = DefaultCallTimeout
@@ -199,7 +197,9 @@ func New(client *memcache.Client, opts *Options) (lock.Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
 	}
-	return lock.New(&classic{mc: client, cfg: c, wakes: openScope(clientScope(client))}, &c.lock), nil
+	b := &classic{mc: client}
+	b.locks = locks{p: b, cfg: c, wakes: openScope(clientScope(client))}
+	return lock.New(b, &c.lock), nil
 }
 
 // Dial returns a Lock on the memcached servers at addrs ("host:port", or the
@@ -246,7 +246,8 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 		d = tlsDialer(opts.TLS, d)
 	}
 	client := mc.New(servers, mc.Config{Dial: d, Timeout: timeout, MaxConns: size})
-	b := &meta{mc: client, cfg: c}
+	b := &meta{mc: client}
+	b.locks = locks{p: b, cfg: c}
 	if err := b.ping(ctx); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("memcached: %w%s", err, tlsHint(opts.TLS != nil, err))
@@ -405,14 +406,7 @@ func ctxError(cerr, last error) error {
 }
 
 // unavailable wraps an error in transit for the Lock, which retries such
-// errors in waits and keep-alives.
-// errMayHaveLanded answers a release whose earlier try failed in transit
-// and whose retry found the token gone: the earlier try may have landed, or
-// the lock expired. It is an error in transit, short of a timeout, so the
-// Lock sends the release again and decides by the lease's deadline: a
-// release before it, a loss after it.
-var errMayHaveLanded = fmt.Errorf("memcached: %w: a release that failed in transit may have landed (the token is gone)", lock.ErrUnavailable)
-
+// errors in waits, releases and keep-alives.
 func unavailable(err error) error {
 	if errors.Is(err, lock.ErrUnavailable) {
 		return err
@@ -420,74 +414,13 @@ func unavailable(err error) error {
 	return fmt.Errorf("memcached: %w: %w", lock.ErrUnavailable, err)
 }
 
-// retrySwap runs attempt, one compare-and-swap on the item of a lock (with
-// the read it may need), until it answers, retrying failures in transit
-// (as inTransit tells them) up to retries times, with pauses, within c.
-// attempt reports the state it found and whether it sent a
-// compare-and-swap, which may have landed if its reply was lost.
-//
-// An item whose cas id changed between the read and the compare-and-swap
-// is read again rather than taken for another owner's: an extend of ours
-// that failed in transit may have landed late, changing the cas id of an
-// item that still holds our token. When a release that failed in transit
-// is followed by one that finds the key absent, or held by another owner,
-// the first one may have landed (and another owner taken the key since),
-// or the lock expired: the outcome is reported unknown
-// (errMayHaveLanded), so that the Lock, which knows the lease's deadline,
-// decides. Another owner's lock is never touched.
-func retrySwap(c *call, release bool, retries int, inTransit func(error) bool, attempt func() (st state, sent bool, err error)) (state, error) {
-	casLost := false // a compare-and-swap failed in transit: it may have landed
-	var last error
-	for n, changes := 0, 0; ; {
-		if err := c.check(last); err != nil {
-			return absent, err
-		}
-		st, sent, err := attempt()
-		switch {
-		case err == nil && st == changed:
-			if changes++; changes > maxChanges {
-				return absent, errors.New("memcached: the item kept changing under the compare-and-swap")
-			}
-			continue
-		case err == nil && release && casLost && (st == absent || st == other):
-			return absent, errMayHaveLanded
-		case err == nil:
-			return st, nil
-		}
-		casLost = casLost || sent
-		switch {
-		case !inTransit(err):
-			return absent, wrap(err)
-		case n >= retries:
-			return absent, unavailable(err)
-		}
-		last = err
-		if err := pause(c, n, last); err != nil {
-			return absent, err
-		}
-		n++
+// settleError is the error of a command of a lock that failed: in transit
+// (as the meta client tells) it wraps lock.ErrUnavailable.
+func settleError(err error) error {
+	if inTransit(err) {
+		return unavailable(err)
 	}
-}
-
-// pause waits before retry number attempt+1 of a command that failed in
-// transit with last: a fault that cut one reply often cuts the next command
-// too, and a pause lets it heal. The pauses are jittered (so clients spread
-// out) and double from about 5ms. A pause that would end past the call's
-// deadline is not taken: the call ends at once.
-func pause(c *call, attempt int, last error) error {
-	d := 5 * time.Millisecond << min(attempt, 5)
-	d = d/2 + rand.N(d/2+1)
-	if !time.Now().Add(d).Before(c.deadline) {
-		return c.expired(last)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-c.caller.Done():
-		return ctxError(c.caller.Err(), last)
-	}
+	return wrap(err)
 }
 
 // Servers returns the memcache.ServerSelector that Dial and URLs use, for a

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/driver"
@@ -23,15 +22,18 @@ import (
 // operation whose cas id is unknown reads the item first ("mg key v c"),
 // compares the token, and acts on the cas id read.
 type meta struct {
+	locks
 	mc    *mc.Client
-	cfg   config
 	hints casHints
-	wakes *wakes // of its servers' scope
 }
 
-// inTransit reports whether err, from the pool, is a failure in transit,
-// after which the outcome of the command is unknown and a retry may
-// succeed, as opposed to an answer of the server or the end of the call.
+// inTransit implements protocol: the errors of package mc that are not
+// the server's answers, nor the end of the call.
+func (*meta) inTransit(err error) bool { return inTransit(err) }
+
+// inTransit reports whether err, from package mc, is a failure in transit,
+// after which the outcome of the command is unknown, as opposed to an
+// answer of the server or the end of the call.
 func inTransit(err error) bool {
 	var (
 		re *mc.ReplyError
@@ -78,75 +80,29 @@ func (b *meta) run(c *call, srv int, f func(*mc.Conn) error) error {
 	return nil
 }
 
-// Acquire adds the key and learns the cas id of the new item: one round
-// trip. When the add fails in transit its outcome is unknown: it may have
-// landed, even after the client gave up on it. The key is then read back
-// before answering. If it holds our token, the add did land, at some moment
-// before now, so the expiration is written again from now (a
-// compare-and-swap on the cas id read) before the lock is reported held: it
-// never expires early, and is not left orphaned. If it holds another token,
-// the lock is not ours; if it is absent, the add was lost and is sent
-// again, up to the configured retries.
-func (b *meta) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	c := newCall(ctx, b.cfg.callTimeout)
-	defer c.end()
-	native, exp := b.cfg.keys.native(key), expiration(ttl)
-	srv := b.mc.Servers().Index(native)
+// add implements protocol: "ms key n T<exp> ME c", an add that returns
+// the new item's cas id, kept as a hint.
+func (b *meta) add(c *call, native, token string, exp int32) (stored, sent bool, err error) {
 	var (
-		last error // of the last attempt that failed in transit
-		sent bool  // an add was written: it may have landed
+		st  mc.Status
+		cas uint64
+		id  mc.ServerID
 	)
-	for attempt := 0; ; attempt++ {
-		if err := c.check(last); err != nil {
-			return false, landed(err, sent)
-		}
-		var (
-			st      mc.Status
-			cas     uint64
-			id      mc.ServerID
-			wrote   bool
-			earlier = sent
-		)
-		err := b.run(&c, srv, func(cn *mc.Conn) (err error) {
-			wrote, id = true, cn.ID()
-			st, cas, err = cn.Add(c.ctx, native, token, exp)
-			return err
-		})
-		sent = sent || wrote
-		switch {
-		case err == nil && st == mc.Stored:
-			b.hints.put(native, token, cas, id, exp)
-			return true, nil
-		case err == nil && st == mc.NotStored && !earlier:
-			return false, nil
-		case err == nil && st == mc.NotStored:
-			// An earlier add failed in transit and may have landed.
-		case err == nil:
-			return false, fmt.Errorf("memcached: add: unexpected status %d", st)
-		case !inTransit(err):
-			return false, landed(wrap(err), sent)
-		default:
-			last = err
-		}
-		if sent {
-			// Whose token is stored?
-			sw, rerr := b.swap(&c, native, token, exp)
-			switch {
-			case rerr != nil:
-				return false, landed(fmt.Errorf("memcached: add failed (%w), and reading it back failed: %w", last, rerr), sent)
-			case sw == swapped:
-				return true, nil
-			case sw == other:
-				return false, nil
-			}
-		}
-		if attempt >= b.cfg.retries {
-			return false, landed(unavailable(last), sent)
-		}
-		if err := pause(&c, attempt, last); err != nil {
-			return false, landed(err, sent)
-		}
+	err = b.run(c, b.mc.Servers().Index(native), func(cn *mc.Conn) (err error) {
+		sent, id = true, cn.ID()
+		st, cas, err = cn.Add(c.ctx, native, token, exp)
+		return err
+	})
+	switch {
+	case err != nil:
+		return false, sent, err
+	case st == mc.Stored:
+		b.hints.put(native, token, cas, id, exp)
+		return true, true, nil
+	case st == mc.NotStored:
+		return false, true, nil
 	}
+	return false, true, fmt.Errorf("add: unexpected status %d", st)
 }
 
 // landed makes sure that err, the error of an acquire that sent an add,
@@ -174,61 +130,27 @@ func wrap(err error) error {
 	return fmt.Errorf("memcached: %w", err)
 }
 
-// Release deletes the key if its cas id is still the one this Lock learned
-// when it acquired or last extended it, or, when that is not known, the
-// one read with our token: one round trip, or three.
-func (b *meta) Release(ctx context.Context, key, token string) (bool, error) {
-	c := newCall(ctx, b.cfg.callTimeout)
-	defer c.end()
-	native := b.cfg.keys.native(key)
-	st, err := b.swap(&c, native, token, -1)
-	if st == swapped {
-		b.wakes.wake(native)
-	}
-	return st == swapped, err
-}
-
-// Watch implements driver.Watcher for the releases made in this process:
-// see wakes.
-func (b *meta) Watch(key string) <-chan struct{} {
-	return b.wakes.watch(b.cfg.keys.native(key))
-}
-
-// Extend stores our token again with the new expiration, compared with the
-// cas id as Release, and learns the new cas id.
-func (b *meta) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	c := newCall(ctx, b.cfg.callTimeout)
-	defer c.end()
-	st, err := b.swap(&c, b.cfg.keys.native(key), token, expiration(ttl))
-	return st == swapped, err
-}
-
-// swap acts on native if it stores token: exp < 0 deletes it, otherwise
-// token is stored again with expiration exp. Either is a compare-and-swap
-// on the item's cas id: the hint, or the cas id read with the token.
-// Failures in transit are retried as retrySwap says.
-func (b *meta) swap(c *call, native, token string, exp int32) (state, error) {
-	srv := b.mc.Servers().Index(native)
-	return retrySwap(c, exp < 0, b.cfg.retries, inTransit, func() (st state, sent bool, err error) {
-		err = b.run(c, srv, func(cn *mc.Conn) (err error) {
-			st, sent, err = b.swapOn(c.ctx, cn, native, token, exp)
-			return err
-		})
-		if err == nil && st != changed && (st != swapped || exp < 0) {
-			b.hints.drop(native, token) // the cas id is spent, or not ours
-		}
-		return st, sent, err
+// swapOnce implements protocol: on the cas id of the hint, one round trip
+// ("md key C<cas>", or "ms key n T<exp> C<cas> c" that learns the new cas
+// id), or else on the cas id read with the token ("mg key v c") first.
+func (b *meta) swapOnce(c *call, native, token string, exp int32) (st state, err error) {
+	err = b.run(c, b.mc.Servers().Index(native), func(cn *mc.Conn) (err error) {
+		st, err = b.swapOn(c.ctx, cn, native, token, exp)
+		return err
 	})
+	if err == nil && st != changed && (st != swapped || exp < 0) {
+		b.hints.drop(native, token) // the cas id is spent, or not ours
+	}
+	return st, err
 }
 
-// swapOn is one attempt of swap, on cn. sent reports whether a
-// compare-and-swap was written.
-func (b *meta) swapOn(ctx context.Context, cn *mc.Conn, native, token string, exp int32) (st state, sent bool, err error) {
+// swapOn is swapOnce on cn.
+func (b *meta) swapOn(ctx context.Context, cn *mc.Conn, native, token string, exp int32) (st state, err error) {
 	cas := b.hints.get(native, token, cn.ID())
 	read := cas == 0
 	if read {
 		if st, cas, err = readBack(ctx, cn, native, token); st != swapped || err != nil {
-			return st, false, err
+			return st, err
 		}
 	}
 	for {
@@ -236,7 +158,6 @@ func (b *meta) swapOn(ctx context.Context, cn *mc.Conn, native, token string, ex
 			r    mc.Status
 			next uint64
 		)
-		sent = true
 		if exp < 0 {
 			r, err = cn.Delete(ctx, native, cas)
 		} else {
@@ -244,24 +165,24 @@ func (b *meta) swapOn(ctx context.Context, cn *mc.Conn, native, token string, ex
 		}
 		switch {
 		case err != nil:
-			return absent, sent, err
+			return absent, err
 		case r == mc.Stored:
 			if exp >= 0 {
 				b.hints.put(native, token, next, cn.ID(), exp)
 			}
-			return swapped, sent, nil
+			return swapped, nil
 		case r == mc.NotFound:
-			return absent, sent, nil
+			return absent, nil
 		case r != mc.Exists:
-			return absent, sent, fmt.Errorf("unexpected status %d", r)
+			return absent, fmt.Errorf("unexpected status %d", r)
 		case read:
-			return changed, sent, nil
+			return changed, nil
 		}
 		// The hint is stale: an extend of ours landed after its reply was
 		// lost, or the key is another owner's now. Read it.
 		read = true
 		if st, cas, err = readBack(ctx, cn, native, token); st != swapped || err != nil {
-			return st, sent, err
+			return st, err
 		}
 	}
 }
@@ -292,9 +213,10 @@ func (b *meta) Close() error {
 
 // ExtendBatch implements driver.BatchExtender: the extends whose cas ids
 // are known are sent together, one write per server, each "ms <key> <n>
-// T<exp> C<cas> c" as Extend sends it. Those that get no definite answer
-// (a cas id unknown or changed, a failure in transit) go through Extend,
-// which reads the item back and retries as it does alone.
+// T<exp> C<cas> c" as Extend sends it. Those whose cas id is unknown or
+// changed go through Extend, which reads the item back as it does alone;
+// a failure in transit is not resent, but left to the keep-alive's next
+// step.
 func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 	type pending struct {
 		i      int // in batch
@@ -312,9 +234,10 @@ func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 		c := newCall(ctx, b.cfg.callTimeout)
 		cn, err := b.mc.Conn(c.ctx, srv)
 		if err != nil {
+			err = c.cut(err)
 			c.end()
 			for _, p := range ps {
-				alone = append(alone, p.i)
+				batch[p.i].Err = settleError(err)
 			}
 			continue
 		}
@@ -343,7 +266,9 @@ func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 				x.OK = true
 			case op.Err == nil && op.St == mc.NotFound:
 				b.hints.drop(p.native, x.Token)
-			default: // changed, or unknown: as Extend alone
+			case op.Err != nil: // not resent: the keep-alive's next step
+				x.Err = settleError(c.cut(op.Err))
+			default: // the cas id changed: read it, as Extend alone
 				alone = append(alone, p.i)
 			}
 		}
@@ -356,7 +281,3 @@ func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 
 // maxAloneExtends bounds the extends of a batch sent on their own at once.
 const maxAloneExtends = 256
-
-// Scope implements driver.Scoper: the Locks of the same servers, prefix
-// and max_key_size share their waits.
-func (b *meta) Scope() string { return "memcached " + b.wakes.scope + " " + b.cfg.keys.scope() }

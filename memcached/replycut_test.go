@@ -16,7 +16,7 @@ import (
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/internal/fakeclock"
-	"github.com/distlock/lock/internal/faultproxy"
+	"github.com/distlock/lock/locktest/faultproxy"
 	"github.com/distlock/lock/memcached"
 )
 
@@ -174,9 +174,10 @@ func TestReleaseReplyCut(t *testing.T) {
 }
 
 // TestExtendReplyCut: the reply of an extend (ms C<cas>) is cut, so the
-// cas id the Lock knows is stale when it sends the extend again: the retry
-// must read the item, find its token, and extend on the new cas id, not
-// report the lock lost. A rival trying the key meanwhile must not get it.
+// extend's outcome is unknown (an error, the lease kept) and the cas id the
+// Lock knows is stale at the next extend: that one must read the item,
+// find its token, and extend on the new cas id, not report the lock lost.
+// A rival trying the key meanwhile must not get it.
 func TestExtendReplyCut(t *testing.T) {
 	for _, srv := range cutServers(t) {
 		t.Run(srv.name, func(t *testing.T) {
@@ -195,8 +196,11 @@ func TestExtendReplyCut(t *testing.T) {
 				rivalErr = errors.New("the rival did not try")
 			)
 			p.CutNextReplyThen(0, func() { rivalOK, rivalErr = rival.TryAcquireLock(ctx, "k", 10*time.Second) })
+			if err := s.Extend(ctx, time.Minute); !errors.Is(err, lock.ErrUnavailable) || s.Err() != nil {
+				t.Errorf("Extend with its reply cut = %v (lease: %v); want an error matching lock.ErrUnavailable, the lease kept", err, s.Err())
+			}
 			if err := s.Extend(ctx, time.Minute); err != nil {
-				t.Errorf("Extend with its reply cut = %v; want nil: the extend landed, and the lock is ours", err)
+				t.Errorf("Extend after one whose reply was cut = %v; want nil: the extend landed, and the lock is ours", err)
 			}
 			if rivalOK || rivalErr != nil {
 				t.Errorf("rival TryAcquireLock of the lock being extended = %v, %v; want false, nil", rivalOK, rivalErr)
@@ -226,7 +230,7 @@ func TestExtendReplyCut(t *testing.T) {
 func TestReleaseReplyLostKeyTaken(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		srv, c := startFake(t, nil)
-		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		l, rival := p.lock(t, srv, c, testOptions()), p.lock(t, srv, c, testOptions())
 		ctx := t.Context()
 		s, err := l.TryAcquire(ctx, "k", time.Minute)
 		if err != nil {
@@ -262,7 +266,7 @@ func TestReleaseReplyLostAfterDeadline(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
 		clock := fakeclock.New(time.Unix(1_800_000_000, 0))
 		srv, c := startFake(t, clock)
-		l, rival := p.lock(t, srv, c, retrying(0)), p.lock(t, srv, c, retrying(0))
+		l, rival := p.lock(t, srv, c, testOptions()), p.lock(t, srv, c, testOptions())
 		ctx := t.Context()
 		s, err := l.TryAcquire(ctx, "k", 50*time.Millisecond)
 		if err != nil {

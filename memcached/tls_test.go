@@ -61,7 +61,7 @@ func TestTLS(t *testing.T) {
 
 	opts := &memcached.Options{TLS: &tls.Config{RootCAs: roots}, Options: lock.Options{RetryInterval: testRetry}}
 	// Without TLS, the server does not answer the text protocol.
-	if l, err := memcached.Dial(ctx, []string{addr}, &memcached.Options{Timeout: 300 * time.Millisecond, Retries: -1}); err == nil {
+	if l, err := memcached.Dial(ctx, []string{addr}, &memcached.Options{Timeout: 300 * time.Millisecond}); err == nil {
 		l.Close()
 		t.Fatal("Dial without TLS to a TLS-only server succeeded; want an error")
 	} else if !strings.Contains(err.Error(), "(if the server speaks TLS only, add tls=true)") {

@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/internal/urlparam"
+	"github.com/distlock/lock/urlparam"
 )
 
 // DefaultPort is the port of a server named in a URL without one.
@@ -103,7 +103,7 @@ var unsupported = map[string]string{
 	"max_size":      "the server's memory (memcached -m) bounds what it stores; a lock stores one small value",
 	"max_value":     "a lock stores only its token, a few bytes",
 	"reconnect":     "connections are dialled on demand, within timeout",
-	"failures":      "there is no circuit breaker: each call retries up to retries times",
-	"retry":         "there is no circuit breaker: each call retries up to retries times, at once",
+	"failures":      "there is no circuit breaker: the Lock retries a failure in transit, with backoff up to retry_interval",
+	"retry":         "there is no circuit breaker: the Lock retries a failure in transit, with backoff up to retry_interval",
 	"idle":          "connections are kept, up to pool_size per server, until Close",
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/internal/urlparam/leakcheck"
+	"github.com/distlock/lock/urlparam/leakcheck"
 )
 
 func TestParseURL(t *testing.T) {

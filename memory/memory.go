@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/internal/urlparam"
+	"github.com/distlock/lock/urlparam"
 )
 
 // Scheme is the URL scheme of this backend.

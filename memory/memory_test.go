@@ -12,16 +12,28 @@ import (
 	"github.com/distlock/lock/memory"
 )
 
+// The conformance suites run in parallel, each on a store of its own: the
+// suite on a clock it moves runs its subtests one by one, sleeping through
+// keep-alives on real time, and the ones on real time sleep through
+// expiries.
+
 func TestConformanceFakeClock(t *testing.T) {
+	t.Parallel()
 	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	store := memory.NewStore(&memory.Options{Now: clock.Now})
+	// Its subtests run one after another: a short retry interval makes
+	// those that wait a few of them (TestConformanceRealTime keeps the
+	// default).
+	const retry = 25 * time.Millisecond
+	store := memory.NewStore(&memory.Options{Now: clock.Now, Options: lock.Options{RetryInterval: retry}})
 	locktest.Run(t, locktest.Harness{
-		New:     func(*testing.T) lock.Lock { return store.Lock() },
-		Advance: clock.Advance,
+		New:           func(*testing.T) lock.Lock { return store.Lock() },
+		Advance:       clock.Advance,
+		RetryInterval: retry,
 	})
 }
 
 func TestConformanceRealTime(t *testing.T) {
+	t.Parallel()
 	store := memory.NewStore(nil)
 	locktest.Run(t, locktest.Harness{
 		New: func(*testing.T) lock.Lock { return store.Lock() },
@@ -30,6 +42,7 @@ func TestConformanceRealTime(t *testing.T) {
 }
 
 func TestConformanceURL(t *testing.T) {
+	t.Parallel() // the store named conformance is this test's alone
 	locktest.Run(t, locktest.Harness{
 		New: func(t *testing.T) lock.Lock {
 			l, err := lock.Open(t.Context(), "memory://conformance?retry_timeout=50ms")

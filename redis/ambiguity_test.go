@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/redis"
 )
 
 // Faults that faultProxy injects into the next SET command.
@@ -275,7 +276,10 @@ func TestAmbiguousSetLost(t *testing.T) {
 func TestAmbiguousCheckFails(t *testing.T) {
 	mr, _ := mini(t)
 	p, c := proxied(t, mr.Addr(), -1)
-	l := mustNew(t, c, testOpts)
+	// The SET that landed is released in the background, which the server
+	// gone never answers: Close gives up on it after its close timeout, a
+	// short one here (the default is 2s).
+	l := mustNew(t, c, &redis.Options{Options: lock.Options{RetryInterval: testRetry, CloseTimeout: 100 * time.Millisecond}})
 	defer l.Close()
 	ctx := ctxT(t)
 	p.fault.Store(dropAndDie)

@@ -12,11 +12,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/internal/faulttable"
+	"github.com/distlock/lock/locktest/faulttest"
 	"github.com/distlock/lock/redis"
 )
 
-// The fault tests run the table of internal/faulttable (one fault injected
+// The fault tests run the table of locktest/faulttest (one fault injected
 // around one call, through a proxy, and checked against the server
 // directly) on miniredis always and on the real server of
 // LOCK_TEST_REDIS_URL when it is set, and log a table of the figures.
@@ -27,8 +27,8 @@ const T = redis.DefaultTimeout
 // faultBackend is what the fault table needs to know of redis: a Lock
 // opened by URL makes each round trip within T, and never retries inside
 // go-redis.
-func faultBackend(t *testing.T) *faulttable.Backend {
-	return &faulttable.Backend{
+func faultBackend(t *testing.T) *faulttest.Backend {
+	return &faulttest.Backend{
 		Column: "store",
 		Stores: faultStores(t),
 		// Under one timeout, so that one more round trip timed out fails.
@@ -36,15 +36,15 @@ func faultBackend(t *testing.T) *faulttable.Backend {
 		CallBound:       T,
 		TryAcquireBound: 2 * T, // the backend sends an attempt whose outcome is unknown once more
 		// PTTL counts milliseconds, and never shows more than the ttl set.
-		AcquiredTTL: faulttable.TTL,
+		AcquiredTTL: faulttest.TTL,
 	}
 }
 
 // faultStores are the servers the fault tests run against.
-func faultStores(t *testing.T) []faulttable.Store {
-	stores := []faulttable.Store{{
+func faultStores(t *testing.T) []faulttest.Store {
+	stores := []faulttest.Store{{
 		Name: "miniredis",
-		Start: func(t *testing.T, _ bool) faulttable.Server {
+		Start: func(t *testing.T, _ bool) faulttest.Server {
 			mr, direct := mini(t)
 			lockURL := func(proxyAddr, prefix string) string {
 				return "redis://" + proxyAddr + "?prefix=" + url.QueryEscape(prefix)
@@ -68,9 +68,9 @@ func faultStores(t *testing.T) []faulttable.Store {
 	if err != nil {
 		t.Fatalf("LOCK_TEST_REDIS_URL: %v", err)
 	}
-	return append(stores, faulttable.Store{
+	return append(stores, faulttest.Store{
 		Name: "real",
-		Start: func(t *testing.T, _ bool) faulttable.Server {
+		Start: func(t *testing.T, _ bool) faulttest.Server {
 			lockURL := func(proxyAddr, prefix string) string {
 				u := *base
 				u.Host = proxyAddr
@@ -94,8 +94,8 @@ func faultStores(t *testing.T) []faulttable.Store {
 // faultServer is the server at addr to the fault table: read through
 // direct, a client straight to it; its Lock's URL made by lockURL; its
 // data lost by lose.
-func faultServer(addr string, direct goredis.UniversalClient, lockURL func(proxyAddr, prefix string) string, lose func(keys ...string)) faulttable.Server {
-	return faulttable.Server{
+func faultServer(addr string, direct goredis.UniversalClient, lockURL func(proxyAddr, prefix string) string, lose func(keys ...string)) faulttest.Server {
+	return faulttest.Server{
 		Addr: addr,
 		URL:  lockURL,
 		Token: func(key string) (string, error) {
@@ -123,7 +123,8 @@ func faultServer(addr string, direct goredis.UniversalClient, lockURL func(proxy
 
 // TestFaults runs every op under every fault, on every store.
 func TestFaults(t *testing.T) {
-	faulttable.Run(t, faultBackend(t))
+	t.Parallel() // real time: timeouts and latencies; its scenarios run in parallel too
+	faulttest.Run(t, faultBackend(t))
 }
 
 // TestReleaseReplyCut: the reply of a release is lost, and the release is
@@ -138,8 +139,8 @@ func TestReleaseReplyCut(t *testing.T) {
 	for _, st := range b.Stores {
 		t.Run(st.Name, func(t *testing.T) {
 			t.Run("URL", func(t *testing.T) {
-				fx := faulttable.NewFixture(t, b, st, false)
-				s := faulttable.MustAcquire(t, fx.L, fx.Key)
+				fx := faulttest.NewFixture(t, b, st, false)
+				s := faulttest.MustAcquire(t, fx.L, fx.Key)
 				fx.P.CutNextReply(0)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
@@ -155,12 +156,12 @@ func TestReleaseReplyCut(t *testing.T) {
 				fx.AfterHeal(false, time.Now())
 			})
 			t.Run("NewWithGoRedisRetries", func(t *testing.T) {
-				fx := faulttable.NewFixture(t, b, st, false)
+				fx := faulttest.NewFixture(t, b, st, false)
 				c := goredis.NewClient(&goredis.Options{Addr: fx.P.Addr(), ContextTimeoutEnabled: true}) // MaxRetries: go-redis's 3
 				defer c.Close()
 				l := mustNew(t, c, &redis.Options{Prefix: fx.Prefix})
 				defer l.Close()
-				s := faulttable.MustAcquire(t, l, fx.Key)
+				s := faulttest.MustAcquire(t, l, fx.Key)
 				fx.P.CutNextReply(0)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()

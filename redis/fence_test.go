@@ -13,6 +13,7 @@ import (
 var fencedOpts = &redis.Options{Options: lock.Options{RetryInterval: testRetry}, Fence: true}
 
 func TestConformanceMiniredisFenced(t *testing.T) {
+	t.Parallel() // a miniredis of its own; the suite's keep-alive subtests sleep on real time
 	mr, c := mini(t)
 	locktest.Run(t, locktest.Harness{
 		New:           func(t *testing.T) lock.Lock { return mustNew(t, c, fencedOpts) },

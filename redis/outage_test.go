@@ -12,6 +12,7 @@ import (
 // away and comes back (the restart loses the data, so the wait then
 // acquires), instead of ending at the first failure.
 func TestWaitRidesOutRestart(t *testing.T) {
+	t.Parallel() // real time: a 1s outage
 	mr, c := mini(t)
 	holder, waiter := mustNew(t, c, testOpts), mustNew(t, c, testOpts)
 	defer holder.Close()

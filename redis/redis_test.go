@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"flag"
 	"net/url"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,7 +29,28 @@ import (
 // them (a Lock or client not closed, a keep-alive not stopped).
 func TestMain(m *testing.M) {
 	goredis.SetLogger(quietLogger{})
+	flag.Parse()
+	raiseParallel()
 	goleak.VerifyTestMain(m)
+}
+
+// raiseParallel lets 16 parallel tests run at once, rather than go test's
+// default of GOMAXPROCS, unless -parallel was given or a real server is
+// configured. The parallel tests on miniredis (the fault table, the
+// conformance suites, the keep-alive and wait tests) spend their time
+// sleeping on real time and waiting out timeouts, not computing: held to
+// GOMAXPROCS at once, they wait for each other's sleeps. The tests of a
+// real server keep the default: their suites run every subtest in
+// parallel against the one server. (TestOpenFailsFastAndQuietly, which
+// sets go-redis's global logger, is not parallel: it runs before all of
+// them.)
+func raiseParallel() {
+	keep := os.Getenv("LOCK_TEST_REDIS_URL") != "" || os.Getenv("LOCK_TEST_REDIS_CLUSTER_URL") != "" ||
+		os.Getenv("LOCK_TEST_REDIS_SENTINEL_URL") != ""
+	flag.Visit(func(f *flag.Flag) { keep = keep || f.Name == "test.parallel" })
+	if !keep {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(16, runtime.GOMAXPROCS(0))))
+	}
 }
 
 type quietLogger struct{}
@@ -89,6 +113,7 @@ func ctxT(t testing.TB) context.Context {
 }
 
 func TestConformanceMiniredis(t *testing.T) {
+	t.Parallel() // a miniredis of its own; the suite's keep-alive subtests sleep on real time
 	mr, c := mini(t)
 	locktest.Run(t, locktest.Harness{
 		New:           func(t *testing.T) lock.Lock { return mustNew(t, c, testOpts) },
@@ -185,6 +210,7 @@ func (h *refuseNXGet) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook 
 // GET, as redis before 7.0 does: the backend must switch to its acquire
 // script after the first refusal, and keep the contract.
 func TestConformanceOldServer(t *testing.T) {
+	t.Parallel() // a miniredis of its own; the suite's keep-alive subtests sleep on real time
 	mr, c := mini(t)
 	h := &refuseNXGet{}
 	c.AddHook(h)
@@ -252,7 +278,6 @@ func TestExpiryMilliseconds(t *testing.T) {
 	for _, tc := range []struct {
 		ttl, want time.Duration
 	}{
-		{time.Nanosecond, 2 * time.Millisecond},
 		{time.Millisecond, 2 * time.Millisecond},
 		{time.Millisecond + time.Nanosecond, 3 * time.Millisecond},
 		{1500 * time.Microsecond, 3 * time.Millisecond},

@@ -19,7 +19,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/internal/urlparam"
+	"github.com/distlock/lock/urlparam"
 )
 
 // DefaultTimeout is the timeout of the clients that lock.Open makes, when

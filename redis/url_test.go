@@ -19,7 +19,7 @@ import (
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/internal/testcert"
 	"github.com/distlock/lock/internal/testnet"
-	"github.com/distlock/lock/internal/urlparam/leakcheck"
+	"github.com/distlock/lock/urlparam/leakcheck"
 )
 
 // secret is the password of the URLs below; no error may contain it.
@@ -328,6 +328,7 @@ func silentServer(t *testing.T) string {
 // TestOpenHangingServer checks that Open returns at its ctx deadline when
 // the server accepts connections but never answers.
 func TestOpenHangingServer(t *testing.T) {
+	t.Parallel() // real time: a 300ms deadline
 	silent := silentServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

@@ -27,6 +27,7 @@ func eventually(within time.Duration, cond func() bool) bool {
 // stays subscribed while waits watch it, and is unsubscribed once it has
 // been idle for the idle time (a minute; 300ms here).
 func TestWatchChannelsIdle(t *testing.T) {
+	t.Parallel() // real time: channels idle for 300ms
 	mr := miniredis.RunT(t)
 	c := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
 	defer c.Close()

@@ -9,9 +9,9 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/internal/memcachedfake"
 	"github.com/distlock/lock/internal/testnet"
 	_ "github.com/distlock/lock/memcached"
+	"github.com/distlock/lock/memcached/memcachedtest"
 	_ "github.com/distlock/lock/memory"
 	_ "github.com/distlock/lock/redis"
 )
@@ -22,7 +22,7 @@ import (
 // same meaning, refuses a bare number, and says ErrInvalidURL for a URL it
 // cannot use but not for a store it cannot reach.
 func TestSharedParameters(t *testing.T) {
-	mc, err := memcachedfake.Start(nil)
+	mc, err := memcachedtest.Start(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,12 @@
-// Package urlparam reads the query parameters of a backend URL: typed
-// values, durations with their units, the parameters every backend shares,
-// and an error for every parameter left unread that lists the valid ones.
+// Package urlparam reads the query parameters of a backend's URL the way
+// every backend of this module does, so that one query string carries from
+// one backend to another: typed values, durations with their units (a bare
+// "500" is an error that says how to write it), the parameters every
+// backend shares (Query.Common: prefix, retry_interval, max_ttl,
+// close_timeout), and one error for every bad or unknown parameter, which
+// lists the valid ones and never shows a secret's value. A backend's
+// Opener (see lock.Register) reads its parameters with a Query, then
+// returns Err wrapped by Invalid, which makes it match lock.ErrInvalidURL.
 package urlparam
 
 import (

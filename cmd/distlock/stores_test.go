@@ -16,8 +16,8 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/distlock/lock/internal/memcachedfake"
 	"github.com/distlock/lock/memcached"
+	"github.com/distlock/lock/memcached/memcachedtest"
 )
 
 // A store is a lock store that distlock processes share in a test, with a
@@ -31,7 +31,7 @@ type store struct {
 	// held reports whether the store holds a lock on key.
 	held func(t *testing.T, key string) bool
 	// fake is the server of the in-process fake memcached, else nil.
-	fake *memcachedfake.Server
+	fake *memcachedtest.Server
 }
 
 // stores returns the stores to run the end-to-end tests on: an in-process
@@ -52,7 +52,7 @@ func stores(t *testing.T) []store {
 
 func fakeMemcached(t *testing.T) store {
 	t.Helper()
-	srv, err := memcachedfake.Start(nil)
+	srv, err := memcachedtest.Start(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distlock/lock/internal/faultproxy"
+	"github.com/distlock/lock/locktest/faultproxy"
 )
 
 // flapper runs a fault proxy in front of the store and flaps it between

@@ -14,7 +14,7 @@
 // cycles a second of a local server, over ten minutes; .ci/run uses 300.
 //
 // With -faults, the processes reach the store through a fault proxy that
-// the parent runs (internal/faultproxy), which flaps between passing
+// the parent runs (locktest/faultproxy), which flaps between passing
 // traffic and faults: slow replies (under and over the client's timeout),
 // reset connections, replies cut short, a black hole, and a store that
 // refuses connections. Errors are then expected, and counted; only a

@@ -1,5 +1,5 @@
 // Package fakeclock is a clock that tests move by hand, for the stores that
-// take one (memory.Options.Now, memcachedfake.Options.Now).
+// take one (memory.Options.Now, memcachedtest.Options.Now).
 package fakeclock
 
 import (

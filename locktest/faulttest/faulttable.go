@@ -1,11 +1,17 @@
-// Package faulttable is the fault table that the backends' tests share. It
-// puts a faultproxy between a Lock opened by URL (so with the defaults of
-// the clients the backend makes) and the server, injects one fault around
-// one call, and checks, against the server directly:
+// Package faulttest is the fault suite of lock backends, the second half of
+// the conformance kit after package locktest: every backend, ours or a
+// contributor's, runs it with one call, [Run], from its tests. It puts a
+// TCP fault proxy (package faultproxy) between a Lock and the server,
+// injects one fault around one call (latency past the timeouts, a black
+// hole, connections reset, a reply cut short, a server down, a restart that
+// loses the data), and checks, against the server directly:
 //
 //   - nothing false: no acquire, extend or release reported that the server
 //     does not show, and no ErrNotHeld while the server still holds the
 //     token (nor at all before the ttl, unless the fault lost the data);
+//   - errors classified: a call that fails in transit returns an error that
+//     matches lock.ErrUnavailable (or its ctx's error), never a bare
+//     transport error;
 //   - every call bounded: within its ctx deadline, or with none within the
 //     bound that the backend's package doc states for its defaults;
 //   - nothing orphaned: the key free within a second of the fault healing;
@@ -14,10 +20,12 @@
 //     ErrNotHeld.
 //
 // Run makes every call under every fault, on every store of a Backend, and
-// logs a table of the figures. What differs between the backends is the
+// logs a table of the figures. What differs between backends is the
 // Backend's: how a server is started, read directly and made to lose its
-// data, and the bounds that its package doc states.
-package faulttable
+// data, how a Lock reaches it through the proxy (by URL, or a constructor),
+// and the bounds that its package doc states. The fault tests of package
+// memcached and package redis are worked examples.
+package faulttest
 
 import (
 	"context"
@@ -31,7 +39,7 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
-	"github.com/distlock/lock/internal/faultproxy"
+	"github.com/distlock/lock/locktest/faultproxy"
 )
 
 // TTL is the ttl of the locks taken around faults: long enough that no
@@ -41,10 +49,12 @@ const TTL = 10 * time.Second
 // freeWithin is how soon after the fault heals the key must be free.
 const freeWithin = time.Second
 
-// releasePauses is the most the Lease's three release tries pause in
-// between (jittered, from a sixteenth of the default retry interval,
-// doubling).
-const releasePauses = lock.DefaultRetryInterval/16 + lock.DefaultRetryInterval/8
+// releaseBound is the most a Release takes with no ctx deadline: its
+// lock.ReleaseTries tries, and a pause of at most the default retry
+// interval between two.
+func (b *Backend) releaseBound() time.Duration {
+	return lock.ReleaseTries*b.CallBound + (lock.ReleaseTries-1)*lock.DefaultRetryInterval
+}
 
 // A Backend is what the table needs to know of a backend.
 type Backend struct {
@@ -58,8 +68,8 @@ type Backend struct {
 	// The figures logged are the measured ones.
 	Slack time.Duration
 	// CallBound bounds one call to the store of a Lock opened by URL, with
-	// no ctx deadline: a Release, three tries, takes at most three of them
-	// and the pauses in between.
+	// no ctx deadline: a Release, of up to lock.ReleaseTries tries, takes
+	// at most that many of them and the pauses in between.
 	CallBound time.Duration
 	// TryAcquireBound bounds a TryAcquire with no ctx deadline.
 	TryAcquireBound time.Duration
@@ -83,8 +93,12 @@ type Server struct {
 	// Addr is the server's address, that the proxy forwards to.
 	Addr string
 	// URL returns the URL of a Lock through the proxy at proxyAddr, with
-	// the key prefix given.
+	// the key prefix given: the Lock is opened with lock.Open, so with the
+	// defaults of the clients the backend makes. Used when Open is nil.
 	URL func(proxyAddr, prefix string) string
+	// Open, when set, returns a Lock through the proxy at proxyAddr, with
+	// the key prefix given, for a backend without a URL scheme.
+	Open func(ctx context.Context, proxyAddr, prefix string) (lock.Lock, error)
 	// Token reads the token stored for key on the server directly: ""
 	// when there is none.
 	Token func(key string) (string, error)
@@ -122,8 +136,13 @@ func NewFixture(t *testing.T, b *Backend, st Store, lossy bool) *Fixture {
 	fx := &Fixture{P: p, Prefix: "fault-" + rand.Text()[:10] + ":", Key: "k", t: t, b: b, srv: srv}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if fx.L, err = lock.Open(ctx, srv.URL(p.Addr(), fx.Prefix)); err != nil {
-		t.Fatalf("lock.Open through the proxy: %v", err)
+	if srv.Open != nil {
+		fx.L, err = srv.Open(ctx, p.Addr(), fx.Prefix)
+	} else {
+		fx.L, err = lock.Open(ctx, srv.URL(p.Addr(), fx.Prefix))
+	}
+	if err != nil {
+		t.Fatalf("opening a Lock through the proxy: %v", err)
 	}
 	t.Cleanup(func() { fx.L.Close() })
 	// A first cycle leaves a connection in the pool, so the call under the
@@ -308,6 +327,19 @@ func (f *figures) log(t *testing.T, column string, width int) {
 	t.Log(b.String())
 }
 
+// classified reports whether err is nil, an answer of the store, or a
+// failure that says so: one that matches lock.ErrUnavailable or a ctx
+// error. A bare transport error would leave the caller unable to tell it
+// from an answer.
+func classified(err error) bool {
+	return err == nil ||
+		errors.Is(err, lock.ErrNotAcquired) ||
+		errors.Is(err, lock.ErrNotHeld) ||
+		errors.Is(err, lock.ErrUnavailable) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled)
+}
+
 // outcome names an error for the table.
 func outcome(err error) string {
 	switch {
@@ -381,6 +413,9 @@ func Run(t *testing.T, b *Backend) {
 						fx := NewFixture(t, b, st, f.lossy)
 						r := o.run(fx, f)
 						r.store, r.fault = st.Name, f.name
+						if !classified(r.err) {
+							t.Errorf("%s under %s = %v; want an answer, or an error that matches lock.ErrUnavailable or the ctx's error", o.name, f.name, r.err)
+						}
 						if r.took > r.bound+b.Slack {
 							t.Errorf("%s under %s took %v; want at most %v (+%v slack)", o.name, f.name, r.took, r.bound, b.Slack)
 						}

@@ -1,4 +1,4 @@
-package faulttable
+package faulttest
 
 import (
 	"context"
@@ -102,7 +102,7 @@ func opAcquireLock(fx *Fixture, f fault) figure {
 // opRelease: Release with no deadline, of a lease held.
 func opRelease(fx *Fixture, f fault) figure {
 	t := fx.t
-	bound := 3*fx.b.CallBound + releasePauses // three tries
+	bound := fx.b.releaseBound()
 	s := MustAcquire(t, fx.L, fx.Key)
 	heal := f.start(fx)
 	begin := time.Now()
@@ -231,5 +231,5 @@ func opDo(fx *Fixture, f fault) figure {
 		t.Errorf("key still held %v after Do returned", freeWithin+fx.b.Slack)
 	}
 	// fn waits a ttl after the heal: free and again count from Do's return.
-	return figure{op: "Do", took: took, bound: 3*fx.b.CallBound + releasePauses, outcome: got, healed: returned, free: free}
+	return figure{op: "Do", took: took, bound: fx.b.releaseBound(), outcome: got, healed: returned, free: free}
 }

@@ -1,4 +1,7 @@
-// Package memcachedfake is an in-process fake memcached server for tests.
+// Package memcachedtest is an in-process fake memcached server for tests,
+// as net/http/httptest is for HTTP: tests of a program that locks with the
+// memcached backend run without a server. Start one, point the backend at
+// its Addr (memcached://ADDR, or a gomemcache client), Close it at the end.
 //
 // It listens on a loopback TCP port and follows the observable behaviour of
 // memcached 1.6 for the commands that the memcached backend and its tests
@@ -24,7 +27,7 @@
 // meta commands' flags that need more than an item's value, flags,
 // expiration and cas id (stale items, recache wins, base64 keys) are not
 // emulated.
-package memcachedfake
+package memcachedtest
 
 import (
 	"bufio"
@@ -180,7 +183,7 @@ func (s *Server) acceptLoop() {
 }
 
 // errLineTooLong ends a connection that sends an overlong command line.
-var errLineTooLong = errors.New("memcachedfake: command line too long")
+var errLineTooLong = errors.New("memcachedtest: command line too long")
 
 // serve runs the command loop of one connection.
 func (s *Server) serve(raw net.Conn) {

@@ -1,4 +1,4 @@
-package memcachedfake
+package memcachedtest
 
 import (
 	"bufio"
@@ -492,7 +492,7 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 // that is never stored, whose reply endReply, the opaque token echoed,
 // marks the end of the replies to the payload.
 const (
-	endRequest = "mg memcachedfake-end Oend\r\n"
+	endRequest = "mg memcachedtest-end Oend\r\n"
 	endReply   = "EN Oend\r\n"
 )
 

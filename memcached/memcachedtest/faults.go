@@ -1,4 +1,4 @@
-package memcachedfake
+package memcachedtest
 
 import (
 	"bufio"
@@ -97,6 +97,15 @@ const (
 type lateCmd struct {
 	toks []string
 	data []byte
+}
+
+// Faults returns how many of the faults injected for verb (by FailNext,
+// DropNextReply, LateReply or LandLate) no command has met yet: a test
+// counts from it the commands of that verb sent meanwhile.
+func (s *Server) Faults(verb string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.faults[verb])
 }
 
 func (s *Server) addFault(verb string, f fault) {

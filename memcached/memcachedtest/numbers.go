@@ -1,4 +1,4 @@
-package memcachedfake
+package memcachedtest
 
 import (
 	"math"

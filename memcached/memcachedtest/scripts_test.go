@@ -1,4 +1,4 @@
-package memcachedfake
+package memcachedtest
 
 import (
 	"fmt"
@@ -411,7 +411,7 @@ func TestCompareWithRealServer(t *testing.T) {
 	}
 
 	s := startServer(t, nil)
-	prefix := "memcachedfake-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	prefix := "memcachedtest-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	for _, sc := range protocolScripts(prefix) {
 		t.Run(sc.name, func(t *testing.T) {
 			want := runScript(t, realAddr, sc)

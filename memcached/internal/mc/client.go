@@ -58,7 +58,8 @@ func New(servers Servers, cfg Config) *Client {
 func (c *Client) Servers() Servers { return c.servers }
 
 // Conn returns a connection to server srv (an index in Servers), held by
-// the caller until it calls Release: one that no call holds, or a new one
+// the caller until it calls Release: one that no call holds (and that the
+// server has not closed meanwhile: see Conn.stale), or a new one
 // while there are fewer than MaxConns, or else the least held, which then
 // carries the commands of several calls at once. It waits, within ctx, for
 // a dial in progress when every connection is being dialled.
@@ -91,6 +92,10 @@ func (c *Client) Conn(ctx context.Context, srv int) (*Conn, error) {
 			case free < 0:
 				free = i
 			}
+		}
+		if best != nil && held == 0 && best.stale() {
+			c.mu.Unlock()
+			continue // dropped at the next look
 		}
 		if best != nil && (held == 0 || free < 0) {
 			best.claims.Add(1)

@@ -445,6 +445,25 @@ func (cn *Conn) passReadingLocked() {
 	}
 }
 
+// errClosedByPeer ends a connection found closed by its server while idle.
+var errClosedByPeer = errors.New("connection closed by the server while idle")
+
+// stale reports whether cn, held by no call, was closed by its server while
+// it had no command in flight (a restart), and ends it if so: a call then
+// gets another connection instead of a failure in transit on this one.
+func (cn *Conn) stale() bool {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.err != nil {
+		return true
+	}
+	if cn.head < len(cn.queue) || cn.writing || len(cn.wbuf) > 0 || cn.r.Buffered() > 0 || !closedByPeer(cn.nc) {
+		return false
+	}
+	cn.failLocked(errClosedByPeer)
+	return true
+}
+
 // fail ends the connection with err.
 func (cn *Conn) fail(err error) {
 	cn.mu.Lock()

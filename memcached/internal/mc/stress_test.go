@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distlock/lock/internal/memcachedfake"
+	"github.com/distlock/lock/memcached/memcachedtest"
 )
 
 // stressServer returns the server of LOCK_TEST_MEMCACHED_URL, or a fake.
@@ -25,7 +25,7 @@ func stressServer(t *testing.T) string {
 		}
 		return strings.Split(u.Host, ",")[0]
 	}
-	srv, err := memcachedfake.Start(nil)
+	srv, err := memcachedtest.Start(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
