@@ -111,10 +111,12 @@ func (p *faultProxy) serve(client net.Conn) {
 				if p.onCut != nil {
 					p.onCut()
 				}
-				cut()
 				if die.Load() {
+					// Stop listening before the cut: a client that sees
+					// the cut and dials again must find nobody.
 					p.stop()
 				}
+				cut()
 				return
 			}
 			if n > 0 {
