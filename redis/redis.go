@@ -144,6 +144,19 @@ func millis(ttl time.Duration) int64 {
 	return ms + 1
 }
 
+// wrap is the error of a call that failed. Waiting for a connection of
+// go-redis's pool in vain (its pool timeout: every connection busy, as
+// behind a stalled server) is a failure in transit, not an answer: it
+// wraps lock.ErrUnavailable, so that a keep-alive retries it until the
+// lease's deadline rather than giving the lease up (the Lock counts
+// network errors, not this one, as in transit on its own).
+func wrap(err error) error {
+	if errors.Is(err, goredis.ErrPoolTimeout) || errors.Is(err, goredis.ErrPoolExhausted) {
+		return fmt.Errorf("redis: %w: %w", lock.ErrUnavailable, err)
+	}
+	return fmt.Errorf("redis: %w", err)
+}
+
 // isReply reports whether err is an error reply of the server, which is a
 // definite answer, rather than a failure in transit after which the outcome
 // of a command is unknown.
@@ -233,10 +246,10 @@ func resendOnce(ctx context.Context, try func() error) error {
 	case err == nil:
 		return nil
 	case isReply(err), ctx.Err() != nil:
-		return fmt.Errorf("redis: %w", err)
+		return wrap(err)
 	}
 	if cerr := try(); cerr != nil {
-		return fmt.Errorf("redis: acquire failed in transit (%w), and checking its outcome failed: %w", err, cerr)
+		return wrap(fmt.Errorf("acquire failed in transit (%w), and checking its outcome failed: %w", err, cerr))
 	}
 	return nil
 }
@@ -279,7 +292,7 @@ func (b *backend) acquire(ctx context.Context, k, token string, ms int64) (bool,
 func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
 	ok, err := b.run(ctx, releaseScript, b.prefix+key, token)
 	if err != nil {
-		return false, fmt.Errorf("redis: %w", err)
+		return false, wrap(err)
 	}
 	return ok, nil
 }
@@ -290,7 +303,7 @@ func (b *backend) Release(ctx context.Context, key, token string) (bool, error) 
 func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	ok, err := b.run(ctx, extendScript, b.prefix+key, token, millis(ttl))
 	if err != nil {
-		return false, fmt.Errorf("redis: %w", err)
+		return false, wrap(err)
 	}
 	return ok, nil
 }
