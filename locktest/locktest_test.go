@@ -177,7 +177,10 @@ func runMap(t *testing.T, flaw string) {
 
 // TestCorrectBackendPasses is the positive control: the suite passes a
 // correct backend.
-func TestCorrectBackendPasses(t *testing.T) { runMap(t, "") }
+func TestCorrectBackendPasses(t *testing.T) {
+	t.Parallel()
+	runMap(t, "")
+}
 
 // TestBrokenBackend runs the suite, in a child process, against backends
 // with one flaw each, and expects it to fail, naming the broken rule.
@@ -186,6 +189,7 @@ func TestBrokenBackend(t *testing.T) {
 		runMap(t, flaw)
 		return
 	}
+	t.Parallel()
 	for flaw, subtest := range map[string]string{
 		"release-ignores-owner":     "ReleaseDoesNotStealNewOwner",
 		"acquire-overwrites":        "Exclusive",
