@@ -1,9 +1,11 @@
 package lock
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -22,7 +24,8 @@ type Opener func(ctx context.Context, u *url.URL) (Lock, error)
 var registry = struct {
 	sync.RWMutex
 	openers map[string]Opener
-}{openers: make(map[string]Opener)}
+	ports   map[string]string // scheme's default port, if registered
+}{openers: make(map[string]Opener), ports: make(map[string]string)}
 
 // Register makes a backend available to [Open] under scheme (any case).
 // Backend packages call it from init, so programs select them by import.
@@ -41,6 +44,46 @@ func Register(scheme string, opener Opener) {
 		panic("lock: Register called twice for scheme " + scheme)
 	}
 	registry.openers[scheme] = opener
+}
+
+// RegisterPort records the port that servers of scheme, a registered
+// scheme, listen on by default, such as "11211". Open's error for a host
+// and port written without a scheme (localhost:6379) then names the scheme
+// whose port it is, and its other errors about a missing scheme show an
+// example with a scheme and port that are registered. It panics if scheme
+// is not registered.
+func RegisterPort(scheme, port string) {
+	scheme = strings.ToLower(scheme)
+	registry.Lock()
+	defer registry.Unlock()
+	if _, ok := registry.openers[scheme]; !ok {
+		panic("lock: RegisterPort for the unregistered scheme " + scheme)
+	}
+	registry.ports[scheme] = port
+}
+
+// example returns a URL of a registered scheme for host, with the port
+// that scheme registered: the scheme whose port is port, if any, or else
+// the first, in sorted order, with a port; "SCHEME://" when none has one.
+func example(host, port string) string {
+	registry.RLock()
+	defer registry.RUnlock()
+	var first string
+	for _, scheme := range slices.Sorted(maps.Keys(registry.ports)) {
+		if registry.ports[scheme] == port {
+			return scheme + "://" + net.JoinHostPort(host, port)
+		}
+		if first == "" {
+			first = scheme
+		}
+	}
+	switch {
+	case first == "":
+		return "SCHEME://" + net.JoinHostPort(host, cmp.Or(port, "PORT"))
+	case port != "":
+		return first + "://" + net.JoinHostPort(host, port)
+	}
+	return first + "://" + net.JoinHostPort(host, registry.ports[first])
 }
 
 // Schemes returns the registered schemes, sorted.
@@ -106,16 +149,10 @@ func noScheme(raw string) error {
 		return nil // memory:x, redis:x and the like: said below
 	}
 	if !hostAndPort(raw) {
-		return fmt.Errorf("lock: open: %w: no scheme (the URL is not shown: it may hold a password): want a URL such as memcached://127.0.0.1:11211 (registered: %s)", ErrInvalidURL, registered())
+		return fmt.Errorf("lock: open: %w: no scheme (the URL is not shown: it may hold a password): want a URL such as %s (registered: %s)", ErrInvalidURL, example("127.0.0.1", ""), registered())
 	}
-	scheme := "memcached"
-	if _, port, _ := net.SplitHostPort(raw); port == "6379" || port == "6380" {
-		scheme = "redis"
-	}
-	if s := Schemes(); len(s) > 0 && !slices.Contains(s, scheme) {
-		scheme = s[0]
-	}
-	return fmt.Errorf("lock: open %q: %w: no scheme: want a URL such as %s://%s (registered: %s)", raw, ErrInvalidURL, scheme, raw, registered())
+	host, port, _ := net.SplitHostPort(raw)
+	return fmt.Errorf("lock: open %q: %w: no scheme: want a URL such as %s (registered: %s)", raw, ErrInvalidURL, example(host, port), registered())
 }
 
 // hostAndPort reports whether raw is a host name or IP address and a port,

@@ -22,6 +22,26 @@ func init() {
 	lock.Register("test-deadline", func(ctx context.Context, u *url.URL) (lock.Lock, error) {
 		return nil, fmt.Errorf("dial %s: %w", u.Host, context.DeadlineExceeded)
 	})
+	lock.Register("test-port", func(ctx context.Context, u *url.URL) (lock.Lock, error) {
+		return nil, errTestOpener
+	})
+	lock.RegisterPort("Test-Port", "4242")
+}
+
+// TestNoSchemeExample checks the example URL of Open's errors about a
+// missing scheme: the scheme whose registered port is the one written, or
+// else one that registered a port; the root knows no backend's port.
+func TestNoSchemeExample(t *testing.T) {
+	for raw, want := range map[string]string{
+		"localhost:4242":                 "want a URL such as test-port://localhost:4242 ",
+		"10.0.0.1:9999":                  "want a URL such as test-port://10.0.0.1:9999 ",
+		"127.0.0.1:4242?password=secret": "want a URL such as test-port://127.0.0.1:4242 ",
+	} {
+		_, err := lock.Open(context.Background(), raw)
+		if !errors.Is(err, lock.ErrInvalidURL) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "secret") {
+			t.Errorf("Open(%q) = %v; want ErrInvalidURL, %q, and no password", raw, err, want)
+		}
+	}
 }
 
 func TestSchemes(t *testing.T) {
@@ -156,10 +176,11 @@ func TestOpenAtInQuery(t *testing.T) {
 func TestRegisterPanics(t *testing.T) {
 	opener := func(context.Context, *url.URL) (lock.Lock, error) { return nil, nil }
 	for name, f := range map[string]func(){
-		"empty scheme":    func() { lock.Register("", opener) },
-		"nil opener":      func() { lock.Register("test-nil", nil) },
-		"duplicate":       func() { lock.Register("memory", opener) },
-		"duplicate, case": func() { lock.Register("TEST-fail", opener) },
+		"empty scheme":      func() { lock.Register("", opener) },
+		"nil opener":        func() { lock.Register("test-nil", nil) },
+		"duplicate":         func() { lock.Register("memory", opener) },
+		"duplicate, case":   func() { lock.Register("TEST-fail", opener) },
+		"port of no scheme": func() { lock.RegisterPort("test-unregistered", "1") },
 	} {
 		func() {
 			defer func() {

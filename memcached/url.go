@@ -18,7 +18,10 @@ import (
 // DefaultPort is the port of a server named in a URL without one.
 const DefaultPort = "11211"
 
-func init() { lock.Register(Scheme, openURL) }
+func init() {
+	lock.Register(Scheme, openURL)
+	lock.RegisterPort(Scheme, "11211")
+}
 
 // openURL opens a memcached:// URL; see the package doc, # URLs.
 func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {

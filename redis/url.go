@@ -32,6 +32,7 @@ const DefaultTimeout = 300 * time.Millisecond
 func init() {
 	lock.Register(Scheme, openURL)
 	lock.Register(SchemeTLS, openURL)
+	lock.RegisterPort(Scheme, "6379")
 }
 
 // openURL opens a redis:// or rediss:// URL; see the package doc, # URLs.
