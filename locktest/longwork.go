@@ -32,18 +32,23 @@ func (e *env) takeAway(key string, ttl time.Duration) {
 	e.h.Advance(ttl + e.h.Granularity + time.Millisecond)
 }
 
-// pass lets d of the lock's time pass: real time, and on a store clock the
-// test moves, as much store time too, in steps a keep-alive can follow.
+// pass lets d and then the harness's Granularity of the lock's time pass:
+// real time, and on a store clock the test moves, as much store time too,
+// in steps a keep-alive can follow. The Granularity is store time only: on
+// a clock the test moves, it is spread over the steps, not slept.
 func (e *env) pass(d time.Duration) {
 	if e.h.Advance == nil {
-		time.Sleep(d)
+		time.Sleep(d + e.h.Granularity)
 		return
 	}
 	step := e.keepTTL() / 3
-	for ; d > 0; d -= step {
+	steps := int((d + step - 1) / step)
+	extra := e.h.Granularity / time.Duration(steps)
+	for i := 0; i < steps; i++ {
 		time.Sleep(step)
-		e.h.Advance(step)
+		e.h.Advance(step + extra)
 	}
+	e.h.Advance(e.h.Granularity - extra*time.Duration(steps))
 }
 
 // testKeepAliveOutlivesTTL: a lease kept alive holds its lock for several
@@ -60,7 +65,7 @@ func testKeepAliveOutlivesTTL(e *env) {
 	if err := s.KeepAlive(e.ctx, ttl/6); err != nil {
 		e.Fatalf("KeepAlive() = %v; want nil", err)
 	}
-	e.pass(3*ttl + e.h.Granularity)
+	e.pass(3 * ttl)
 	if err := s.Err(); err != nil {
 		e.Fatalf("lease kept alive for 3 ttls: Err() = %v; want nil", err)
 	}
@@ -149,7 +154,7 @@ func testDo(e *env) {
 		if s := lock.LeaseFromContext(ctx); s == nil || s.Key() != key {
 			e.Errorf("LeaseFromContext(fn's ctx) = %v; want the lease of %q", s, key)
 		}
-		e.pass(2*ttl + e.h.Granularity)
+		e.pass(2 * ttl)
 		e.mustNotTry(b, key, "Do runs under it")
 		return ctx.Err()
 	})

@@ -49,7 +49,6 @@ func boundedOps(l lock.Lock, s *lock.Lease) map[string]func(ctx context.Context)
 // stopped answering fails within CallTimeout (the default, 1s), retries
 // included, with an error matching lock.ErrUnavailable.
 func TestBoundNoDeadline(t *testing.T) {
-	t.Parallel() // real time: its subject is a bound on it
 	l, s := stalledLocks(t, nil)
 	for name, op := range boundedOps(l, s) {
 		start := time.Now()
@@ -68,7 +67,6 @@ func TestBoundNoDeadline(t *testing.T) {
 // TestBoundDeadline: a call returns by its ctx's deadline, with an error
 // matching context.DeadlineExceeded.
 func TestBoundDeadline(t *testing.T) {
-	t.Parallel() // real time: its subject is a bound on it
 	l, s := stalledLocks(t, nil)
 	for name, op := range boundedOps(l, s) {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -87,7 +85,6 @@ func TestBoundDeadline(t *testing.T) {
 
 // TestBoundCancel: cancelling a ctx with no deadline cuts a call short.
 func TestBoundCancel(t *testing.T) {
-	t.Parallel() // real time: its subject is a bound on it
 	l, s := stalledLocks(t, nil)
 	for name, op := range boundedOps(l, s) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -108,7 +105,6 @@ func TestBoundCancel(t *testing.T) {
 
 // TestBoundCallTimeout: Options.CallTimeout sets the bound.
 func TestBoundCallTimeout(t *testing.T) {
-	t.Parallel() // real time: its subject is a bound on it
 	const bound = 300 * time.Millisecond
 	l, s := stalledLocks(t, &memcached.Options{CallTimeout: bound, Timeout: 100 * time.Millisecond})
 	for name, op := range boundedOps(l, s) {
@@ -157,7 +153,6 @@ func blackHole(t *testing.T) string {
 // TestDialBlackHole: Dial of a server that accepts and never answers fails
 // within CallTimeout, or by ctx's deadline.
 func TestDialBlackHole(t *testing.T) {
-	t.Parallel() // real time: its subject is a bound on it
 	addr := blackHole(t)
 	start := time.Now()
 	if l, err := memcached.Dial(context.Background(), []string{addr}, nil); err == nil {

@@ -2,11 +2,11 @@ package memory_test
 
 import (
 	"flag"
-	"runtime"
-	"strconv"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/distlock/lock/internal/testpar"
 )
 
 // TestMain runs the tests and then fails the package if any goroutine
@@ -14,19 +14,6 @@ import (
 // keep-alive, janitor or background release still running.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	raiseParallel()
+	testpar.Raise()
 	goleak.VerifyTestMain(m)
-}
-
-// raiseParallel lets 16 parallel tests run at once, rather than go test's
-// default of GOMAXPROCS, unless -parallel was given. The parallel tests
-// here (the conformance suites and their subtests on real time) spend
-// their time sleeping, not computing: held to GOMAXPROCS at once, they
-// wait for each other's sleeps.
-func raiseParallel() {
-	keep := false
-	flag.Visit(func(f *flag.Flag) { keep = keep || f.Name == "test.parallel" })
-	if !keep {
-		_ = flag.Set("test.parallel", strconv.Itoa(max(16, runtime.GOMAXPROCS(0))))
-	}
 }

@@ -7,8 +7,6 @@ import (
 	"flag"
 	"net/url"
 	"os"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +15,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/distlock/lock/internal/testpar"
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/locktest"
@@ -30,27 +30,8 @@ import (
 func TestMain(m *testing.M) {
 	goredis.SetLogger(quietLogger{})
 	flag.Parse()
-	raiseParallel()
+	testpar.Raise("LOCK_TEST_REDIS_URL", "LOCK_TEST_REDIS_CLUSTER_URL", "LOCK_TEST_REDIS_SENTINEL_URL")
 	goleak.VerifyTestMain(m)
-}
-
-// raiseParallel lets 16 parallel tests run at once, rather than go test's
-// default of GOMAXPROCS, unless -parallel was given or a real server is
-// configured. The parallel tests on miniredis (the fault table, the
-// conformance suites, the keep-alive and wait tests) spend their time
-// sleeping on real time and waiting out timeouts, not computing: held to
-// GOMAXPROCS at once, they wait for each other's sleeps. The tests of a
-// real server keep the default: their suites run every subtest in
-// parallel against the one server. (TestOpenFailsFastAndQuietly, which
-// sets go-redis's global logger, is not parallel: it runs before all of
-// them.)
-func raiseParallel() {
-	keep := os.Getenv("LOCK_TEST_REDIS_URL") != "" || os.Getenv("LOCK_TEST_REDIS_CLUSTER_URL") != "" ||
-		os.Getenv("LOCK_TEST_REDIS_SENTINEL_URL") != ""
-	flag.Visit(func(f *flag.Flag) { keep = keep || f.Name == "test.parallel" })
-	if !keep {
-		_ = flag.Set("test.parallel", strconv.Itoa(max(16, runtime.GOMAXPROCS(0))))
-	}
 }
 
 type quietLogger struct{}
