@@ -188,9 +188,12 @@ func TestQueuedCallsCancelled(t *testing.T) {
 		t.Error(err)
 	}
 	srv.Resume()
-	// The connection may end meanwhile (the abandoned commands' timeout,
-	// a reply out of step): the first call after may fail in transit, and
-	// the Lock decides the resend, so a wait is what must succeed.
+	// The stalled server never answers the commands it read meanwhile, as a
+	// network that drops replies: the next reply on that connection is a
+	// later command's, which its opaque number exposes, and the connection
+	// ends (or the abandoned commands' timeout ends it first). The first
+	// call after may so fail in transit; the Lock decides the resend, and a
+	// wait is what must succeed.
 	if err := l.AcquireLock(ctx, "after", time.Minute, 5*time.Second); err != nil {
 		t.Errorf("AcquireLock after the server came back = %v; want nil", err)
 	}
