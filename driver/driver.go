@@ -13,7 +13,10 @@
 // the smallest example.
 //
 // Errors say what the Lock may assume. One that wraps lock.ErrUnavailable
-// (or is a network error) means the outcome is unknown: waits retry it, an
+// means the outcome is unknown (the Lock also counts as such, and makes
+// match ErrUnavailable, a net.Error, io.EOF, io.ErrUnexpectedEOF,
+// os.ErrDeadlineExceeded, net.ErrClosed and the ECONNREFUSED, ECONNRESET,
+// ECONNABORTED and EPIPE errnos; wrap any other failure in transit): waits retry it, an
 // acquire's token is released in the background, and a release is sent
 // again and judged by the lease's deadline, so a backend whose own retry of
 // a release finds the token gone should answer so rather than decide. Any
@@ -35,9 +38,13 @@ import (
 type Backend interface {
 	// Acquire stores token under key for ttl if key is free (absent or
 	// expired), or reports false. It never reports true unless token is
-	// stored, nor lets key expire before ttl has passed from its call. An
-	// error means the outcome is unknown; a backend that can learn it
-	// cheaply should answer.
+	// stored, nor lets key expire before ttl has passed from its call (a
+	// ttl is rounded up to what the store counts, never down). An error
+	// means the outcome is unknown; a backend that can learn it cheaply
+	// should answer. The Lock gives each attempt a token of its own: a key
+	// that stores token already can only be an earlier try of this one
+	// (sent again by the backend or its client), which Acquire may report
+	// acquired or not, but never stores twice.
 	Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
 
 	// Release deletes key if it stores token, or reports false.

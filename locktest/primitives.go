@@ -224,6 +224,21 @@ func testPrimitiveTTLNotShortened(e *env) {
 		e.Fatalf("Extend(%q) by its holder = false; want true", short(key))
 	}
 	check(key, tok, ttl, start, "Extend")
+
+	if e.h.Advance != nil {
+		// Below a millisecond too, on a clock the test moves: 1.5ms is
+		// not 1ms.
+		const fine = 1500 * time.Microsecond
+		key, tok = e.key(), token()
+		if !e.acquire(b, key, tok, fine) {
+			e.Fatalf("Acquire(%q) of a free key = false; want true", short(key))
+		}
+		e.h.Advance(fine - time.Microsecond)
+		if e.acquire(b, key, token(), longTTL) {
+			e.Fatalf("Acquire(%q) by another token %v after its holder's Acquire with ttl %v = true; want false: the ttl was shortened", short(key), fine-time.Microsecond, fine)
+		}
+		e.release(b, key, tok)
+	}
 }
 
 // ttlCheck returns a check that key, given ttl by a call that began at

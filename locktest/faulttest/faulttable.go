@@ -46,6 +46,9 @@ import (
 // expiry hides an orphaned lock or a false loss.
 const TTL = 10 * time.Second
 
+// scenarioLimit bounds one scenario, far above any bound it checks.
+const scenarioLimit = 2 * time.Minute
+
 // freeWithin is how soon after the fault heals the key must be free.
 const freeWithin = time.Second
 
@@ -67,9 +70,11 @@ type Backend struct {
 	// round trip (or of an attempt), so that one more timed out fails.
 	// The figures logged are the measured ones.
 	Slack time.Duration
-	// CallBound bounds one call to the store of a Lock opened by URL, with
-	// no ctx deadline: a Release, of up to lock.ReleaseTries tries, takes
-	// at most that many of them and the pauses in between.
+	// CallBound bounds one round trip of the Lock's backend with no ctx
+	// deadline (its own timeout): Run allows a Release lock.ReleaseTries of
+	// them and the pauses in between. The calls with a ctx deadline are
+	// bounded by it: Acquire 400ms, AcquireLock's timeout 500ms, Extend
+	// 150ms.
 	CallBound time.Duration
 	// TryAcquireBound bounds a TryAcquire with no ctx deadline.
 	TryAcquireBound time.Duration
@@ -93,7 +98,8 @@ type Server struct {
 	// Addr is the server's address, that the proxy forwards to.
 	Addr string
 	// URL returns the URL of a Lock through the proxy at proxyAddr, with
-	// the key prefix given: the Lock is opened with lock.Open, so with the
+	// the key prefix given (each scenario has its own, so the Lock must
+	// take one): the Lock is opened with lock.Open, so with the
 	// defaults of the clients the backend makes. Used when Open is nil.
 	URL func(proxyAddr, prefix string) string
 	// Open, when set, returns a Lock through the proxy at proxyAddr, with
@@ -102,7 +108,8 @@ type Server struct {
 	// Token reads the token stored for key on the server directly: ""
 	// when there is none.
 	Token func(key string) (string, error)
-	// TTL reads the remaining lifetime of key on the server directly.
+	// TTL reads the remaining lifetime of key on the server directly: 0
+	// or less when there is none.
 	TTL func(key string) (time.Duration, error)
 	// Lose loses the data of the keys named (or all), as a restart without
 	// persistence does. It is called while the proxy is down, in the
@@ -410,6 +417,12 @@ func Run(t *testing.T, b *Backend) {
 				for _, o := range ops {
 					t.Run(f.name+"/"+o.name, func(t *testing.T) {
 						t.Parallel()
+						// A call that never returns (a backend with no
+						// timeout of its own) must fail the run, not hang it.
+						watchdog := time.AfterFunc(scenarioLimit, func() {
+							panic(fmt.Sprintf("faulttest: %s still running after %v: a call under the fault never returned (does the backend bound each round trip?)", t.Name(), scenarioLimit))
+						})
+						defer watchdog.Stop()
 						fx := NewFixture(t, b, st, f.lossy)
 						r := o.run(fx, f)
 						r.store, r.fault = st.Name, f.name
