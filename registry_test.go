@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/driver"
 	_ "github.com/distlock/lock/memory"
 )
 
@@ -41,6 +42,20 @@ func TestNoSchemeExample(t *testing.T) {
 		if !errors.Is(err, lock.ErrInvalidURL) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "secret") {
 			t.Errorf("Open(%q) = %v; want ErrInvalidURL, %q, and no password", raw, err, want)
 		}
+	}
+}
+
+// TestDriver checks that lock.Driver gives the backend under a Lock made by
+// lock.New, and nil for anything else.
+func TestDriver(t *testing.T) {
+	b := newMap()
+	l := lock.New(b, nil)
+	defer l.Close()
+	if got := lock.Driver(l); got != driver.Backend(b) {
+		t.Errorf("Driver(New(b)) = %v; want b", got)
+	}
+	if got := lock.Driver(nil); got != nil {
+		t.Errorf("Driver(nil) = %v; want nil", got)
 	}
 }
 

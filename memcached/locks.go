@@ -148,9 +148,7 @@ func settleSwap(inTransit func(error) bool, attempt func() (state, error)) (stat
 			return absent, errors.New("memcached: the item kept changing under the compare-and-swap")
 		case err == nil:
 			return st, nil
-		case !inTransit(err):
-			return absent, wrap(err)
 		}
-		return absent, unavailable(err)
+		return absent, settleError(inTransit, err)
 	}
 }

@@ -415,8 +415,8 @@ func unavailable(err error) error {
 }
 
 // settleError is the error of a command of a lock that failed: in transit
-// (as the meta client tells) it wraps lock.ErrUnavailable.
-func settleError(err error) error {
+// (as the protocol's inTransit tells) it wraps lock.ErrUnavailable.
+func settleError(inTransit func(error) bool, err error) error {
 	if inTransit(err) {
 		return unavailable(err)
 	}

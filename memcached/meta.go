@@ -237,7 +237,7 @@ func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 			err = c.cut(err)
 			c.end()
 			for _, p := range ps {
-				batch[p.i].Err = settleError(err)
+				batch[p.i].Err = settleError(inTransit, err)
 			}
 			continue
 		}
@@ -267,7 +267,7 @@ func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 			case op.Err == nil && op.St == mc.NotFound:
 				b.hints.drop(p.native, x.Token)
 			case op.Err != nil: // not resent: the keep-alive's next step
-				x.Err = settleError(c.cut(op.Err))
+				x.Err = settleError(inTransit, c.cut(op.Err))
 			default: // the cas id changed: read it, as Extend alone
 				alone = append(alone, p.i)
 			}

@@ -73,8 +73,8 @@ type Backend struct {
 	// CallBound bounds one round trip of the Lock's backend with no ctx
 	// deadline (its own timeout): Run allows a Release lock.ReleaseTries of
 	// them and the pauses in between. The calls with a ctx deadline are
-	// bounded by it: Acquire 400ms, AcquireLock's timeout 500ms, Extend
-	// 150ms.
+	// bounded by it: Acquire 400ms, Extend 150ms; AcquireLock's timeout is
+	// 400ms, and it may return one retry interval past it.
 	CallBound time.Duration
 	// TryAcquireBound bounds a TryAcquire with no ctx deadline.
 	TryAcquireBound time.Duration
