@@ -71,7 +71,12 @@ func (l *locker) acquire(ctx context.Context, key, token string, ttl time.Durati
 // acquireInWait makes one attempt of a wait: as acquire, and, where the
 // backend tells, with how long the holder's lock has left (0: unknown).
 func (l *locker) acquireInWait(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, time.Duration, error) {
-	if l.fencer == nil && l.ttls != nil && l.watch != nil {
+	switch {
+	case l.watch == nil:
+	case l.fencer != nil && l.fencedTTLs != nil:
+		ok, fence, left, err := l.fencedTTLs.AcquireFencedOrTTL(ctx, key, token, ttl)
+		return ok, fence, left, classify(err)
+	case l.fencer == nil && l.ttls != nil:
 		ok, left, err := l.ttls.AcquireOrTTL(ctx, key, token, ttl)
 		return ok, 0, left, classify(err)
 	}

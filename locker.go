@@ -25,6 +25,7 @@ func New(b driver.Backend, opts *Options) Lock {
 	l.watch, _ = b.(driver.Watcher)
 	l.fencer, _ = b.(driver.Fencer)
 	l.ttls, _ = b.(driver.TTLReporter)
+	l.fencedTTLs, _ = b.(driver.FencedTTLReporter)
 	l.batch, _ = b.(driver.BatchExtender)
 	if sc, ok := b.(driver.Scoper); ok {
 		l.scope = "store " + sc.Scope()
@@ -71,10 +72,11 @@ func Driver(l Lock) driver.Backend {
 // hook may take any of these.
 type locker struct {
 	b            driver.Backend
-	watch        driver.Watcher       // nil unless b implements it
-	fencer       driver.Fencer        // nil unless b implements it
-	ttls         driver.TTLReporter   // nil unless b implements it
-	batch        driver.BatchExtender // nil unless b implements it
+	watch        driver.Watcher           // nil unless b implements it
+	fencer       driver.Fencer            // nil unless b implements it
+	ttls         driver.TTLReporter       // nil unless b implements it
+	fencedTTLs   driver.FencedTTLReporter // nil unless b implements it
+	batch        driver.BatchExtender     // nil unless b implements it
 	retry        time.Duration
 	maxTTL       time.Duration
 	closeTimeout time.Duration

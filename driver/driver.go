@@ -1,7 +1,7 @@
 // Package driver is what a lock store implements for package lock to build
 // a lock.Lock over it: [Backend], three atomic primitives on tokens, and the
-// optional [Watcher], [Fencer], [TTLReporter], [BatchExtender] and
-// [Scoper]. lock.New does the rest (validation,
+// optional [Watcher], [Fencer], [TTLReporter], [FencedTTLReporter],
+// [BatchExtender] and [Scoper]. lock.New does the rest (validation,
 // tokens, leases, waiting, keep-alive, Close) the same way for every store.
 //
 // A backend package calls lock.New from its constructors, registers its URL
@@ -67,6 +67,10 @@ type Watcher interface {
 	// first Watch of key is being set up (a subscription on its way) may
 	// be missed, but not by a Watch made after that: locktest checks that
 	// the second Watch of a key wakes within a second of its release.
+	// A Watcher that finds it cannot watch the store (its notifications
+	// do not arrive) returns nil: the wait then looks again when the
+	// holder's lock expires as a TTLReporter told, or within a second,
+	// or, from a backend that does not tell, after its backoff.
 	Watch(key string) <-chan struct{}
 }
 
@@ -85,7 +89,7 @@ type Fencer interface {
 // release, but no longer than a second (or the retry interval, if longer)
 // at a time, instead of polling a live holder with backoff. The Lock uses
 // it only for the attempts of a wait, and only if the Backend is a Watcher
-// and not a Fencer.
+// and not a Fencer (a Fencer implements FencedTTLReporter instead).
 type TTLReporter interface {
 	// AcquireOrTTL is Acquire, with Acquire's rules (a key that stores
 	// token already, from an earlier try that landed, is acquired), that
@@ -94,6 +98,17 @@ type TTLReporter interface {
 	// read only when ok is false and err nil. It should tell only when its
 	// Watcher will wake a wait on key at the next release.
 	AcquireOrTTL(ctx context.Context, key, token string, ttl time.Duration) (ok bool, left time.Duration, err error)
+}
+
+// FencedTTLReporter is TTLReporter for a Fencer: the Lock uses it, as it
+// uses TTLReporter, for the attempts of a wait of a Backend that is a
+// Watcher too, so that a store that fences every acquisition can still
+// spare its waits from polling a live holder.
+type FencedTTLReporter interface {
+	// AcquireFencedOrTTL is AcquireFenced that also returns, when another
+	// owner holds key, how long that lock has left, as
+	// TTLReporter.AcquireOrTTL does.
+	AcquireFencedOrTTL(ctx context.Context, key, token string, ttl time.Duration) (ok bool, fence uint64, left time.Duration, err error)
 }
 
 // BatchExtender is an optional interface of a Backend that extends many

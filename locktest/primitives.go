@@ -282,6 +282,9 @@ func testPrimitiveWatch(e *env) {
 			e.Fatalf("Acquire(%q) of a free key = false; want true", short(key))
 		}
 		ch := w.Watch(key)
+		if ch == nil {
+			e.Skip("the backend's Watch returned nil: it cannot watch this store now (see driver.Watcher)")
+		}
 		released := time.Now()
 		if !e.release(b, key, tok) {
 			e.Fatalf("Release(%q) by its holder = false; want true", short(key))
@@ -342,29 +345,47 @@ func testPrimitiveDoneContext(e *env) {
 			_, _, err = f.AcquireFenced(c.ctx, held, token(), longTTL)
 			check("AcquireFenced of a held key", err)
 		}
-		if r, ok := b.(driver.TTLReporter); ok {
-			_, _, err = r.AcquireOrTTL(c.ctx, held, token(), longTTL)
+		if r := ttlReporter(b); r != nil {
+			_, _, err = r(c.ctx, held, token(), longTTL)
 			check("AcquireOrTTL of a held key", err)
 		}
 	}
 	e.mustHold(b, held, tok, "calls by other tokens, with a done ctx, must leave the lock to its holder")
 }
 
-// testPrimitiveTTLReporter: a refused AcquireOrTTL tells how long the
-// holder's lock has left (or 0), never more than its ttl allows; a free key
-// is acquired.
+// ttlReporter returns b's AcquireOrTTL, or AcquireFencedOrTTL checked to
+// give a fence with every acquisition, or nil.
+func ttlReporter(b driver.Backend) func(ctx context.Context, key, token string, ttl time.Duration) (bool, time.Duration, error) {
+	if r, ok := b.(driver.FencedTTLReporter); ok {
+		return func(ctx context.Context, key, token string, ttl time.Duration) (bool, time.Duration, error) {
+			ok, fence, left, err := r.AcquireFencedOrTTL(ctx, key, token, ttl)
+			if err == nil && ok && fence == 0 {
+				err = fmt.Errorf("AcquireFencedOrTTL(%q) acquired with fence 0", short(key))
+			}
+			return ok, left, err
+		}
+	}
+	if r, ok := b.(driver.TTLReporter); ok {
+		return r.AcquireOrTTL
+	}
+	return nil
+}
+
+// testPrimitiveTTLReporter: a refused AcquireOrTTL (or
+// AcquireFencedOrTTL) tells how long the holder's lock has left (or 0),
+// never more than its ttl allows; a free key is acquired.
 func testPrimitiveTTLReporter(e *env) {
 	b := e.backend()
-	r, ok := b.(driver.TTLReporter)
-	if !ok {
-		e.Skip("the backend is not a driver.TTLReporter")
+	acquireOrTTL := ttlReporter(b)
+	if acquireOrTTL == nil {
+		e.Skip("the backend is not a driver.TTLReporter or driver.FencedTTLReporter")
 	}
 	key, holder, other := e.key(), token(), token()
 	const ttl = time.Minute
 	if !e.acquire(b, key, holder, ttl) {
 		e.Fatalf("Acquire(%q) of a free key = false; want true", short(key))
 	}
-	ok, left, err := r.AcquireOrTTL(e.ctx, key, other, ttl)
+	ok, left, err := acquireOrTTL(e.ctx, key, other, ttl)
 	if err != nil || ok {
 		e.Fatalf("AcquireOrTTL(%q) of a held key = %v, %v, %v; want false", short(key), ok, left, err)
 	}
@@ -372,7 +393,7 @@ func testPrimitiveTTLReporter(e *env) {
 		e.Fatalf("AcquireOrTTL(%q) of a key held for %v says %v left; want between 0 and %v", short(key), ttl, left, ttl+e.h.Granularity)
 	}
 	e.mustHold(b, key, holder, "a refused AcquireOrTTL must leave the lock to its holder")
-	ok, _, err = r.AcquireOrTTL(e.ctx, key, other, ttl)
+	ok, _, err = acquireOrTTL(e.ctx, key, other, ttl)
 	if err != nil || !ok {
 		e.Fatalf("AcquireOrTTL(%q) of a free key = %v, %v; want true", short(key), ok, err)
 	}
