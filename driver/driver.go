@@ -63,7 +63,12 @@ type Backend interface {
 type Watcher interface {
 	// Watch returns a channel that is closed when key is next released or
 	// found expired (at once if key is free), and not kept after that. The
-	// Lock calls it before each attempt. A release that comes while a
+	// Lock calls it before each attempt. A Watcher that is a TTLReporter
+	// or a FencedTTLReporter may wake only the waits whose attempt, made
+	// through AcquireOrTTL or AcquireFencedOrTTL after Watch, found key
+	// held (as the Lock's waits do): a store where telling waits costs
+	// every release something (PostgreSQL's NOTIFY) can then spare the
+	// releases no one waits for. A release that comes while a
 	// first Watch of key is being set up (a subscription on its way) may
 	// be missed, but not by a Watch made after that: locktest checks that
 	// the second Watch of a key wakes within a second of its release.

@@ -285,6 +285,13 @@ func testPrimitiveWatch(e *env) {
 		if ch == nil {
 			e.Skip("the backend's Watch returned nil: it cannot watch this store now (see driver.Watcher)")
 		}
+		if r := ttlReporter(b); r != nil {
+			// A wait's attempt, refused: a TTLReporter may wake only
+			// the waits that made one (see driver.Watcher).
+			if ok, _, err := r(e.ctx, key, token(), longTTL); ok || err != nil {
+				e.Fatalf("AcquireOrTTL(%q) of a held key = %v, %v; want false", short(key), ok, err)
+			}
+		}
 		released := time.Now()
 		if !e.release(b, key, tok) {
 			e.Fatalf("Release(%q) by its holder = false; want true", short(key))

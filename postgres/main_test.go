@@ -13,6 +13,6 @@ import (
 // outlives them: a Lock, pool or listener a test did not close.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	testpar.Raise("LOCK_TEST_POSTGRES_URL")
+	testpar.Raise("LOCK_TEST_POSTGRES_URL", "LOCK_TEST_PGBOUNCER_URL")
 	goleak.VerifyTestMain(m)
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -105,14 +107,15 @@ func newBackend(ctx context.Context, pool *pgxpool.Pool, opts *Options, owned bo
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	b := &backend{
-		pool:    pool,
-		owned:   owned,
-		timeout: opts.timeout(),
-		sql:     statements(t),
-		stop:    make(chan struct{}),
+		pool:     pool,
+		owned:    owned,
+		timeout:  opts.timeout(),
+		sql:      statements(t),
+		stop:     make(chan struct{}),
+		poolMode: poolMode(pool),
 	}
 	if opts != nil {
-		b.prefix = opts.Prefix
+		b.prefix, b.logger = opts.Prefix, opts.Logger
 	}
 	cc := pool.Config().ConnConfig
 	b.scope = fmt.Sprintf("postgres %s:%d/%s %s %q", cc.Host, cc.Port, cc.Database, t.name, b.prefix)
@@ -137,17 +140,50 @@ type backend struct {
 	timeout time.Duration
 	sql     sqlText
 	scope   string
-	watcher *watcher // nil: NoListen
+	watcher *watcher     // nil: NoListen
+	logger  *slog.Logger // nil: silent
+
+	poolMode   pgx.QueryExecMode // see mode
+	unprepared atomic.Bool       // see call
 
 	stop     chan struct{} // closed by Close: the sweep ends
 	sweeping sync.WaitGroup
 }
 
-// mode is how the statements are sent: unnamed, with their parameters'
-// types taken from their Go types, in one round trip, so that no session
-// state (a prepared statement) outlives the statement: a pooler in
-// transaction mode may hand the next one to another server connection.
-const mode = pgx.QueryExecModeExec
+// noPrepare is the mode of the statements once a pooler (PgBouncer in
+// transaction mode) has shown that prepared statements do not last:
+// unnamed, each in one round trip, with no session state.
+const noPrepare = pgx.QueryExecModeExec
+
+// mode is how the statements are sent: as the pool sends its own
+// (prepared once per connection, by default), unless that builds SQL
+// text from the values (the simple protocol) or a pooler made prepared
+// statements fail (see call): then as noPrepare.
+func (b *backend) mode() pgx.QueryExecMode {
+	if b.unprepared.Load() {
+		return noPrepare
+	}
+	return b.poolMode
+}
+
+// poolMode returns the mode of the backend's statements over pool.
+func poolMode(pool *pgxpool.Pool) pgx.QueryExecMode {
+	switch m := pool.Config().ConnConfig.DefaultQueryExecMode; m {
+	case pgx.QueryExecModeSimpleProtocol:
+		return noPrepare
+	default:
+		return m
+	}
+}
+
+// lostPrepared reports whether err says that a prepared statement was
+// missing (26000) or existed already (42P05) on the server connection:
+// a pooler gave the statement another connection than the one it was
+// prepared on. The statement was not run.
+func lostPrepared(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "26000" || pe.Code == "42P05")
+}
 
 // maxPlainKey is the longest stored key kept as it is; longer ones are
 // stored as their hash (a btree row holds about 2.7 kB at most).
@@ -184,30 +220,54 @@ func micros(ttl time.Duration) int64 {
 	return us
 }
 
-// call runs f under the statement timeout.
-func (b *backend) call(ctx context.Context, f func(ctx context.Context) error) error {
+// call runs f, a statement sent in mode, under the statement timeout. A
+// statement that a pooler kept from its prepared statement is sent again
+// (it was not run) without one, as every later statement is.
+func (b *backend) call(ctx context.Context, f func(ctx context.Context, mode pgx.QueryExecMode) error) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	return wrap(f(ctx))
+	m := b.mode()
+	err := f(ctx, m)
+	if m != noPrepare && lostPrepared(err) {
+		if !b.unprepared.Swap(true) {
+			b.logf("postgres: prepared statements do not last on this pool's connections (a pooler in transaction mode?): sending statements unprepared")
+		}
+		err = f(ctx, noPrepare)
+	}
+	return wrap(err)
+}
+
+func (b *backend) logf(msg string) {
+	if b.logger != nil {
+		b.logger.Info(msg)
+	}
 }
 
 func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	ok, _, _, err := b.AcquireFencedOrTTL(ctx, key, token, ttl)
+	ok, _, err := b.AcquireFenced(ctx, key, token, ttl)
 	return ok, err
 }
 
+// AcquireFenced implements driver.Fencer: one statement inserts the row,
+// or takes over an expired one, and returns its fence.
 func (b *backend) AcquireFenced(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
-	ok, fence, _, err := b.AcquireFencedOrTTL(ctx, key, token, ttl)
-	return ok, fence, err
+	var fence int64
+	err := b.call(ctx, func(ctx context.Context, mode pgx.QueryExecMode) error {
+		return b.pool.QueryRow(ctx, b.sql.acquire, mode, b.stored(key), []byte(token), micros(ttl)).Scan(&fence)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, 0, nil
+	}
+	return err == nil, uint64(fence), err
 }
 
-// AcquireFencedOrTTL implements driver.FencedTTLReporter: one statement
-// inserts the row, or takes over an expired one, and returns its fence,
-// or the time the holder's lock has left.
+// AcquireFencedOrTTL implements driver.FencedTTLReporter: AcquireFenced,
+// that also marks a live holder's row so that its release wakes the wait,
+// and tells how long that lock has left.
 func (b *backend) AcquireFencedOrTTL(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, time.Duration, error) {
 	var fence, left *int64
-	err := b.call(ctx, func(ctx context.Context) error {
-		return b.pool.QueryRow(ctx, b.sql.acquire, mode, b.stored(key), []byte(token), micros(ttl)).Scan(&fence, &left)
+	err := b.call(ctx, func(ctx context.Context, mode pgx.QueryExecMode) error {
+		return b.pool.QueryRow(ctx, b.sql.acquireInWait, mode, b.stored(key), []byte(token), micros(ttl)).Scan(&fence, &left)
 	})
 	switch {
 	case err != nil:
@@ -223,7 +283,7 @@ func (b *backend) AcquireFencedOrTTL(ctx context.Context, key, token string, ttl
 func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
 	k := b.stored(key)
 	var live bool
-	err := b.call(ctx, func(ctx context.Context) error {
+	err := b.call(ctx, func(ctx context.Context, mode pgx.QueryExecMode) error {
 		return b.pool.QueryRow(ctx, b.sql.release, mode, k, []byte(token), b.sql.channel, payload(k)).Scan(&live, nil)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -234,7 +294,7 @@ func (b *backend) Release(ctx context.Context, key, token string) (bool, error) 
 
 func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	var tag pgconn.CommandTag
-	err := b.call(ctx, func(ctx context.Context) (err error) {
+	err := b.call(ctx, func(ctx context.Context, mode pgx.QueryExecMode) (err error) {
 		tag, err = b.pool.Exec(ctx, b.sql.extend, mode, b.stored(key), []byte(token), micros(ttl))
 		return err
 	})
@@ -250,7 +310,10 @@ func (b *backend) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 	for i, x := range batch {
 		keys[i], tokens[i], ttls[i] = b.stored(x.Key), []byte(x.Token), micros(x.TTL)
 	}
-	err := b.call(ctx, func(ctx context.Context) error {
+	err := b.call(ctx, func(ctx context.Context, mode pgx.QueryExecMode) error {
+		for i := range batch {
+			batch[i].OK = false
+		}
 		rows, err := b.pool.Query(ctx, b.sql.extendBatch, mode, keys, tokens, ttls)
 		if err != nil {
 			return err
@@ -313,7 +376,7 @@ func (b *backend) sweep() {
 		}
 		for {
 			var tag pgconn.CommandTag
-			err := b.call(context.Background(), func(ctx context.Context) (err error) {
+			err := b.call(context.Background(), func(ctx context.Context, mode pgx.QueryExecMode) (err error) {
 				tag, err = b.pool.Exec(ctx, b.sql.sweep, mode, int64(sweepBatch))
 				return err
 			})
@@ -339,7 +402,7 @@ func wrap(err error) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
-		return fmt.Errorf("postgres: %w (create it as the package doc shows, or let New create it)", err)
+		return fmt.Errorf("postgres: %w (create it as the package doc shows, or leave it to the Lock: drop create_table=false, or Options.NoCreate)", err)
 	}
 	return fmt.Errorf("postgres: %w", kind(err))
 }

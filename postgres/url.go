@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 
@@ -62,14 +63,19 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 	c.opts.NoCreate, c.opts.NoListen = !create, !listen
 	q.Duration("timeout", &c.opts.Timeout)
 	passed := url.Values{}
+	var errs []error
 	for _, name := range pgxParams {
 		var vs []string
 		q.Strings(name, &vs)
-		if len(vs) > 0 {
+		switch {
+		case len(vs) > 1:
+			// libpq keeps the last, pgx the first: neither is safe to guess.
+			errs = append(errs, fmt.Errorf("parameter %s given %d times", name, len(vs)))
+		case len(vs) == 1:
 			passed[name] = vs
 		}
 	}
-	if err := q.Err(); err != nil {
+	if err := errors.Join(append(errs, q.Err())...); err != nil {
 		return nil, err
 	}
 	if _, err := parseTable(&c.opts); err != nil {

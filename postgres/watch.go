@@ -137,13 +137,13 @@ func (w *watcher) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{w.channel}.Sanitize(), mode); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{w.channel}.Sanitize(), noPrepare); err != nil {
 		return err
 	}
 	probe := "probe:" + rand.Text()
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	if _, err := w.pool.Exec(pctx, "SELECT pg_notify($1, $2)", mode, w.channel, probe); err != nil {
+	if _, err := w.pool.Exec(pctx, "SELECT pg_notify($1, $2)", noPrepare, w.channel, probe); err != nil {
 		return err
 	}
 	for {

@@ -1,6 +1,7 @@
-// Distlock runs a command under a lock held in memcached or redis, so that
-// one process at a time, on any number of machines, runs it: flock(1)
-// across machines, for shells, cron jobs and CI steps. It is built on
+// Distlock runs a command under a lock held in memcached, redis or
+// PostgreSQL, so that one process at a time, on any number of machines,
+// runs it: flock(1) across machines, for shells, cron jobs and CI steps.
+// It is built on
 // lock.Do of github.com/distlock/lock.
 //
 //	go install github.com/distlock/lock/cmd/distlock@latest
@@ -19,9 +20,11 @@
 //
 //	-url URL
 //	      the lock store: memcached://HOST:11211[,HOST:11211...] or
-//	      redis://[:PASSWORD@]HOST:6379/DB (default: $LOCK_URL). Every
-//	      parameter of the backends' URLs is accepted (see the memcached
-//	      and redis packages, # URLs). memory:// is refused: it keeps
+//	      redis://[:PASSWORD@]HOST:6379/DB or
+//	      postgres://USER[:PASSWORD]@HOST:5432/DB (default: $LOCK_URL).
+//	      Every parameter of the backends' URLs is accepted (see the
+//	      memcached, redis and postgres packages, # URLs). memory:// is
+//	      refused: it keeps
 //	      locks inside one process.
 //	-ttl DURATION
 //	      lifetime of the lock, extended every ttl/3 while COMMAND runs; a

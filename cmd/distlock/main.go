@@ -9,6 +9,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	_ "github.com/distlock/lock/memcached" // registers memcached://
+	_ "github.com/distlock/lock/postgres"  // registers postgres:// and postgresql://
 	_ "github.com/distlock/lock/redis"     // registers redis:// and rediss://
 )
 

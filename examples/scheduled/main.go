@@ -23,6 +23,7 @@ import (
 	"github.com/distlock/lock"
 	_ "github.com/distlock/lock/memcached"
 	_ "github.com/distlock/lock/memory"
+	_ "github.com/distlock/lock/postgres"
 	_ "github.com/distlock/lock/redis"
 )
 

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	_ "github.com/distlock/lock/memcached"
+	_ "github.com/distlock/lock/postgres"
 	_ "github.com/distlock/lock/redis"
 )
 
