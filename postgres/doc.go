@@ -112,9 +112,8 @@
 //	table           the table: name or schema.name (default distlock)
 //	create_table    create the table if missing (default true)
 //	listen          LISTEN for releases (default true)
-//	timeout         bound of each statement, the wait for a pooled
-//	                connection included, and of each connect unless
-//	                connect_timeout is given (default 1s)
+//	timeout         bound of each statement (see # Timeouts) and of each
+//	                connect unless connect_timeout is given (default 1s)
 //	prefix          prepended to every key (default none)
 //	retry_interval  the longest pause between attempts of a wait (default
 //	                100ms); retry_timeout is the same setting
@@ -130,7 +129,11 @@
 // # Timeouts
 //
 // Every statement runs under Options.Timeout (the URL's timeout), or the
-// call's ctx if it ends sooner, when pgx abandons it. A call on a server that does not answer returns within that
-// bound; a statement that timed out may have run (its outcome is unknown),
-// and the Lock treats it so.
+// call's ctx if it ends sooner, when pgx abandons it; a statement that
+// timed out may have run (its outcome is unknown), and the Lock treats it
+// so. A call first waits for a connection of the pool, for at most ten
+// such timeouts: a burst of calls larger than the pool queues for its
+// connections instead of failing. A call on a server that does not answer
+// returns within the timeout when a connection is free, and within ten
+// when the pool's connections are all stuck on that server.
 package postgres

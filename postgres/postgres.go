@@ -30,7 +30,7 @@ const (
 	// is empty.
 	DefaultTable = "distlock"
 	// DefaultTimeout bounds each statement of a Lock whose Options.Timeout
-	// is zero, waiting for a connection of the pool included.
+	// is zero (see Options.Timeout).
 	DefaultTimeout = time.Second
 	// SweepInterval is how often a Lock deletes the rows of locks that
 	// expired, so that keys used once do not pile up.
@@ -65,8 +65,9 @@ type Options struct {
 	// notifications do not reach it (behind a pooler in transaction mode).
 	NoListen bool
 
-	// Timeout bounds each statement, the wait for a connection of the
-	// pool included. Zero means DefaultTimeout.
+	// Timeout bounds each statement, from when it has a connection of the
+	// pool; the wait for one is bounded by ten times Timeout (a burst of
+	// calls queues for the pool's connections). Zero means DefaultTimeout.
 	Timeout time.Duration
 }
 
@@ -124,6 +125,9 @@ func newBackend(ctx context.Context, pool *pgxpool.Pool, opts *Options, owned bo
 			return nil, err
 		}
 	}
+	if b.extends, err = newExtendPool(pool); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
 	if opts == nil || !opts.NoListen {
 		b.watcher = newWatcher(pool, b.sql.channel, opts.lockOptions())
 	}
@@ -135,7 +139,8 @@ func newBackend(ctx context.Context, pool *pgxpool.Pool, opts *Options, owned bo
 // backend implements driver.Backend on a table; see the package doc.
 type backend struct {
 	pool    *pgxpool.Pool
-	owned   bool // pool was made from a URL: Close closes it
+	owned   bool          // pool was made from a URL: Close closes it
+	extends *pgxpool.Pool // the Lock's own, for Extend and ExtendBatch: see newExtendPool
 	prefix  string
 	timeout time.Duration
 	sql     sqlText
@@ -220,19 +225,39 @@ func micros(ttl time.Duration) int64 {
 	return us
 }
 
-// call runs f, a statement sent in mode, under the statement timeout. A
-// statement that a pooler kept from its prepared statement is sent again
-// (it was not run) without one, as every later statement is.
-func (b *backend) call(ctx context.Context, f func(ctx context.Context, mode pgx.QueryExecMode) error) error {
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+// queueBound is how many statement timeouts a call may wait for a
+// connection of the pool: a burst of calls queues for the pool's
+// connections rather than failing, and a pool whose connections all
+// hang still ends the calls that queue behind them.
+const queueBound = 10
+
+// call runs f, a statement sent in mode on a connection of the pool, under
+// the statement timeout, after a wait for the connection bounded by
+// queueBound timeouts. A statement that a pooler kept from its prepared
+// statement is sent again (it was not run) without one, as every later
+// statement is.
+func (b *backend) call(ctx context.Context, f func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) error) error {
+	return b.callOn(b.pool, ctx, f)
+}
+
+// callOn is call on pool.
+func (b *backend) callOn(pool *pgxpool.Pool, ctx context.Context, f func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) error) error {
+	actx, cancel := context.WithTimeout(ctx, queueBound*b.timeout)
+	c, err := pool.Acquire(actx)
+	cancel()
+	if err != nil {
+		return wrap(err)
+	}
+	defer c.Release()
+	ctx, cancel = context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	m := b.mode()
-	err := f(ctx, m)
+	err = f(ctx, c, m)
 	if m != noPrepare && lostPrepared(err) {
 		if !b.unprepared.Swap(true) {
 			b.logf("postgres: prepared statements do not last on this pool's connections (a pooler in transaction mode?): sending statements unprepared")
 		}
-		err = f(ctx, noPrepare)
+		err = f(ctx, c, noPrepare)
 	}
 	return wrap(err)
 }
@@ -252,8 +277,8 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 // or takes over an expired one, and returns its fence.
 func (b *backend) AcquireFenced(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
 	var fence int64
-	err := b.call(ctx, func(ctx context.Context, mode pgx.QueryExecMode) error {
-		return b.pool.QueryRow(ctx, b.sql.acquire, mode, b.stored(key), []byte(token), micros(ttl)).Scan(&fence)
+	err := b.call(ctx, func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) error {
+		return c.QueryRow(ctx, b.sql.acquire, mode, b.stored(key), []byte(token), micros(ttl)).Scan(&fence)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, 0, nil
@@ -266,8 +291,8 @@ func (b *backend) AcquireFenced(ctx context.Context, key, token string, ttl time
 // and tells how long that lock has left.
 func (b *backend) AcquireFencedOrTTL(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, time.Duration, error) {
 	var fence, left *int64
-	err := b.call(ctx, func(ctx context.Context, mode pgx.QueryExecMode) error {
-		return b.pool.QueryRow(ctx, b.sql.acquireInWait, mode, b.stored(key), []byte(token), micros(ttl)).Scan(&fence, &left)
+	err := b.call(ctx, func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) error {
+		return c.QueryRow(ctx, b.sql.acquireInWait, mode, b.stored(key), []byte(token), micros(ttl)).Scan(&fence, &left)
 	})
 	switch {
 	case err != nil:
@@ -283,8 +308,8 @@ func (b *backend) AcquireFencedOrTTL(ctx context.Context, key, token string, ttl
 func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
 	k := b.stored(key)
 	var live bool
-	err := b.call(ctx, func(ctx context.Context, mode pgx.QueryExecMode) error {
-		return b.pool.QueryRow(ctx, b.sql.release, mode, k, []byte(token), b.sql.channel, payload(k)).Scan(&live, nil)
+	err := b.call(ctx, func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) error {
+		return c.QueryRow(ctx, b.sql.release, mode, k, []byte(token), b.sql.channel, payload(k)).Scan(&live, nil)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
@@ -294,8 +319,8 @@ func (b *backend) Release(ctx context.Context, key, token string) (bool, error) 
 
 func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	var tag pgconn.CommandTag
-	err := b.call(ctx, func(ctx context.Context, mode pgx.QueryExecMode) (err error) {
-		tag, err = b.pool.Exec(ctx, b.sql.extend, mode, b.stored(key), []byte(token), micros(ttl))
+	err := b.callOn(b.extends, ctx, func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) (err error) {
+		tag, err = c.Exec(ctx, b.sql.extend, mode, b.stored(key), []byte(token), micros(ttl))
 		return err
 	})
 	return err == nil && tag.RowsAffected() == 1, err
@@ -310,11 +335,11 @@ func (b *backend) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 	for i, x := range batch {
 		keys[i], tokens[i], ttls[i] = b.stored(x.Key), []byte(x.Token), micros(x.TTL)
 	}
-	err := b.call(ctx, func(ctx context.Context, mode pgx.QueryExecMode) error {
+	err := b.callOn(b.extends, ctx, func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) error {
 		for i := range batch {
 			batch[i].OK = false
 		}
-		rows, err := b.pool.Query(ctx, b.sql.extendBatch, mode, keys, tokens, ttls)
+		rows, err := c.Query(ctx, b.sql.extendBatch, mode, keys, tokens, ttls)
 		if err != nil {
 			return err
 		}
@@ -355,10 +380,25 @@ func (b *backend) Close() error {
 	if b.watcher != nil {
 		b.watcher.close()
 	}
+	b.extends.Close()
 	if b.owned {
 		b.pool.Close()
 	}
 	return nil
+}
+
+// extendConns is the size of the Lock's pool for extends.
+const extendConns = 2
+
+// newExtendPool returns a pool of its own for the extends (the
+// keep-alives) of a Lock over pool: a burst of calls queued for pool's
+// connections cannot then hold a lease's extend past its deadline. It has
+// pool's settings, at most extendConns connections, and connects when
+// first used.
+func newExtendPool(pool *pgxpool.Pool) (*pgxpool.Pool, error) {
+	cfg := pool.Config()
+	cfg.MaxConns, cfg.MinConns, cfg.MinIdleConns = extendConns, 0, 0
+	return pgxpool.NewWithConfig(context.Background(), cfg)
 }
 
 // sweep deletes the rows of expired locks every SweepInterval (jittered),
@@ -376,8 +416,8 @@ func (b *backend) sweep() {
 		}
 		for {
 			var tag pgconn.CommandTag
-			err := b.call(context.Background(), func(ctx context.Context, mode pgx.QueryExecMode) (err error) {
-				tag, err = b.pool.Exec(ctx, b.sql.sweep, mode, int64(sweepBatch))
+			err := b.call(context.Background(), func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) (err error) {
+				tag, err = c.Exec(ctx, b.sql.sweep, mode, int64(sweepBatch))
 				return err
 			})
 			if err != nil || tag.RowsAffected() < sweepBatch {
