@@ -1,0 +1,489 @@
+package etcd
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/distlock/lock"
+)
+
+const (
+	// Scheme is the URL scheme of this package: etcd://host:2379,... .
+	Scheme = "etcd"
+	// SchemeTLS is etcd over TLS: etcds://host:2379,... .
+	SchemeTLS = "etcds"
+	// DefaultPrefix is prepended to every key when Options.Prefix is
+	// empty.
+	DefaultPrefix = "distlock/"
+	// DefaultTimeout bounds each request of a Lock whose Options.Timeout is
+	// zero.
+	DefaultTimeout = 2 * time.Second
+)
+
+// Options configures a Lock made by New. The zero value, and a nil
+// *Options, mean the defaults.
+type Options struct {
+	lock.Options
+
+	// Prefix is prepended to every key. Empty means DefaultPrefix.
+	Prefix string
+
+	// Timeout bounds each request. Zero means DefaultTimeout: above the
+	// election of a new leader (one to two seconds with etcd's defaults),
+	// so a request in flight while the leader fails is answered by the
+	// next one.
+	Timeout time.Duration
+}
+
+func (o *Options) prefix() string {
+	if o == nil || o.Prefix == "" {
+		return DefaultPrefix
+	}
+	return o.Prefix
+}
+
+func (o *Options) timeout() time.Duration {
+	if o == nil || o.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return o.Timeout
+}
+
+func (o *Options) lockOptions() *lock.Options {
+	if o == nil {
+		return nil
+	}
+	return &o.Options
+}
+
+// New returns a Lock that keeps its locks in the etcd cluster of client.
+// The client stays the caller's: the Lock's Close does not close it. New
+// does no I/O.
+func New(client *clientv3.Client, opts *Options) (lock.Lock, error) {
+	if client == nil {
+		return nil, errors.New("etcd: nil client")
+	}
+	return lock.New(newBackend(client, opts, false), opts.lockOptions()), nil
+}
+
+func newBackend(client *clientv3.Client, opts *Options, owned bool) *backend {
+	b := &backend{
+		c:       client,
+		owned:   owned,
+		prefix:  opts.prefix(),
+		timeout: opts.timeout(),
+		held:    make(map[string]held),
+		spares:  make(map[int64][]spare),
+	}
+	if opts != nil {
+		b.logger = opts.Logger
+	}
+	b.watcher = newWatcher(client)
+	if owned {
+		b.scope = fmt.Sprintf("etcd %s %q", strings.Join(client.Endpoints(), ","), b.prefix)
+	} else {
+		b.scope = fmt.Sprintf("etcd client %p %q", client, b.prefix)
+	}
+	return b
+}
+
+// backend implements driver.Backend on etcd: a lock is a key whose value
+// is the token, attached to a lease of the lock's ttl; see the package
+// doc.
+type backend struct {
+	c       *clientv3.Client
+	owned   bool // c was made from a URL: Close closes it
+	prefix  string
+	timeout time.Duration
+	scope   string
+	logger  *slog.Logger
+	watcher *watcher
+
+	mu     sync.Mutex
+	held   map[string]held // by token: the lease of each lock this backend took
+	spares map[int64][]spare           // by ttl in seconds: leases granted, attached to no key
+	closed bool
+	sweepAt int // the size of held at which hold drops expired entries
+
+	background sync.WaitGroup // revokes in flight
+}
+
+// held is the lease of a lock.
+type held struct {
+	id    clientv3.LeaseID
+	sec   int64
+	until time.Time // after which, unless extended, the lock is gone
+}
+
+// spare is a lease attached to no key, kept for the next acquire of its
+// ttl.
+type spare struct {
+	id      clientv3.LeaseID
+	expires time.Time // at the earliest, by the local clock
+}
+
+// maxSpares bounds the spare leases kept per ttl.
+const maxSpares = 16
+
+// maxPlainKey is the longest key stored as it is; longer ones are stored
+// as their hash.
+const maxPlainKey = 256
+
+// hashMark begins every hashed key, and no plain one.
+const hashMark = 0xff
+
+// stored returns the etcd key of key: prefix+key, or for a key that is
+// long or begins with hashMark, prefix, hashMark and the SHA-256 of key.
+// No two keys map to one etcd key (but for a collision of SHA-256).
+func (b *backend) stored(key string) string {
+	if len(key) <= maxPlainKey && key[0] != hashMark {
+		return b.prefix + key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return b.prefix + string(rune(hashMark)) + string(sum[:])
+}
+
+// seconds returns the lease ttl for ttl: whole seconds, rounded up.
+func seconds(ttl time.Duration) int64 {
+	s := int64(ttl / time.Second)
+	if ttl%time.Second != 0 {
+		s++
+	}
+	return s
+}
+
+// wrap is the error of a request that failed: an answer of the cluster
+// (permission denied, a request too large) as it is, anything else (no
+// leader, a timeout, a connection lost, a ctx done) wrapping
+// lock.ErrUnavailable.
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if answer(err) {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	return fmt.Errorf("etcd: %w: %w", lock.ErrUnavailable, err)
+}
+
+// answer reports whether err is a definite answer of the cluster, which
+// another try would meet again.
+func answer(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	s, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch s.Code() {
+	case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.FailedPrecondition, codes.OutOfRange, codes.NotFound, codes.AlreadyExists, codes.Unimplemented:
+		return true
+	}
+	return false
+}
+
+// grant returns a lease of sec seconds, fresh, or a spare one with fresh
+// set false (it then needs a keep-alive before it counts).
+func (b *backend) grant(ctx context.Context, sec int64) (id clientv3.LeaseID, fresh bool, err error) {
+	b.mu.Lock()
+	for s := b.spares[sec]; len(s) > 0; s = b.spares[sec] {
+		sp := s[len(s)-1]
+		b.spares[sec] = s[:len(s)-1]
+		if time.Until(sp.expires) > 0 {
+			b.mu.Unlock()
+			return sp.id, false, nil
+		}
+	}
+	b.mu.Unlock()
+	resp, err := b.c.Grant(ctx, sec)
+	if err != nil {
+		return 0, false, err
+	}
+	return resp.ID, true, nil
+}
+
+// putBack keeps lease id of sec seconds, attached to no key, as a spare,
+// or revokes it in the background.
+func (b *backend) putBack(id clientv3.LeaseID, sec int64, since time.Time) {
+	b.mu.Lock()
+	if !b.closed && len(b.spares[sec]) < maxSpares {
+		b.spares[sec] = append(b.spares[sec], spare{id: id, expires: since.Add(time.Duration(sec)*time.Second - time.Second)})
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	b.revoke(id)
+}
+
+// revoke revokes lease id in the background, bounded by the timeout.
+func (b *backend) revoke(id clientv3.LeaseID) {
+	b.background.Add(1)
+	go func() {
+		defer b.background.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		defer cancel()
+		_, _ = b.c.Revoke(ctx, id)
+	}()
+}
+
+// keepAlive renews lease id once, concurrently with f, and returns f's
+// error, or the renewal's if f succeeded: a lock put under a lease that
+// may not have been renewed might expire before its ttl.
+func (b *backend) keepAlive(ctx context.Context, id clientv3.LeaseID, f func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.c.KeepAliveOnce(ctx, id)
+		done <- err
+	}()
+	err := f()
+	kerr := <-done
+	if err != nil {
+		return err
+	}
+	return kerr
+}
+
+func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	ok, _, err := b.AcquireFenced(ctx, key, token, ttl)
+	return ok, err
+}
+
+// AcquireFenced implements driver.Fencer: one transaction puts token
+// under key with a lease of the ttl if key has never been created since
+// it was last deleted, and otherwise reads it; the fence is the revision
+// at which key was created. A spare lease is renewed in parallel with
+// the transaction; a fresh one is granted first.
+func (b *backend) AcquireFenced(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	k, sec, start := b.stored(key), seconds(ttl), time.Now()
+	id, fresh, err := b.grant(ctx, sec)
+	if err != nil {
+		return false, 0, wrap(err)
+	}
+	var resp *clientv3.TxnResponse
+	txn := func() (err error) {
+		resp, err = b.c.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+			Then(clientv3.OpPut(k, token, clientv3.WithLease(id))).
+			Else(clientv3.OpGet(k)).
+			Commit()
+		return err
+	}
+	if fresh {
+		err = txn()
+	} else {
+		err = b.keepAlive(ctx, id, txn)
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) && resp == nil {
+			// The spare expired: the transaction was refused for it.
+			fresh = true
+			if g, gerr := b.c.Grant(ctx, sec); gerr != nil {
+				return false, 0, wrap(gerr)
+			} else {
+				id = g.ID
+			}
+			err = txn()
+		}
+	}
+	if err != nil {
+		// The put may have landed; the lease is left to expire.
+		return false, 0, wrap(err)
+	}
+	if resp.Succeeded {
+		b.hold(token, id, sec)
+		return true, uint64(resp.Header.Revision), nil
+	}
+	b.putBack(id, sec, start)
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 1 && string(kvs[0].Value) == token {
+		// An earlier try of this acquisition landed, under a lease of
+		// its own, of the same ttl.
+		b.hold(token, clientv3.LeaseID(kvs[0].Lease), sec)
+		return true, uint64(kvs[0].CreateRevision), nil
+	}
+	return false, 0, nil
+}
+
+// hold records that token holds its lock under lease id of sec seconds.
+func (b *backend) hold(token string, id clientv3.LeaseID, sec int64) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.held[token] = held{id, sec, now.Add(time.Duration(sec)*time.Second + time.Minute)}
+	if len(b.held) >= b.sweepAt {
+		// Locks left to expire, never released: their entries go.
+		for t, h := range b.held {
+			if now.After(h.until) {
+				delete(b.held, t)
+			}
+		}
+		b.sweepAt = max(2*len(b.held), 1024)
+	}
+}
+
+// forget drops token's lease from held and returns it (0 if unknown).
+func (b *backend) forget(token string) clientv3.LeaseID {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.held[token]
+	delete(b.held, token)
+	return h.id
+}
+
+// lease returns token's lease (zero if unknown).
+func (b *backend) lease(token string) held {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.held[token]
+}
+
+// Release deletes key in one transaction if it stores token; the lease,
+// attached to no key, is revoked in the background.
+func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	k := b.stored(key)
+	resp, err := b.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.Value(k), "=", token)).
+		Then(clientv3.OpDelete(k)).
+		Commit()
+	if err != nil {
+		return false, wrap(err)
+	}
+	if id := b.forget(token); id != 0 {
+		b.revoke(id)
+	}
+	return resp.Succeeded, nil
+}
+
+// Extend renews the lock's lease, in parallel with a read that checks
+// that key still stores token under it, when ttl rounds to the lease's
+// ttl (as a keep-alive's does); otherwise it moves key to a lease of the
+// new ttl, in one transaction that checks token.
+func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	k, sec := b.stored(key), seconds(ttl)
+	h := b.lease(token)
+	if h.id == 0 {
+		// Not acquired here (another Lock's token, or forgotten): learn
+		// the lease from the key, and move the key to a lease of ttl.
+		resp, err := b.c.Get(ctx, k)
+		if err != nil {
+			return false, wrap(err)
+		}
+		if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != token {
+			return false, nil
+		}
+		return b.moveLease(ctx, k, token, clientv3.LeaseID(resp.Kvs[0].Lease), sec)
+	}
+	if h.sec == sec {
+		var got *clientv3.GetResponse
+		err := b.keepAlive(ctx, h.id, func() (err error) {
+			got, err = b.c.Get(ctx, k)
+			return err
+		})
+		switch {
+		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			b.forget(token)
+			return false, nil
+		case err != nil:
+			return false, wrap(err)
+		}
+		ok := len(got.Kvs) == 1 && string(got.Kvs[0].Value) == token && clientv3.LeaseID(got.Kvs[0].Lease) == h.id
+		if ok {
+			b.hold(token, h.id, sec)
+		} else {
+			b.forget(token)
+		}
+		return ok, nil
+	}
+	return b.moveLease(ctx, k, token, h.id, sec)
+}
+
+// moveLease puts token again under k with a lease of sec seconds, if k
+// stores token under lease old.
+func (b *backend) moveLease(ctx context.Context, k, token string, old clientv3.LeaseID, sec int64) (bool, error) {
+	g, err := b.c.Grant(ctx, sec)
+	if err != nil {
+		return false, wrap(err)
+	}
+	resp, err := b.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.Value(k), "=", token), clientv3.Compare(clientv3.LeaseValue(k), "=", old)).
+		Then(clientv3.OpPut(k, token, clientv3.WithLease(g.ID))).
+		Commit()
+	if err != nil {
+		return false, wrap(err)
+	}
+	if !resp.Succeeded {
+		b.revoke(g.ID)
+		b.forget(token)
+		return false, nil
+	}
+	b.hold(token, g.ID, sec)
+	b.revoke(old)
+	return true, nil
+}
+
+// Watch implements driver.Watcher: a watch on key wakes waits when it is
+// deleted, by a release or the expiry of its lease alike.
+func (b *backend) Watch(key string) <-chan struct{} { return b.watcher.watch(b.stored(key)) }
+
+// AcquireFencedOrTTL implements driver.FencedTTLReporter. The watch wakes
+// a wait at the lock's expiry as at its release, so the wait need not know
+// when the holder's lease ends (which would take one more request): a
+// refused attempt reports untilWoken, and the wait sleeps that long unless
+// woken.
+func (b *backend) AcquireFencedOrTTL(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, time.Duration, error) {
+	ok, fence, err := b.AcquireFenced(ctx, key, token, ttl)
+	if err != nil || ok {
+		return ok, fence, 0, err
+	}
+	return false, 0, untilWoken, nil
+}
+
+// untilWoken is what a refused attempt reports as the holder's time left:
+// the longest the Lock sleeps on a report before it looks again (in case a
+// wake-up was lost), since the watch wakes the wait whenever the lock
+// goes. No lock lives less than a second (the lease's least ttl).
+const untilWoken = time.Second
+
+// Scope implements driver.Scoper: the Locks of a process over the same
+// endpoints (or client) and prefix share their waits.
+func (b *backend) Scope() string { return b.scope }
+
+func (b *backend) Close() error {
+	b.watcher.close()
+	b.mu.Lock()
+	b.closed = true
+	var ids []clientv3.LeaseID
+	for _, s := range b.spares {
+		for _, sp := range s {
+			ids = append(ids, sp.id)
+		}
+	}
+	b.spares = nil
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	for _, id := range ids {
+		_, _ = b.c.Revoke(ctx, id)
+	}
+	b.background.Wait()
+	if b.owned {
+		return b.c.Close()
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package etcd
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/urlparam"
+)
+
+// DefaultDialTimeout bounds the connection to the cluster of a Lock opened
+// by URL, and Open's check that the cluster answers, when the URL gives no
+// dial_timeout.
+const DefaultDialTimeout = 2 * time.Second
+
+func init() {
+	lock.Register(Scheme, openURL)
+	lock.Register(SchemeTLS, openURL)
+	lock.RegisterPort(Scheme, "2379")
+	lock.RegisterPort(SchemeTLS, "2379")
+}
+
+// urlConfig is what a URL configures.
+type urlConfig struct {
+	opts Options
+	cfg  clientv3.Config
+}
+
+// parseURL reads u: the endpoints from its host list, the user and
+// password for etcd's authentication, and the parameters.
+func parseURL(u *url.URL) (*urlConfig, error) {
+	all, err := urlparam.Values(u)
+	if err != nil {
+		return nil, err
+	}
+	c := &urlConfig{}
+	q := urlparam.New(all)
+	q.Common(&c.opts.Prefix, &c.opts.Options)
+	q.Duration("timeout", &c.opts.Timeout)
+	dial := DefaultDialTimeout
+	q.Duration("dial_timeout", &dial)
+	useTLS := strings.EqualFold(u.Scheme, SchemeTLS)
+	q.Bool("tls", &useTLS)
+	var ca, serverName string
+	q.NonEmpty("ca", &ca)
+	q.NonEmpty("server_name", &serverName)
+	insecure := false
+	q.Bool("insecure_skip_verify", &insecure)
+	if err := q.Err(); err != nil {
+		return nil, err
+	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("path %q: an etcd URL names no database (use prefix= to keep keys apart)", u.Path)
+	}
+	if u.Host == "" {
+		return nil, errors.New("no host: want etcd://host:2379[,host:2379...]")
+	}
+	for _, h := range strings.Split(u.Host, ",") {
+		host, port, err := net.SplitHostPort(h)
+		if err != nil {
+			if !strings.Contains(err.Error(), "missing port") {
+				return nil, fmt.Errorf("endpoint %q: %v", h, err)
+			}
+			host, port = h, "2379"
+		}
+		if host == "" {
+			return nil, fmt.Errorf("endpoint %q: no host", h)
+		}
+		c.cfg.Endpoints = append(c.cfg.Endpoints, net.JoinHostPort(host, port))
+	}
+	if u.User != nil {
+		c.cfg.Username = u.User.Username()
+		c.cfg.Password, _ = u.User.Password()
+	}
+	if !useTLS && (ca != "" || serverName != "" || insecure) {
+		return nil, errors.New("ca, server_name and insecure_skip_verify need TLS: use etcds:// or tls=true")
+	}
+	if useTLS {
+		conf := &tls.Config{ServerName: serverName, InsecureSkipVerify: insecure}
+		if ca != "" {
+			pem, err := os.ReadFile(ca)
+			if err != nil {
+				return nil, fmt.Errorf("ca: %w", err)
+			}
+			conf.RootCAs = x509.NewCertPool()
+			if !conf.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("ca %s: no PEM certificate in it", ca)
+			}
+		}
+		c.cfg.TLS = conf
+	}
+	c.cfg.DialTimeout = dial
+	c.cfg.Logger = zap.NewNop()
+	return c, nil
+}
+
+// openURL opens an etcd:// or etcds:// URL; see the package doc, # URLs.
+// The client it makes belongs to the Lock, whose Close closes it.
+func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
+	c, err := parseURL(u)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", urlparam.Invalid(err))
+	}
+	c.cfg.Context = context.WithoutCancel(ctx)
+	client, err := clientv3.New(c.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", urlparam.Invalid(err))
+	}
+	// The client connects in the background: a read that needs the
+	// cluster's quorum shows that it answers, within the dial timeout.
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	_, err = client.Get(pctx, "distlock-probe", clientv3.WithCountOnly())
+	cancel()
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("etcd: %s does not answer: %w", strings.Join(c.cfg.Endpoints, ","), wrapOpen(err))
+	}
+	return lock.New(newBackend(client, &c.opts, true), c.opts.lockOptions()), nil
+}
+
+// wrapOpen is wrap for Open's probe: an authentication refused is an
+// answer; the rest is the cluster out of reach.
+func wrapOpen(err error) error {
+	if answer(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", lock.ErrUnavailable, err)
+}
