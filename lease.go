@@ -41,6 +41,8 @@ type Lease struct {
 	onEnd     []func(error) // called once, when the lease ends
 	ka        *keepState    // set by KeepAlive; see keeper.go
 	unsure    bool          // a Release failed in transit: it may have landed
+	releasing bool          // a Release is in flight: a loss the backend reports is its delete
+	holdStop  func()        // stops the backend's watch of the lock (driver.HoldWatcher)
 	lastErr   error         // the last failed extend of the keep-alive
 
 	// In the Lock's list of live leases, under locker.mu.
@@ -96,6 +98,31 @@ func (le *Lease) makeDoneLocked() {
 		return
 	}
 	le.timer = time.AfterFunc(time.Until(le.deadline), le.expire)
+	if hw := le.locker.holds; hw != nil {
+		le.holdStop = hw.WatchHold(le.key, le.token, le.holdLost)
+	}
+}
+
+// holdLost is called by the backend when it learns that the store no
+// longer holds the lock (driver.HoldWatcher): the lease ends, unless a
+// Release of it is in flight (the loss is then that release's).
+func (le *Lease) holdLost() {
+	now := time.Now()
+	var gone bool
+	le.update(func() {
+		if le.releasing || le.err != nil {
+			return
+		}
+		cause := errTaken
+		if !now.Before(le.deadline) {
+			cause = errExpired
+		}
+		le.endLocked(cause, true)
+		gone = true
+	})
+	if gone {
+		le.locker.removeLive(le)
+	}
 }
 
 // Err returns nil while the lease lasts, and then why it ended: an error
@@ -156,6 +183,10 @@ func (le *Lease) endLocked(cause error, tokenGone bool) {
 	}
 	if le.ka != nil {
 		le.ka.stop()
+	}
+	if le.holdStop != nil {
+		le.holdStop()
+		le.holdStop = nil
 	}
 }
 
@@ -249,6 +280,7 @@ func (le *Lease) Release(ctx context.Context) error {
 	defer le.locker.exit()
 	le.mu.Lock()
 	cause, gone, unsure := le.err, le.tokenGone, le.unsure
+	le.releasing = !gone
 	le.mu.Unlock()
 	if gone {
 		return cause
@@ -268,11 +300,10 @@ func (le *Lease) Release(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		if inTransit(err) {
-			le.mu.Lock()
-			le.unsure = true
-			le.mu.Unlock()
-		}
+		le.mu.Lock()
+		le.unsure = le.unsure || inTransit(err)
+		le.releasing = false
+		le.mu.Unlock()
 		return err
 	}
 	switch {

@@ -27,6 +27,7 @@ func New(b driver.Backend, opts *Options) Lock {
 	l.ttls, _ = b.(driver.TTLReporter)
 	l.fencedTTLs, _ = b.(driver.FencedTTLReporter)
 	l.batch, _ = b.(driver.BatchExtender)
+	l.holds, _ = b.(driver.HoldWatcher)
 	if sc, ok := b.(driver.Scoper); ok {
 		l.scope = "store " + sc.Scope()
 	} else {
@@ -76,6 +77,7 @@ type locker struct {
 	fencer       driver.Fencer            // nil unless b implements it
 	ttls         driver.TTLReporter       // nil unless b implements it
 	fencedTTLs   driver.FencedTTLReporter // nil unless b implements it
+	holds        driver.HoldWatcher       // nil unless b implements it
 	batch        driver.BatchExtender     // nil unless b implements it
 	retry        time.Duration
 	maxTTL       time.Duration

@@ -1,7 +1,7 @@
 // Package driver is what a lock store implements for package lock to build
 // a lock.Lock over it: [Backend], three atomic primitives on tokens, and the
 // optional [Watcher], [Fencer], [TTLReporter], [FencedTTLReporter],
-// [BatchExtender] and [Scoper]. lock.New does the rest (validation,
+// [BatchExtender], [HoldWatcher] and [Scoper]. lock.New does the rest (validation,
 // tokens, leases, waiting, keep-alive, Close) the same way for every store.
 //
 // A backend package calls lock.New from its constructors, registers its URL
@@ -132,6 +132,22 @@ type BatchExtender interface {
 	// keep-alive's, and ends at the earliest of the leases' deadlines: it
 	// may be done already.
 	ExtendBatch(ctx context.Context, batch []Extension)
+}
+
+// HoldWatcher is an optional interface of a Backend that learns, without
+// being asked, that a lock it took is gone from the store (deleted,
+// expired, or taken by another token): a lease then ends at once rather
+// than at its next extend.
+type HoldWatcher interface {
+	// WatchHold arranges for lost to be called, once, when the backend
+	// learns that key no longer stores token, until stop is called. The
+	// Lock calls it for the leases whose end it watches (Done, KeepAlive,
+	// lock.Do), and stop when the lease ends; a Release of the lease may
+	// also make the backend call lost, which the Lock ignores. lost is
+	// called from a goroutine of the backend that holds none of its
+	// locks, never from within WatchHold or stop, and may come after stop
+	// (the Lock ignores it then).
+	WatchHold(key, token string, lost func()) (stop func())
 }
 
 // Extension is one extend of a batch.

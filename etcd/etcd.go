@@ -89,7 +89,7 @@ func newBackend(client *clientv3.Client, opts *Options, owned bool) *backend {
 	if opts != nil {
 		b.logger = opts.Logger
 	}
-	b.watcher = newWatcher(client)
+	b.watcher = newWatcher(client, b.prefix)
 	if owned {
 		b.scope = fmt.Sprintf("etcd %s %q", strings.Join(client.Endpoints(), ","), b.prefix)
 	} else {
@@ -110,10 +110,10 @@ type backend struct {
 	logger  *slog.Logger
 	watcher *watcher
 
-	mu     sync.Mutex
-	held   map[string]held // by token: the lease of each lock this backend took
-	spares map[int64][]spare           // by ttl in seconds: leases granted, attached to no key
-	closed bool
+	mu      sync.Mutex
+	held    map[string]held   // by token: the lease of each lock this backend took
+	spares  map[int64][]spare // by ttl in seconds: leases granted, attached to no key
+	closed  bool
 	sweepAt int // the size of held at which hold drops expired entries
 
 	background sync.WaitGroup // revokes in flight
@@ -440,6 +440,13 @@ func (b *backend) moveLease(ctx context.Context, k, token string, old clientv3.L
 // Watch implements driver.Watcher: a watch on key wakes waits when it is
 // deleted, by a release or the expiry of its lease alike.
 func (b *backend) Watch(key string) <-chan struct{} { return b.watcher.watch(b.stored(key)) }
+
+// WatchHold implements driver.HoldWatcher: the watch of the prefix tells
+// the lease when its key is deleted (its lease expired, an operator
+// deleted it, the cluster lost it).
+func (b *backend) WatchHold(key, token string, lost func()) (stop func()) {
+	return b.watcher.hold(b.stored(key), lost)
+}
 
 // AcquireFencedOrTTL implements driver.FencedTTLReporter. The watch wakes
 // a wait at the lock's expiry as at its release, so the wait need not know

@@ -8,89 +8,127 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// The wake-ups: a watch per key that waits are on, over the client's one
-// gRPC stream, closes their channel when the key is deleted (a release, or
-// its lease's expiry). A key's watch outlives its last Watch by linger, so
-// the next wait on it finds it in place.
+// The wake-ups and the loss signal: one watch on the Lock's prefix, over
+// the client's gRPC stream, started at the first Watch or WatchHold, sees
+// every key of the prefix deleted (a release, an expiry of its lease, an
+// operator's delete). A delete closes the channel of the waits on its key,
+// and tells the leases that held it (driver.HoldWatcher). When the watch
+// fails (no leader, the stream cut) it wakes every wait, which look again,
+// and resumes from the revision after the last it saw, so no delete goes
+// unseen by the leases.
 
-// linger is how long a key's watch lasts after its last Watch.
-const linger = 30 * time.Second
+// idleWake is how often the watcher wakes every wait that no delete woke,
+// so that the channels of keys that stay held do not pile up.
+const idleWake = time.Minute
 
 type watcher struct {
-	c *clientv3.Client
+	c      *clientv3.Client
+	prefix string
 
-	mu     sync.Mutex
-	keys   map[string]*watched
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	waits   map[string]chan struct{}        // by etcd key; closed at its delete
+	holds   map[string]map[*func()]struct{} // by etcd key: the lost funcs of its leases
+	started bool
+	closed  bool
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
-// watched is the watch of one key.
-type watched struct {
-	ch       chan struct{} // closed at the next delete; then replaced
-	lastUsed time.Time
-	cancel   context.CancelFunc
+func newWatcher(c *clientv3.Client, prefix string) *watcher {
+	return &watcher{c: c, prefix: prefix, waits: make(map[string]chan struct{}), holds: make(map[string]map[*func()]struct{})}
 }
 
-func newWatcher(c *clientv3.Client) *watcher {
-	return &watcher{c: c, keys: make(map[string]*watched)}
+// startLocked starts the watch, once; the caller holds w.mu.
+func (w *watcher) startLocked() {
+	if w.started {
+		return
+	}
+	w.started = true
+	ctx, stop := context.WithCancel(context.Background())
+	w.stop, w.done = stop, make(chan struct{})
+	go w.run(ctx)
 }
 
-// watch returns the channel closed when k is next deleted.
+// watch returns the channel closed when k is next deleted, or nil once
+// the watcher is closed.
 func (w *watcher) watch(k string) <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return nil
 	}
-	e, ok := w.keys[k]
+	w.startLocked()
+	ch, ok := w.waits[k]
 	if !ok {
-		ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
-		e = &watched{ch: make(chan struct{}), cancel: cancel}
-		w.keys[k] = e
-		w.wg.Add(1)
-		go w.run(ctx, k, e)
+		ch = make(chan struct{})
+		w.waits[k] = ch
 	}
-	e.lastUsed = time.Now()
-	return e.ch
+	return ch
 }
 
-// run watches k until the watch lingers unused, or the watcher closes.
-// When the watch fails (no leader, the stream cut) it wakes the waits,
-// which look again, and starts over.
-func (w *watcher) run(ctx context.Context, k string, e *watched) {
-	defer w.wg.Done()
-	t := time.NewTicker(linger / 2)
-	defer t.Stop()
+// hold calls lost when k is next deleted, unless stop is called first.
+func (w *watcher) hold(k string, lost func()) (stop func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return func() {}
+	}
+	w.startLocked()
+	h := &lost
+	if w.holds[k] == nil {
+		w.holds[k] = make(map[*func()]struct{})
+	}
+	w.holds[k][h] = struct{}{}
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if hs := w.holds[k]; hs != nil {
+			delete(hs, h)
+			if len(hs) == 0 {
+				delete(w.holds, k)
+			}
+		}
+	}
+}
+
+// run watches the prefix until ctx ends.
+func (w *watcher) run(ctx context.Context) {
+	defer close(w.done)
+	var next int64 // the revision to resume from; 0: now
+	idle := time.NewTicker(idleWake)
+	defer idle.Stop()
 	for ctx.Err() == nil {
-		wch := w.c.Watch(ctx, k, clientv3.WithFilterPut())
+		opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithFilterPut()}
+		if next > 0 {
+			opts = append(opts, clientv3.WithRev(next))
+		}
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		wch := w.c.Watch(wctx, w.prefix, opts...)
 	stream:
 		for {
 			select {
 			case resp, ok := <-wch:
-				if !ok || resp.Err() != nil || resp.Canceled {
-					w.wake(e)
+				if !ok || resp.Canceled || resp.Err() != nil {
+					if resp.CompactRevision > 0 {
+						next = 0 // the deletes in between are gone; keep-alives will tell
+					}
 					break stream
 				}
-				if len(resp.Events) > 0 {
-					w.wake(e)
+				for _, ev := range resp.Events {
+					w.deleted(string(ev.Kv.Key))
 				}
-			case <-t.C:
-				w.mu.Lock()
-				idle := time.Since(e.lastUsed) > linger
-				if idle {
-					delete(w.keys, k)
+				if resp.Header.Revision > 0 {
+					next = resp.Header.Revision + 1
 				}
-				w.mu.Unlock()
-				if idle {
-					e.cancel()
-					w.wake(e)
-					return
-				}
+			case <-idle.C:
+				w.wakeAll()
 			case <-ctx.Done():
+				cancel()
 				return
 			}
 		}
+		cancel()
+		w.wakeAll()
 		select {
 		case <-time.After(100 * time.Millisecond): // before watching again
 		case <-ctx.Done():
@@ -98,20 +136,38 @@ func (w *watcher) run(ctx context.Context, k string, e *watched) {
 	}
 }
 
-// wake closes e's channel and gives it a new one.
-func (w *watcher) wake(e *watched) {
+// deleted wakes the waits on k and tells its leases that it is gone.
+func (w *watcher) deleted(k string) {
+	w.mu.Lock()
+	if ch, ok := w.waits[k]; ok {
+		close(ch)
+		delete(w.waits, k)
+	}
+	hs := w.holds[k]
+	delete(w.holds, k)
+	w.mu.Unlock()
+	for h := range hs {
+		(*h)() // outside w.mu: it ends a lease, which may call stop
+	}
+}
+
+// wakeAll closes every wait's channel.
+func (w *watcher) wakeAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	close(e.ch)
-	e.ch = make(chan struct{})
+	for k, ch := range w.waits {
+		close(ch)
+		delete(w.waits, k)
+	}
 }
 
 func (w *watcher) close() {
 	w.mu.Lock()
 	w.closed = true
-	for _, e := range w.keys {
-		e.cancel()
-	}
+	started := w.started
 	w.mu.Unlock()
-	w.wg.Wait()
+	if started {
+		w.stop()
+		<-w.done
+	}
 }

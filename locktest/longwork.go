@@ -3,10 +3,12 @@ package locktest
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/driver"
 )
 
 // keepTTL is the ttl of the leases the long-work subtests keep alive: long
@@ -267,3 +269,52 @@ func testFencing(e *env) {
 	next(s, "after an expiry")
 	_ = s.Release(e.ctx)
 }
+
+// testHoldWatch: on a backend that is a driver.HoldWatcher, a lease whose
+// lock is deleted behind its back ends within a second, long before its
+// next extend; its own Release ends it as released, not lost.
+func testHoldWatch(e *env) {
+	if _, ok := lock.Driver(e.lock()).(driver.HoldWatcher); !ok {
+		e.Skip("the backend is not a driver.HoldWatcher")
+	}
+	if e.h.Delete == nil {
+		e.Skip("the harness cannot delete a key")
+	}
+	l := e.lock()
+	key, ttl := e.key(), time.Minute
+	s, err := l.TryAcquire(e.ctx, key, ttl)
+	if err != nil {
+		e.Fatalf("TryAcquire(%q) = %v; want a lease", key, err)
+	}
+	if err := s.KeepAlive(e.ctx, 0); err != nil { // its next extend comes after 20s
+		e.Fatalf("KeepAlive() = %v; want nil", err)
+	}
+	e.h.Delete(e.T, key)
+	deleted := time.Now()
+	select {
+	case <-s.Done():
+	case <-time.After(holdWatchWithin):
+		e.Fatalf("lease whose lock was deleted still not Done after %v; want within %v (the backend is a HoldWatcher)", holdWatchWithin, holdWatchWithin)
+	}
+	e.Logf("deletion noticed after %v", time.Since(deleted))
+	if err := s.Err(); !errors.Is(err, lock.ErrNotHeld) {
+		e.Fatalf("Err() of a lost lease = %v; want ErrNotHeld", err)
+	}
+
+	s, err = l.TryAcquire(e.ctx, key, ttl)
+	if err != nil {
+		e.Fatalf("TryAcquire(%q) after the deletion = %v; want a lease", key, err)
+	}
+	done := s.Done()
+	if err := s.Release(e.ctx); err != nil {
+		e.Fatalf("Release() = %v; want nil (the backend's report of the release's own delete must not make it a loss)", err)
+	}
+	<-done
+	if err := s.Err(); !errors.Is(err, lock.ErrNotHeld) || !strings.Contains(err.Error(), "released") {
+		e.Fatalf("Err() after Release = %v; want the lease released, not lost", err)
+	}
+}
+
+// holdWatchWithin is how soon a HoldWatcher's lease must end after its
+// lock is deleted.
+const holdWatchWithin = time.Second

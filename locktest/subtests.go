@@ -37,6 +37,7 @@ var subtests = []struct {
 	{"KeepAliveOutlivesTTL", testKeepAliveOutlivesTTL},
 	{"KeepAliveLoss", testKeepAliveLoss},
 	{"KeepAliveStopsOnRelease", testKeepAliveStopsOnRelease},
+	{"HoldWatch", testHoldWatch},
 	{"Do", testDo},
 	{"DoCancelsOnLoss", testDoCancelsOnLoss},
 	{"Fencing", testFencing},

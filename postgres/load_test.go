@@ -87,7 +87,7 @@ func TestBurstAndKeepAlive(t *testing.T) {
 
 	before := count.n.Load()
 	hold := ttl + time.Second // the leases outlive their ttl
-	time.Sleep(hold) // real time is the subject: keep-alives past the ttl
+	time.Sleep(hold)          // real time is the subject: keep-alives past the ttl
 	extends := count.n.Load() - before
 	for i, s := range leases {
 		if err := s.Err(); err != nil {
