@@ -195,6 +195,7 @@ func (l *locker) Close() error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			le.update(func() { le.releasing = true }) // its delete is no loss
 			if _, err := l.b.Release(ctx, le.key, le.token); err != nil {
 				l.log(slog.LevelWarn, "lock: Close could not release a lock; it stays until its ttl ends", le.key, err)
 			}

@@ -83,8 +83,8 @@ func newBackend(client *clientv3.Client, opts *Options, owned bool) *backend {
 		owned:   owned,
 		prefix:  opts.prefix(),
 		timeout: opts.timeout(),
-		held:    make(map[string]held),
-		spares:  make(map[int64][]spare),
+		held:    make(map[string]lease),
+		spares:  make(map[int64][]lease),
 	}
 	if opts != nil {
 		b.logger = opts.Logger
@@ -111,26 +111,29 @@ type backend struct {
 	watcher *watcher
 
 	mu      sync.Mutex
-	held    map[string]held   // by token: the lease of each lock this backend took
-	spares  map[int64][]spare // by ttl in seconds: leases granted, attached to no key
+	held    map[string]lease  // by token: the lease of each lock this backend took
+	spares  map[int64][]lease // by the seconds asked for: leases attached to no key
 	closed  bool
 	sweepAt int // the size of held at which hold drops expired entries
 
 	background sync.WaitGroup // revokes in flight
 }
 
-// held is the lease of a lock.
-type held struct {
-	id    clientv3.LeaseID
-	sec   int64
-	until time.Time // after which, unless extended, the lock is gone
+// lease is a lease of the backend's: the one a lock is attached to, or a
+// spare, attached to no key, kept for the next acquire of its ttl.
+type lease struct {
+	id      clientv3.LeaseID
+	asked   int64     // seconds, as asked for (see seconds)
+	ttl     int64     // seconds, as granted (at least the cluster's minimum)
+	renewed time.Time // when the request that granted or last renewed it was sent
+	rev     int64     // of a lock's lease: the revision that created the lock
 }
 
-// spare is a lease attached to no key, kept for the next acquire of its
-// ttl.
-type spare struct {
-	id      clientv3.LeaseID
-	expires time.Time // at the earliest, by the local clock
+// lasts reports whether l, unrenewed, still lives for d from now: the
+// cluster counts its ttl from when it granted or renewed it, after
+// renewed.
+func (l lease) lasts(d time.Duration) bool {
+	return time.Since(l.renewed)+d <= time.Duration(l.ttl)*time.Second
 }
 
 // maxSpares bounds the spare leases kept per ttl.
@@ -154,13 +157,15 @@ func (b *backend) stored(key string) string {
 	return b.prefix + string(rune(hashMark)) + string(sum[:])
 }
 
-// seconds returns the lease ttl for ttl: whole seconds, rounded up.
+// seconds returns the lease ttl asked for ttl: whole seconds, rounded
+// up, and one more, so that a spare lease renewed within the last second
+// still outlives ttl without a renewal.
 func seconds(ttl time.Duration) int64 {
 	s := int64(ttl / time.Second)
 	if ttl%time.Second != 0 {
 		s++
 	}
-	return s
+	return s + 1
 }
 
 // wrap is the error of a request that failed: an answer of the cluster
@@ -194,37 +199,50 @@ func answer(err error) bool {
 	return false
 }
 
-// grant returns a lease of sec seconds, fresh, or a spare one with fresh
-// set false (it then needs a keep-alive before it counts).
-func (b *backend) grant(ctx context.Context, sec int64) (id clientv3.LeaseID, fresh bool, err error) {
+// grant returns a lease for a lock of ttl: a spare that outlives ttl
+// as it is (renew false), or a spare that needs a renewal alongside the
+// transaction that uses it (renew true), or a new one.
+func (b *backend) grant(ctx context.Context, ttl time.Duration) (l lease, renew bool, err error) {
+	sec := seconds(ttl)
 	b.mu.Lock()
 	for s := b.spares[sec]; len(s) > 0; s = b.spares[sec] {
-		sp := s[len(s)-1]
+		l = s[len(s)-1]
 		b.spares[sec] = s[:len(s)-1]
-		if time.Until(sp.expires) > 0 {
+		switch {
+		case l.lasts(ttl):
 			b.mu.Unlock()
-			return sp.id, false, nil
+			return l, false, nil
+		case l.lasts(b.timeout):
+			b.mu.Unlock()
+			return l, true, nil
 		}
+		// About to expire, if not gone: it is left to.
 	}
 	b.mu.Unlock()
-	resp, err := b.c.Grant(ctx, sec)
-	if err != nil {
-		return 0, false, err
-	}
-	return resp.ID, true, nil
+	return b.grantNew(ctx, sec)
 }
 
-// putBack keeps lease id of sec seconds, attached to no key, as a spare,
-// or revokes it in the background.
-func (b *backend) putBack(id clientv3.LeaseID, sec int64, since time.Time) {
+// grantNew grants a lease of sec seconds.
+func (b *backend) grantNew(ctx context.Context, sec int64) (lease, bool, error) {
+	sent := time.Now()
+	resp, err := b.c.Grant(ctx, sec)
+	if err != nil {
+		return lease{}, false, err
+	}
+	return lease{id: resp.ID, asked: sec, ttl: resp.TTL, renewed: sent}, false, nil
+}
+
+// putBack keeps l, attached to no key now, as a spare for locks of sec
+// seconds, or revokes it in the background.
+func (b *backend) putBack(l lease, sec int64) {
 	b.mu.Lock()
-	if !b.closed && len(b.spares[sec]) < maxSpares {
-		b.spares[sec] = append(b.spares[sec], spare{id: id, expires: since.Add(time.Duration(sec)*time.Second - time.Second)})
+	if !b.closed && len(b.spares[sec]) < maxSpares && l.lasts(time.Second) {
+		b.spares[sec] = append(b.spares[sec], l)
 		b.mu.Unlock()
 		return
 	}
 	b.mu.Unlock()
-	b.revoke(id)
+	b.revoke(l.id)
 }
 
 // revoke revokes lease id in the background, bounded by the timeout.
@@ -268,8 +286,8 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 func (b *backend) AcquireFenced(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	k, sec, start := b.stored(key), seconds(ttl), time.Now()
-	id, fresh, err := b.grant(ctx, sec)
+	k, sec := b.stored(key), seconds(ttl)
+	l, renew, err := b.grant(ctx, ttl)
 	if err != nil {
 		return false, 0, wrap(err)
 	}
@@ -277,55 +295,56 @@ func (b *backend) AcquireFenced(ctx context.Context, key, token string, ttl time
 	txn := func() (err error) {
 		resp, err = b.c.Txn(ctx).
 			If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
-			Then(clientv3.OpPut(k, token, clientv3.WithLease(id))).
+			Then(clientv3.OpPut(k, token, clientv3.WithLease(l.id))).
 			Else(clientv3.OpGet(k)).
 			Commit()
 		return err
 	}
-	if fresh {
-		err = txn()
+	if renew {
+		sent := time.Now()
+		err = b.keepAlive(ctx, l.id, txn)
+		l.renewed = sent
 	} else {
-		err = b.keepAlive(ctx, id, txn)
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) && resp == nil {
-			// The spare expired: the transaction was refused for it.
-			fresh = true
-			if g, gerr := b.c.Grant(ctx, sec); gerr != nil {
-				return false, 0, wrap(gerr)
-			} else {
-				id = g.ID
-			}
-			err = txn()
+		err = txn()
+	}
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) && (resp == nil || resp.Succeeded) {
+		// The spare was gone: the transaction was refused for it, or
+		// its renewal failed (the lock, if put, went with the lease).
+		if l, _, err = b.grantNew(ctx, sec); err != nil {
+			return false, 0, wrap(err)
 		}
+		resp, err = nil, txn()
 	}
 	if err != nil {
-		// The put may have landed; the lease is left to expire.
+		// The put may have landed: the lease is left to expire.
 		return false, 0, wrap(err)
 	}
 	if resp.Succeeded {
-		b.hold(token, id, sec)
-		return true, uint64(resp.Header.Revision), nil
+		l.rev = resp.Header.Revision
+		b.hold(token, l)
+		return true, uint64(l.rev), nil
 	}
-	b.putBack(id, sec, start)
+	b.putBack(l, sec)
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 1 && string(kvs[0].Value) == token {
 		// An earlier try of this acquisition landed, under a lease of
-		// its own, of the same ttl.
-		b.hold(token, clientv3.LeaseID(kvs[0].Lease), sec)
+		// its own (whose renewal time is not known here: the next extend
+		// moves the lock to a lease of its own).
+		b.hold(token, lease{id: clientv3.LeaseID(kvs[0].Lease), rev: kvs[0].CreateRevision})
 		return true, uint64(kvs[0].CreateRevision), nil
 	}
 	return false, 0, nil
 }
 
-// hold records that token holds its lock under lease id of sec seconds.
-func (b *backend) hold(token string, id clientv3.LeaseID, sec int64) {
-	now := time.Now()
+// hold records that token holds its lock under l.
+func (b *backend) hold(token string, l lease) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.held[token] = held{id, sec, now.Add(time.Duration(sec)*time.Second + time.Minute)}
+	b.held[token] = l
 	if len(b.held) >= b.sweepAt {
 		// Locks left to expire, never released: their entries go.
 		for t, h := range b.held {
-			if now.After(h.until) {
+			if h.ttl > 0 && !h.lasts(-time.Minute) {
 				delete(b.held, t)
 			}
 		}
@@ -333,17 +352,17 @@ func (b *backend) hold(token string, id clientv3.LeaseID, sec int64) {
 	}
 }
 
-// forget drops token's lease from held and returns it (0 if unknown).
-func (b *backend) forget(token string) clientv3.LeaseID {
+// forget drops token's lease from held and returns it (zero if unknown).
+func (b *backend) forget(token string) lease {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	h := b.held[token]
+	l := b.held[token]
 	delete(b.held, token)
-	return h.id
+	return l
 }
 
 // lease returns token's lease (zero if unknown).
-func (b *backend) lease(token string) held {
+func (b *backend) lease(token string) lease {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.held[token]
@@ -362,8 +381,11 @@ func (b *backend) Release(ctx context.Context, key, token string) (bool, error) 
 	if err != nil {
 		return false, wrap(err)
 	}
-	if id := b.forget(token); id != 0 {
-		b.revoke(id)
+	if l := b.forget(token); l.ttl > 0 {
+		// Attached to no key now: a spare for the next acquire.
+		b.putBack(l, l.asked)
+	} else if l.id != 0 {
+		b.revoke(l.id)
 	}
 	return resp.Succeeded, nil
 }
@@ -387,53 +409,71 @@ func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Durati
 		if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != token {
 			return false, nil
 		}
-		return b.moveLease(ctx, k, token, clientv3.LeaseID(resp.Kvs[0].Lease), sec)
+		h = lease{id: clientv3.LeaseID(resp.Kvs[0].Lease), rev: resp.Kvs[0].CreateRevision}
 	}
-	if h.sec == sec {
-		var got *clientv3.GetResponse
-		err := b.keepAlive(ctx, h.id, func() (err error) {
-			got, err = b.c.Get(ctx, k)
-			return err
-		})
-		switch {
-		case errors.Is(err, rpctypes.ErrLeaseNotFound):
-			b.forget(token)
-			return false, nil
-		case err != nil:
-			return false, wrap(err)
-		}
-		ok := len(got.Kvs) == 1 && string(got.Kvs[0].Value) == token && clientv3.LeaseID(got.Kvs[0].Lease) == h.id
-		if ok {
-			b.hold(token, h.id, sec)
-		} else {
-			b.forget(token)
-		}
-		return ok, nil
+	if h.ttl == 0 || h.asked != sec {
+		return b.moveLease(ctx, k, token, h, ttl)
 	}
-	return b.moveLease(ctx, k, token, h.id, sec)
+	var got *clientv3.GetResponse
+	sent := time.Now()
+	err := b.keepAlive(ctx, h.id, func() (err error) {
+		got, err = b.c.Get(ctx, k)
+		return err
+	})
+	switch {
+	case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		b.forget(token)
+		return false, nil
+	case err != nil:
+		return false, wrap(err)
+	}
+	ok := len(got.Kvs) == 1 && string(got.Kvs[0].Value) == token && clientv3.LeaseID(got.Kvs[0].Lease) == h.id
+	if ok {
+		h.renewed = sent
+		b.hold(token, h)
+	} else {
+		b.forget(token)
+	}
+	return ok, nil
 }
 
-// moveLease puts token again under k with a lease of sec seconds, if k
-// stores token under lease old.
-func (b *backend) moveLease(ctx context.Context, k, token string, old clientv3.LeaseID, sec int64) (bool, error) {
-	g, err := b.c.Grant(ctx, sec)
+// moveLease puts token again under k with a lease for ttl, if k stores
+// token under lease old; old, attached to no key then, becomes a spare.
+func (b *backend) moveLease(ctx context.Context, k, token string, old lease, ttl time.Duration) (bool, error) {
+	l, renew, err := b.grant(ctx, ttl)
 	if err != nil {
 		return false, wrap(err)
 	}
-	resp, err := b.c.Txn(ctx).
-		If(clientv3.Compare(clientv3.Value(k), "=", token), clientv3.Compare(clientv3.LeaseValue(k), "=", old)).
-		Then(clientv3.OpPut(k, token, clientv3.WithLease(g.ID))).
-		Commit()
+	var resp *clientv3.TxnResponse
+	txn := func() (err error) {
+		resp, err = b.c.Txn(ctx).
+			If(clientv3.Compare(clientv3.Value(k), "=", token), clientv3.Compare(clientv3.LeaseValue(k), "=", old.id)).
+			Then(clientv3.OpPut(k, token, clientv3.WithLease(l.id))).
+			Commit()
+		return err
+	}
+	if renew {
+		sent := time.Now()
+		err = b.keepAlive(ctx, l.id, txn)
+		l.renewed = sent
+	} else {
+		err = txn()
+	}
 	if err != nil {
 		return false, wrap(err)
 	}
 	if !resp.Succeeded {
-		b.revoke(g.ID)
+		b.putBack(l, l.asked)
 		b.forget(token)
 		return false, nil
 	}
-	b.hold(token, g.ID, sec)
-	b.revoke(old)
+	l.rev = old.rev
+	b.hold(token, l)
+	if old.ttl > 0 {
+		b.putBack(old, old.asked)
+	} else {
+		b.revoke(old.id)
+	}
 	return true, nil
 }
 
@@ -445,7 +485,7 @@ func (b *backend) Watch(key string) <-chan struct{} { return b.watcher.watch(b.s
 // the lease when its key is deleted (its lease expired, an operator
 // deleted it, the cluster lost it).
 func (b *backend) WatchHold(key, token string, lost func()) (stop func()) {
-	return b.watcher.hold(b.stored(key), lost)
+	return b.watcher.hold(b.stored(key), b.lease(token).rev, lost)
 }
 
 // AcquireFencedOrTTL implements driver.FencedTTLReporter. The watch wakes

@@ -26,8 +26,8 @@ type watcher struct {
 	prefix string
 
 	mu      sync.Mutex
-	waits   map[string]chan struct{}        // by etcd key; closed at its delete
-	holds   map[string]map[*func()]struct{} // by etcd key: the lost funcs of its leases
+	waits   map[string]chan struct{}      // by etcd key; closed at its delete
+	holds   map[string]map[*held]struct{} // by etcd key: the leases that hold it
 	started bool
 	closed  bool
 	stop    context.CancelFunc
@@ -35,7 +35,7 @@ type watcher struct {
 }
 
 func newWatcher(c *clientv3.Client, prefix string) *watcher {
-	return &watcher{c: c, prefix: prefix, waits: make(map[string]chan struct{}), holds: make(map[string]map[*func()]struct{})}
+	return &watcher{c: c, prefix: prefix, waits: make(map[string]chan struct{}), holds: make(map[string]map[*held]struct{})}
 }
 
 // startLocked starts the watch, once; the caller holds w.mu.
@@ -66,17 +66,24 @@ func (w *watcher) watch(k string) <-chan struct{} {
 	return ch
 }
 
-// hold calls lost when k is next deleted, unless stop is called first.
-func (w *watcher) hold(k string, lost func()) (stop func()) {
+// held is a lease's watch of its lock.
+type held struct {
+	rev  int64 // the lock's create revision: an earlier delete is another's
+	lost func()
+}
+
+// hold calls lost when k is deleted at a revision after rev, unless stop
+// is called first.
+func (w *watcher) hold(k string, rev int64, lost func()) (stop func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return func() {}
 	}
 	w.startLocked()
-	h := &lost
+	h := &held{rev: rev, lost: lost}
 	if w.holds[k] == nil {
-		w.holds[k] = make(map[*func()]struct{})
+		w.holds[k] = make(map[*held]struct{})
 	}
 	w.holds[k][h] = struct{}{}
 	return func() {
@@ -115,7 +122,7 @@ func (w *watcher) run(ctx context.Context) {
 					break stream
 				}
 				for _, ev := range resp.Events {
-					w.deleted(string(ev.Kv.Key))
+					w.deleted(string(ev.Kv.Key), ev.Kv.ModRevision)
 				}
 				if resp.Header.Revision > 0 {
 					next = resp.Header.Revision + 1
@@ -136,18 +143,27 @@ func (w *watcher) run(ctx context.Context) {
 	}
 }
 
-// deleted wakes the waits on k and tells its leases that it is gone.
-func (w *watcher) deleted(k string) {
+// deleted wakes the waits on k and tells the leases whose lock of k was
+// created before rev, the revision of the delete, that it is gone.
+func (w *watcher) deleted(k string, rev int64) {
 	w.mu.Lock()
 	if ch, ok := w.waits[k]; ok {
 		close(ch)
 		delete(w.waits, k)
 	}
-	hs := w.holds[k]
-	delete(w.holds, k)
+	var lost []func()
+	for h := range w.holds[k] {
+		if h.rev < rev {
+			lost = append(lost, h.lost)
+			delete(w.holds[k], h)
+		}
+	}
+	if len(w.holds[k]) == 0 {
+		delete(w.holds, k)
+	}
 	w.mu.Unlock()
-	for h := range hs {
-		(*h)() // outside w.mu: it ends a lease, which may call stop
+	for _, f := range lost {
+		f() // outside w.mu: it ends a lease, which may call stop
 	}
 }
 

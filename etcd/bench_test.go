@@ -1,0 +1,90 @@
+package etcd_test
+
+import (
+	"context"
+	"crypto/rand"
+	"slices"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/distlock/lock"
+	"github.com/distlock/lock/etcd"
+	"github.com/distlock/lock/locktest"
+)
+
+// The benchmarks run on the cluster of LOCK_TEST_ETCD_URL, or on the
+// in-process etcd.
+
+// BenchmarkCycle measures TryAcquire and Release of a lease: a transaction
+// (with a spare lease renewed alongside), then a transaction that deletes
+// the key if it stores the token.
+func BenchmarkCycle(b *testing.B) {
+	l := mustNew(b, testClient(b), nil)
+	defer l.Close()
+	locktest.BenchmarkCycle(b, l)
+}
+
+// BenchmarkMutexCycle is the baseline of BenchmarkCycle: etcd's own
+// concurrency.Mutex, TryLock and Unlock, on a session made once.
+func BenchmarkMutexCycle(b *testing.B) {
+	c := testClient(b)
+	s, err := concurrency.NewSession(c, concurrency.WithTTL(60))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	m := concurrency.NewMutex(s, "bench/mutex/"+rand.Text())
+	ctx := context.Background()
+	for b.Loop() {
+		if err := m.TryLock(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Unlock(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHandOff measures the time from a release to the moment a
+// waiting Acquire on another Lock value returns, reported as its median
+// (handoff-ms). The retry interval is a second and the holder's ttl a
+// minute: the wait wakes on the watch's delete event, not on a poll.
+func BenchmarkHandOff(b *testing.B) {
+	c := testClient(b)
+	slow := &etcd.Options{Options: lock.Options{RetryInterval: time.Second}}
+	holder, waiter := mustNew(b, c, slow), mustNew(b, testClient(b), slow)
+	defer holder.Close()
+	defer waiter.Close()
+	ctx := context.Background()
+	key := "bench:handoff:" + rand.Text()
+	var took []time.Duration
+	for b.Loop() {
+		s, err := holder.TryAcquire(ctx, key, time.Minute)
+		if err != nil {
+			b.Fatalf("TryAcquire = %v", err)
+		}
+		got := make(chan time.Time)
+		go func() {
+			w, err := waiter.Acquire(ctx, key, time.Minute)
+			at := time.Now()
+			if err != nil {
+				b.Error(err)
+			} else {
+				w.Release(ctx)
+			}
+			got <- at
+		}()
+		// The wait's first attempt, refused, takes a few milliseconds; it
+		// then sleeps up to a second unless woken.
+		time.Sleep(50 * time.Millisecond)
+		released := time.Now()
+		if err := s.Release(ctx); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, (<-got).Sub(released))
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "handoff-ms")
+}
