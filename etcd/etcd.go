@@ -85,6 +85,8 @@ func newBackend(client *clientv3.Client, opts *Options, owned bool) *backend {
 		timeout: opts.timeout(),
 		held:    make(map[string]lease),
 		spares:  make(map[int64][]lease),
+		slots:   make(chan struct{}, maxInFlight),
+		extends: make(chan struct{}, maxInFlight),
 	}
 	if opts != nil {
 		b.logger = opts.Logger
@@ -117,6 +119,8 @@ type backend struct {
 	sweepAt int // the size of held at which hold drops expired entries
 
 	background sync.WaitGroup // revokes in flight
+	slots      chan struct{}  // the acquires and releases in flight: see begin
+	extends    chan struct{}  // the extends in flight
 }
 
 // lease is a lease of the backend's: the one a lock is attached to, or a
@@ -245,6 +249,36 @@ func (b *backend) putBack(l lease, sec int64) {
 	b.revoke(l.id)
 }
 
+// maxInFlight bounds the calls of a backend in flight at once, extends
+// apart (their own turns: a burst of acquires cannot hold a keep-alive
+// past its lease's deadline); queueBound is how many timeouts a call may
+// wait for its turn. A burst of calls queues here, each with its whole
+// timeout once sent, rather than all racing one timeout on a loaded
+// cluster.
+const (
+	maxInFlight = 128
+	queueBound  = 10
+)
+
+// begin waits for a call's turn, for at most queueBound timeouts, and
+// returns its ctx, bounded by the timeout, and the func that ends it.
+func (b *backend) begin(ctx context.Context, slots chan struct{}) (context.Context, func(), error) {
+	select {
+	case slots <- struct{}{}:
+	default:
+		qctx, cancel := context.WithTimeout(ctx, queueBound*b.timeout)
+		select {
+		case slots <- struct{}{}:
+			cancel()
+		case <-qctx.Done():
+			cancel()
+			return nil, nil, fmt.Errorf("etcd: %w: waiting for a turn among %d calls in flight: %w", lock.ErrUnavailable, maxInFlight, qctx.Err())
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	return ctx, func() { cancel(); <-slots }, nil
+}
+
 // revoke revokes lease id in the background, bounded by the timeout.
 func (b *backend) revoke(id clientv3.LeaseID) {
 	b.background.Add(1)
@@ -284,8 +318,19 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 // at which key was created. A spare lease is renewed in parallel with
 // the transaction; a fresh one is granted first.
 func (b *backend) AcquireFenced(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
+	return b.acquire(ctx, key, token, ttl, false)
+}
+
+// acquire is AcquireFenced. A spare lease that needs a renewal is renewed
+// in parallel with the transaction, or, for the attempt of a wait (which
+// is refused more often than not), only once the transaction succeeded:
+// a wait then sends one request an attempt.
+func (b *backend) acquire(ctx context.Context, key, token string, ttl time.Duration, inWait bool) (bool, uint64, error) {
+	ctx, done, err := b.begin(ctx, b.slots)
+	if err != nil {
+		return false, 0, err
+	}
+	defer done()
 	k, sec := b.stored(key), seconds(ttl)
 	l, renew, err := b.grant(ctx, ttl)
 	if err != nil {
@@ -300,11 +345,21 @@ func (b *backend) AcquireFenced(ctx context.Context, key, token string, ttl time
 			Commit()
 		return err
 	}
-	if renew {
+	switch {
+	case renew && inWait:
+		err = txn()
+		if err == nil && resp.Succeeded {
+			sent := time.Now()
+			if _, err = b.c.KeepAliveOnce(ctx, l.id); errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				return false, 0, nil // expired, and the lock with it
+			}
+			l.renewed = sent
+		}
+	case renew:
 		sent := time.Now()
 		err = b.keepAlive(ctx, l.id, txn)
 		l.renewed = sent
-	} else {
+	default:
 		err = txn()
 	}
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) && (resp == nil || resp.Succeeded) {
@@ -371,8 +426,11 @@ func (b *backend) lease(token string) lease {
 // Release deletes key in one transaction if it stores token; the lease,
 // attached to no key, is revoked in the background.
 func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
+	ctx, done, err := b.begin(ctx, b.slots)
+	if err != nil {
+		return false, err
+	}
+	defer done()
 	k := b.stored(key)
 	resp, err := b.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.Value(k), "=", token)).
@@ -395,8 +453,11 @@ func (b *backend) Release(ctx context.Context, key, token string) (bool, error) 
 // ttl (as a keep-alive's does); otherwise it moves key to a lease of the
 // new ttl, in one transaction that checks token.
 func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
+	ctx, done, err := b.begin(ctx, b.extends)
+	if err != nil {
+		return false, err
+	}
+	defer done()
 	k, sec := b.stored(key), seconds(ttl)
 	h := b.lease(token)
 	if h.id == 0 {
@@ -416,7 +477,7 @@ func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Durati
 	}
 	var got *clientv3.GetResponse
 	sent := time.Now()
-	err := b.keepAlive(ctx, h.id, func() (err error) {
+	err = b.keepAlive(ctx, h.id, func() (err error) {
 		got, err = b.c.Get(ctx, k)
 		return err
 	})
@@ -494,7 +555,7 @@ func (b *backend) WatchHold(key, token string, lost func()) (stop func()) {
 // refused attempt reports untilWoken, and the wait sleeps that long unless
 // woken.
 func (b *backend) AcquireFencedOrTTL(ctx context.Context, key, token string, ttl time.Duration) (bool, uint64, time.Duration, error) {
-	ok, fence, err := b.AcquireFenced(ctx, key, token, ttl)
+	ok, fence, err := b.acquire(ctx, key, token, ttl, true)
 	if err != nil || ok {
 		return ok, fence, 0, err
 	}
