@@ -488,7 +488,12 @@ func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Durati
 	case err != nil:
 		return false, wrap(err)
 	}
-	ok := len(got.Kvs) == 1 && string(got.Kvs[0].Value) == token && clientv3.LeaseID(got.Kvs[0].Lease) == h.id
+	if len(got.Kvs) == 1 && string(got.Kvs[0].Value) == token && clientv3.LeaseID(got.Kvs[0].Lease) != h.id {
+		// Ours, under another lease: an earlier move to a new ttl landed,
+		// its reply lost. Move it again, from the lease it has.
+		return b.moveLease(ctx, k, token, lease{id: clientv3.LeaseID(got.Kvs[0].Lease), rev: got.Kvs[0].CreateRevision}, ttl)
+	}
+	ok := len(got.Kvs) == 1 && string(got.Kvs[0].Value) == token
 	if ok {
 		h.renewed = sent
 		b.hold(token, h)
@@ -521,6 +526,9 @@ func (b *backend) moveLease(ctx context.Context, k, token string, old lease, ttl
 		err = txn()
 	}
 	if err != nil {
+		// The move may have landed: the next extend learns the lease
+		// from the key.
+		b.forget(token)
 		return false, wrap(err)
 	}
 	if !resp.Succeeded {

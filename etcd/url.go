@@ -14,6 +14,10 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/urlparam"
@@ -102,6 +106,14 @@ func parseURL(u *url.URL) (*urlConfig, error) {
 	}
 	c.cfg.DialTimeout = dial
 	c.cfg.Logger = zap.NewNop()
+	// gRPC's own reconnect backoff grows to two minutes: a Lock would
+	// stay away that long after an outage of the cluster. Reconnect
+	// within a second, and find a silent partition by keepalives.
+	c.cfg.DialOptions = []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+		MinConnectTimeout: dial,
+	})}
+	c.cfg.DialKeepAliveTime, c.cfg.DialKeepAliveTimeout = 10*time.Second, 3*time.Second
 	return c, nil
 }
 
@@ -115,6 +127,11 @@ func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 	c.cfg.Context = context.WithoutCancel(ctx)
 	client, err := clientv3.New(c.cfg)
 	if err != nil {
+		// With a user, New authenticates within the dial timeout: an
+		// unreachable cluster fails here.
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || status.Code(err) == codes.Unavailable {
+			return nil, fmt.Errorf("etcd: %s does not answer: %w", strings.Join(c.cfg.Endpoints, ","), wrapOpen(err))
+		}
 		return nil, fmt.Errorf("etcd: %w", urlparam.Invalid(err))
 	}
 	// The client connects in the background: a read that needs the
