@@ -41,7 +41,7 @@ type Lease struct {
 	onEnd     []func(error) // called once, when the lease ends
 	ka        *keepState    // set by KeepAlive; see keeper.go
 	unsure    bool          // a Release failed in transit: it may have landed
-	releasing bool          // a Release is in flight: a loss the backend reports is its delete
+	releasing bool          // a Release is in flight, or may have landed: a loss the backend reports is its delete
 	holdStop  func()        // stops the backend's watch of the lock (driver.HoldWatcher)
 	lastErr   error         // the last failed extend of the keep-alive
 
@@ -302,7 +302,9 @@ func (le *Lease) Release(ctx context.Context) error {
 	if err != nil {
 		le.mu.Lock()
 		le.unsure = le.unsure || inTransit(err)
-		le.releasing = false
+		// A release that may have landed owns the deletes the backend
+		// reports from now on (driver.HoldWatcher): they may be its own.
+		le.releasing = le.unsure
 		le.mu.Unlock()
 		return err
 	}
