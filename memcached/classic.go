@@ -5,6 +5,8 @@ import (
 	"net"
 
 	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/distlock/lock/memcached/internal/mc"
 )
 
 // classic implements driver.Backend on memcached's classic text protocol,
@@ -14,8 +16,12 @@ type classic struct {
 	mc *memcache.Client
 }
 
-// inTransit implements protocol: gomemcache's errors that are not the
-// server's answers.
+// inTransit implements protocol for gomemcache's errors: all but the
+// server's answers (a server without cas ids included) and the client's
+// refusals to send. It exists beside the Lock's rules (network and I/O
+// errors) because gomemcache also fails commands whose outcome is unknown
+// with errors of its own (ErrServerError, an unexpected or corrupt reply):
+// it lists the answers, and counts the rest in transit.
 func (*classic) inTransit(err error) bool {
 	switch {
 	case err == nil,
@@ -24,7 +30,7 @@ func (*classic) inTransit(err error) bool {
 		errors.Is(err, memcache.ErrNotStored),
 		errors.Is(err, memcache.ErrMalformedKey),
 		errors.Is(err, memcache.ErrNoServers),
-		errors.Is(err, errNoCAS):
+		errors.Is(err, mc.ErrNoCAS):
 		return false
 	}
 	return true
@@ -53,28 +59,28 @@ func dialFailed(err error) bool {
 // through the cas id. exp -1 expires the item at once: memcached then
 // treats the key as absent, and no plain delete, which would not check the
 // owner, is needed.
-func (b *classic) swapOnce(_ *call, native, token string, exp int32) (st state, err error) {
+func (b *classic) swapOnce(_ *call, native, token string, exp int32) (mc.Status, error) {
 	item, err := b.mc.Get(native)
 	switch {
 	case errors.Is(err, memcache.ErrCacheMiss):
-		return absent, nil
+		return mc.NotFound, nil
 	case err != nil:
-		return absent, err
+		return 0, err
 	case string(item.Value) != token:
-		return other, nil
+		return mc.NotStored, nil
 	case item.CasID == 0:
-		return absent, errNoCAS
+		return 0, mc.ErrNoCAS
 	}
 	item.Expiration = exp
 	switch err := b.mc.CompareAndSwap(item); {
 	case err == nil:
-		return swapped, nil
+		return mc.Stored, nil
 	case errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, memcache.ErrNotStored):
-		return absent, nil // expired between the get and the cas
+		return mc.NotFound, nil // expired between the get and the cas
 	case errors.Is(err, memcache.ErrCASConflict):
-		return changed, nil
+		return mc.Exists, nil
 	default:
-		return absent, err
+		return 0, err
 	}
 }
 

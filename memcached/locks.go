@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/distlock/lock/memcached/internal/mc"
 )
 
 // The lock algorithm, written once over the two protocols: a protocol
@@ -21,11 +23,19 @@ type protocol interface {
 	add(c *call, native, token string, exp int32) (stored, sent bool, err error)
 	// swapOnce acts on native if it stores token, by a compare-and-swap on
 	// the item's cas id: exp < 0 deletes it, otherwise token is stored
-	// again with expiration exp.
-	swapOnce(c *call, native, token string, exp int32) (state, error)
+	// again with expiration exp. It reports what it found in memcached's
+	// reply codes, whichever the protocol: mc.Stored (our token, now
+	// deleted or expired, or stored with the new expiration), mc.NotStored
+	// (an item with another token: the key is another owner's, as when an
+	// add is not stored), mc.Exists (the item changed between the read
+	// and the compare-and-swap) or mc.NotFound (no item); 0 with an error.
+	swapOnce(c *call, native, token string, exp int32) (mc.Status, error)
 	// inTransit reports whether err, from the protocol's client, is a
 	// failure in transit, after which the outcome of the command is
-	// unknown, rather than an answer of the server.
+	// unknown, rather than an answer of the server: the algorithm reads an
+	// add back, and wraps lock.ErrUnavailable, on it. Each protocol has
+	// its own, for its client's errors: their docs say why the Lock's
+	// rules are not enough.
 	inTransit(err error) bool
 }
 
@@ -45,7 +55,7 @@ func (b *locks) Acquire(ctx context.Context, key, token string, ttl time.Duratio
 	native, exp := b.cfg.keys.native(key), expiration(ttl)
 	return acquireOnce(&c, b.p.inTransit,
 		func() (bool, bool, error) { return b.p.add(&c, native, token, exp) },
-		func() (state, error) { return b.swap(&c, native, token, exp) })
+		func() (mc.Status, error) { return b.swap(&c, native, token, exp) })
 }
 
 // Release deletes the key by a compare-and-swap on its cas id, so it acts
@@ -56,10 +66,10 @@ func (b *locks) Release(ctx context.Context, key, token string) (bool, error) {
 	defer c.end()
 	native := b.cfg.keys.native(key)
 	st, err := b.swap(&c, native, token, -1)
-	if st == swapped {
+	if st == mc.Stored {
 		b.wakes.wake(native)
 	}
-	return st == swapped, err
+	return st == mc.Stored, err
 }
 
 // Extend stores the token again with the new expiration, by a
@@ -68,7 +78,7 @@ func (b *locks) Extend(ctx context.Context, key, token string, ttl time.Duration
 	c := newCall(ctx, b.cfg.callTimeout)
 	defer c.end()
 	st, err := b.swap(&c, b.cfg.keys.native(key), token, expiration(ttl))
-	return st == swapped, err
+	return st == mc.Stored, err
 }
 
 // Watch implements driver.Watcher for the releases made in this process:
@@ -83,11 +93,11 @@ func (b *locks) Scope() string { return "memcached " + b.wakes.scope + " " + b.c
 
 // swap acts on native if it stores token (see protocol.swapOnce), as
 // settleSwap says.
-func (b *locks) swap(c *call, native, token string, exp int32) (state, error) {
+func (b *locks) swap(c *call, native, token string, exp int32) (mc.Status, error) {
 	if err := c.check(nil); err != nil {
-		return absent, err
+		return 0, err
 	}
-	return settleSwap(b.p.inTransit, func() (state, error) { return b.p.swapOnce(c, native, token, exp) })
+	return settleSwap(b.p.inTransit, func() (mc.Status, error) { return b.p.swapOnce(c, native, token, exp) })
 }
 
 // acquireOnce is the lock algorithm, over either protocol: add sends one
@@ -102,7 +112,7 @@ func (b *locks) swap(c *call, native, token string, exp int32) (state, error) {
 // absent, the add was lost (or is still on its way), and the outcome stays
 // unknown: the error wraps lock.ErrUnavailable, and the Lock, which
 // decides every resend, releases the token in the background.
-func acquireOnce(c *call, inTransit func(error) bool, add func() (stored, sent bool, err error), readBack func() (state, error)) (bool, error) {
+func acquireOnce(c *call, inTransit func(error) bool, add func() (stored, sent bool, err error), readBack func() (mc.Status, error)) (bool, error) {
 	if err := c.check(nil); err != nil {
 		return false, err
 	}
@@ -119,9 +129,9 @@ func acquireOnce(c *call, inTransit func(error) bool, add func() (stored, sent b
 	switch {
 	case rerr != nil:
 		return false, landed(fmt.Errorf("memcached: add failed (%w), and reading it back failed: %w", err, rerr), sent)
-	case st == swapped:
+	case st == mc.Stored:
 		return true, nil
-	case st == other:
+	case st == mc.NotStored:
 		return false, nil
 	}
 	return false, unavailable(err)
@@ -138,17 +148,17 @@ func acquireOnce(c *call, inTransit func(error) bool, add func() (stored, sent b
 // token found gone before that deadline for its earlier try, landed) or
 // the extend at the keep-alive's next step. Another owner's lock is never
 // touched.
-func settleSwap(inTransit func(error) bool, attempt func() (state, error)) (state, error) {
+func settleSwap(inTransit func(error) bool, attempt func() (mc.Status, error)) (mc.Status, error) {
 	for changes := 0; ; changes++ {
 		st, err := attempt()
 		switch {
-		case err == nil && st == changed && changes < maxChanges:
+		case err == nil && st == mc.Exists && changes < maxChanges:
 			continue
-		case err == nil && st == changed:
-			return absent, errors.New("memcached: the item kept changing under the compare-and-swap")
+		case err == nil && st == mc.Exists:
+			return 0, errors.New("memcached: the item kept changing under the compare-and-swap")
 		case err == nil:
 			return st, nil
 		}
-		return absent, settleError(inTransit, err)
+		return 0, settleError(inTransit, err)
 	}
 }

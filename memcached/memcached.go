@@ -309,23 +309,9 @@ func expiration(ttl time.Duration) int32 {
 	return int32((ttl+time.Second-1)/time.Second) + 2
 }
 
-// state is what a compare-and-swap of a lock found.
-type state int
-
-const (
-	absent  state = iota // no item
-	other                // an item with another token
-	swapped              // our token, now expired (released) or stored with the new expiration
-	changed              // the item changed between the read and the compare-and-swap
-)
-
 // maxChanges bounds the re-reads of an item that changed under the
 // compare-and-swap.
 const maxChanges = 3
-
-// errNoCAS reports a server that gives no cas ids (memcached -C): it cannot
-// check an owner.
-var errNoCAS = mc.ErrNoCAS
 
 // call is the time frame of one call to the store: it ends when the
 // caller's ctx is done or at deadline, the earlier of ctx's deadline and

@@ -27,14 +27,15 @@ type meta struct {
 	hints casHints
 }
 
-// inTransit implements protocol: the errors of package mc that are not
-// the server's answers, nor the end of the call.
-func (*meta) inTransit(err error) bool { return inTransit(err) }
-
-// inTransit reports whether err, from package mc, is a failure in transit,
-// after which the outcome of the command is unknown, as opposed to an
-// answer of the server or the end of the call.
-func inTransit(err error) bool {
+// inTransit implements protocol for the errors of package mc, as call.cut
+// leaves them: all but the server's answers (see mc.ReplyError.InTransit; a
+// server without cas ids included), a closed client and a cancelled call.
+// It exists beside the Lock's rules (network and I/O errors) because
+// package mc also fails commands whose outcome is unknown with errors of
+// its own (a SERVER_ERROR, a reply it cannot read, replies lost on a
+// connection, a connection ended by another command's bad reply): it lists
+// the answers, and counts the rest in transit.
+func (*meta) inTransit(err error) bool {
 	var (
 		re *mc.ReplyError
 		ne net.Error
@@ -133,75 +134,70 @@ func wrap(err error) error {
 // swapOnce implements protocol: on the cas id of the hint, one round trip
 // ("md key C<cas>", or "ms key n T<exp> C<cas> c" that learns the new cas
 // id), or else on the cas id read with the token ("mg key v c") first.
-func (b *meta) swapOnce(c *call, native, token string, exp int32) (st state, err error) {
+func (b *meta) swapOnce(c *call, native, token string, exp int32) (st mc.Status, err error) {
 	err = b.run(c, b.mc.Servers().Index(native), func(cn *mc.Conn) (err error) {
 		st, err = b.swapOn(c.ctx, cn, native, token, exp)
 		return err
 	})
-	if err == nil && st != changed && (st != swapped || exp < 0) {
+	if err == nil && st != mc.Exists && (st != mc.Stored || exp < 0) {
 		b.hints.drop(native, token) // the cas id is spent, or not ours
 	}
 	return st, err
 }
 
-// swapOn is swapOnce on cn.
-func (b *meta) swapOn(ctx context.Context, cn *mc.Conn, native, token string, exp int32) (st state, err error) {
+// swapOn is swapOnce on cn: the reply of the md or ms is its outcome.
+func (b *meta) swapOn(ctx context.Context, cn *mc.Conn, native, token string, exp int32) (st mc.Status, err error) {
 	cas := b.hints.get(native, token, cn.ID())
 	read := cas == 0
 	if read {
-		if st, cas, err = readBack(ctx, cn, native, token); st != swapped || err != nil {
+		if st, cas, err = readBack(ctx, cn, native, token); st != mc.Stored || err != nil {
 			return st, err
 		}
 	}
 	for {
-		var (
-			r    mc.Status
-			next uint64
-		)
+		var next uint64
 		if exp < 0 {
-			r, err = cn.Delete(ctx, native, cas)
+			st, err = cn.Delete(ctx, native, cas)
 		} else {
-			r, next, err = cn.Swap(ctx, native, token, exp, cas)
+			st, next, err = cn.Swap(ctx, native, token, exp, cas)
 		}
 		switch {
 		case err != nil:
-			return absent, err
-		case r == mc.Stored:
-			if exp >= 0 {
-				b.hints.put(native, token, next, cn.ID(), exp)
+			return 0, err
+		case st != mc.Stored && st != mc.NotFound && st != mc.Exists:
+			return 0, fmt.Errorf("unexpected status %d", st)
+		case st == mc.Exists && !read:
+			// The hint is stale: an extend of ours landed after its reply
+			// was lost, or the key is another owner's now. Read it.
+			read = true
+			if st, cas, err = readBack(ctx, cn, native, token); st != mc.Stored || err != nil {
+				return st, err
 			}
-			return swapped, nil
-		case r == mc.NotFound:
-			return absent, nil
-		case r != mc.Exists:
-			return absent, fmt.Errorf("unexpected status %d", r)
-		case read:
-			return changed, nil
+			continue
+		case st == mc.Stored && exp >= 0:
+			b.hints.put(native, token, next, cn.ID(), exp)
 		}
-		// The hint is stale: an extend of ours landed after its reply was
-		// lost, or the key is another owner's now. Read it.
-		read = true
-		if st, cas, err = readBack(ctx, cn, native, token); st != swapped || err != nil {
-			return st, err
-		}
+		return st, nil
 	}
 }
 
-// readBack reads native on cn. It reports swapped, with the item's cas id,
-// when the item holds token.
-func readBack(ctx context.Context, cn *mc.Conn, native, token string) (state, uint64, error) {
+// readBack reads native on cn. It reports mc.Stored, with the item's cas
+// id, when the item holds token (as swapOnce would on a swap that
+// succeeds), mc.NotStored when it holds another, mc.NotFound when there is
+// none.
+func readBack(ctx context.Context, cn *mc.Conn, native, token string) (mc.Status, uint64, error) {
 	found, ours, cas, err := cn.Get(ctx, native, token)
 	switch {
 	case err != nil:
-		return absent, 0, err
+		return 0, 0, err
 	case !found:
-		return absent, 0, nil
+		return mc.NotFound, 0, nil
 	case !ours:
-		return other, 0, nil
+		return mc.NotStored, 0, nil
 	case cas == 0:
-		return absent, 0, mc.ErrNoCAS
+		return 0, 0, mc.ErrNoCAS
 	}
-	return swapped, cas, nil
+	return mc.Stored, cas, nil
 }
 
 // Close closes the connections.
@@ -237,7 +233,7 @@ func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 			err = c.cut(err)
 			c.end()
 			for _, p := range ps {
-				batch[p.i].Err = settleError(inTransit, err)
+				batch[p.i].Err = settleError(b.inTransit, err)
 			}
 			continue
 		}
@@ -267,7 +263,7 @@ func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 			case op.Err == nil && op.St == mc.NotFound:
 				b.hints.drop(p.native, x.Token)
 			case op.Err != nil: // not resent: the keep-alive's next step
-				x.Err = settleError(inTransit, c.cut(op.Err))
+				x.Err = settleError(b.inTransit, c.cut(op.Err))
 			default: // the cas id changed: read it, as Extend alone
 				alone = append(alone, p.i)
 			}

@@ -23,7 +23,9 @@ const readBufferSize = 4096
 // the process that gave it. The zero ServerID means unknown.
 type ServerID struct{ Pid, Started int64 }
 
-// Status is the code of a meta command's reply.
+// Status is the code of a meta command's reply. Package memcached's lock
+// algorithm reports in it, over either of its protocols, what a
+// compare-and-swap of a lock found (see its protocol.swapOnce).
 type Status uint8
 
 const (
