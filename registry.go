@@ -18,7 +18,8 @@ import (
 // An Opener opens a Lock for a URL of the scheme it was registered under.
 // It is called concurrently, must not modify u, should fail on a store it
 // cannot reach, and wraps [ErrInvalidURL] in its errors about u, which must
-// not show u's password (Open adds the redacted URL to them).
+// not show u's password (Open adds the redacted URL to them, and masks the
+// password of u's userinfo should an error echo it, as a driver's might).
 type Opener func(ctx context.Context, u *url.URL) (Lock, error)
 
 var registry = struct {
@@ -110,29 +111,69 @@ func Open(ctx context.Context, rawURL string) (Lock, error) {
 	// '/', '?' or '#' makes, they show only the scheme and what is wrong,
 	// and hide the backend's error from the text, not from errors.Is and
 	// errors.As.
-	if err := noScheme(rawURL); err != nil {
+	u, opener, err := resolve(rawURL)
+	if err != nil {
 		return nil, err
 	}
-	u, err := ParseURL(rawURL)
-	if err != nil {
-		return nil, invalidURL(rawURL, err)
-	}
 	if strayAt(rawURL) {
-		return openWithheld(ctx, u)
-	}
-	if u.Scheme == "" {
-		return nil, fmt.Errorf("lock: open %s: %w: no scheme (registered: %s)", redact(u), ErrInvalidURL, registered())
-	}
-	opener := lookup(u.Scheme)
-	if opener == nil {
-		return nil, fmt.Errorf("lock: open %s: %w: unknown scheme %q (%sregistered: %s; forgotten import?)",
-			redact(u), ErrInvalidURL, u.Scheme, didYouMean(u.Scheme), registered())
+		return openWithheld(ctx, u, opener)
 	}
 	l, err := opener(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("lock: open %s: %w", redact(u), err)
+		return nil, fmt.Errorf("lock: open %s: %w", redact(u), maskPassword(err, u))
 	}
 	return l, nil
+}
+
+// CheckScheme returns the error [Open] returns for rawURL before it calls a
+// backend: when rawURL does not parse, or has no scheme or one that no
+// backend registered; nil when a backend would be asked to open it. A
+// program checks its URL with it before work that a bad URL would waste.
+// Its errors, as Open's, match [ErrInvalidURL], say what to write (the
+// registered schemes, a near miss) and never show a password.
+func CheckScheme(rawURL string) error {
+	_, _, err := resolve(rawURL)
+	return err
+}
+
+// resolve parses rawURL and returns it with the Opener of its scheme, or
+// Open's error.
+func resolve(rawURL string) (*url.URL, Opener, error) {
+	if err := noScheme(rawURL); err != nil {
+		return nil, nil, err
+	}
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, nil, invalidURL(rawURL, err)
+	}
+	if opener := lookup(u.Scheme); opener != nil {
+		return u, opener, nil
+	}
+	withheld := strayAt(rawURL) // see openWithheld
+	switch {
+	case withheld && u.Scheme == "":
+		return nil, nil, fmt.Errorf("lock: open URL: %w: no scheme (registered: %s); the URL is not shown%s)", ErrInvalidURL, registered(), withheldWhy)
+	case withheld:
+		return nil, nil, fmt.Errorf("lock: open %s URL: %w: unknown scheme %q (%sregistered: %s; forgotten import?); the URL is not shown%s)",
+			u.Scheme, ErrInvalidURL, u.Scheme, didYouMean(u.Scheme), registered(), withheldWhy)
+	case u.Scheme == "":
+		return nil, nil, fmt.Errorf("lock: open %s: %w: no scheme (registered: %s)", redact(u), ErrInvalidURL, registered())
+	}
+	return nil, nil, fmt.Errorf("lock: open %s: %w: unknown scheme %q (%sregistered: %s; forgotten import?)",
+		redact(u), ErrInvalidURL, u.Scheme, didYouMean(u.Scheme), registered())
+}
+
+// maskPassword returns err, an Opener's error, with the password of u's
+// userinfo masked in its text, should the error echo it (as written,
+// quoted or escaped: see secret.Mask), or err itself when it does not.
+// errors.Is and errors.As still see err.
+func maskPassword(err error, u *url.URL) error {
+	password, _ := u.User.Password()
+	msg := err.Error()
+	if masked := secret.Mask(msg, password); masked != msg {
+		return &hiddenError{msg: masked, err: err}
+	}
+	return err
 }
 
 // noScheme returns Open's error for a raw URL with no "://" whose text
@@ -228,24 +269,20 @@ func lookup(scheme string) Opener {
 // URL's authority, or fail to parse.
 const encodeHint = "in a password, percent-encode '/', '?', '#' and '@' as %2F, %3F, %23 and %40"
 
-// openWithheld opens u, parsed from a URL with an '@' past its authority.
-// That '@' may be a query value's (prefix=team@app), or end a password with
-// an unescaped '/', '?' or '#', which ended the authority early: url.Parse
-// then saw no userinfo to hide, and pieces of the password are now in
-// u.Host, u.Path, u.RawQuery or u.Fragment, where an error could print them,
-// in any form (quoted, escaped, cut). So no text of the URL is shown: only
-// its scheme, which precedes the authority, and fixed words; the Opener's
-// error is kept for errors.Is and errors.As.
-func openWithheld(ctx context.Context, u *url.URL) (Lock, error) {
-	const why = ": an '@' past its host may be part of a password (" + encodeHint
-	if u.Scheme == "" {
-		return nil, fmt.Errorf("lock: open URL: %w: no scheme (registered: %s); the URL is not shown%s)", ErrInvalidURL, registered(), why)
-	}
-	opener := lookup(u.Scheme)
-	if opener == nil {
-		return nil, fmt.Errorf("lock: open %s URL: %w: unknown scheme %q (%sregistered: %s; forgotten import?); the URL is not shown%s)",
-			u.Scheme, ErrInvalidURL, u.Scheme, didYouMean(u.Scheme), registered(), why)
-	}
+// withheldWhy ends the errors about a URL with an '@' past its authority,
+// which show no text of it.
+const withheldWhy = ": an '@' past its host may be part of a password (" + encodeHint
+
+// openWithheld opens u, parsed from a URL with an '@' past its authority,
+// with opener, its scheme's. That '@' may be a query value's
+// (prefix=team@app), or end a password with an unescaped '/', '?' or '#',
+// which ended the authority early: url.Parse then saw no userinfo to hide,
+// and pieces of the password are now in u.Host, u.Path, u.RawQuery or
+// u.Fragment, where an error could print them, in any form (quoted,
+// escaped, cut). So no text of the URL is shown: only its scheme, which
+// precedes the authority, and fixed words; the Opener's error is kept for
+// errors.Is and errors.As.
+func openWithheld(ctx context.Context, u *url.URL, opener Opener) (Lock, error) {
 	l, err := opener(ctx, u)
 	if err != nil {
 		failed := "failed"
@@ -256,7 +293,7 @@ func openWithheld(ctx context.Context, u *url.URL) (Lock, error) {
 			failed += " (" + context.Canceled.Error() + ")"
 		}
 		return nil, &hiddenError{
-			msg: "lock: open " + u.Scheme + " URL: " + failed + "; neither the error nor the URL is shown" + why +
+			msg: "lock: open " + u.Scheme + " URL: " + failed + "; neither the error nor the URL is shown" + withheldWhy +
 				"; in a parameter value, '@' as %40, to see them)",
 			err: err,
 		}
@@ -351,7 +388,7 @@ func describeParseError(err error) string {
 }
 
 // hiddenError is an error whose message shows none of err's text, which
-// may hold a password. errors.Is and errors.As see err, through the methods
+// may hold a password, or shows it with the password masked. errors.Is and errors.As see err, through the methods
 // below; it has no Unwrap method, so that a program that logs each error
 // of a chain (as some error reporters do) does not print err.
 type hiddenError struct {

@@ -5,8 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +22,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/distlock/lock"
+	secrets "github.com/distlock/lock/internal/secret"
 	"github.com/distlock/lock/internal/testcert"
 	"github.com/distlock/lock/internal/testnet"
 	"github.com/distlock/lock/urlparam/leakcheck"
@@ -300,26 +306,50 @@ func TestOpenUnreachable(t *testing.T) {
 
 // silentServer returns the address of a server that accepts connections
 // and never answers, holding them open until the test ends.
-func silentServer(t *testing.T) string {
+func silentServer(t *testing.T) string { return fakeServer(t, "") }
+
+// fakeServer returns the address of a server that accepts connections and
+// answers each read with reply (never, when reply is ""), holding them
+// open until the test ends.
+func fakeServer(t *testing.T, reply string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
-				for _, c := range conns {
-					c.Close()
-				}
 				return
 			}
 			conns = append(conns, c)
+			if reply == "" {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, reply); err != nil {
+						return
+					}
+				}
+			}()
 		}
 	}()
 	return ln.Addr().String()
@@ -372,13 +402,6 @@ func TestOpenAuth(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	err := redact(net.UnknownNetworkError("x "+secret+" y"), secret)
-	if got, want := err.Error(), "unknown network x xxxxx y"; got != want {
-		t.Errorf("redact = %q; want %q", got, want)
-	}
-}
-
 // TestParseURLHidesSecretValues checks the errors of URLs with a password in
 // a parameter: its value is never shown, even when it does not parse.
 func TestParseURLHidesSecretValues(t *testing.T) {
@@ -402,16 +425,76 @@ func TestParseURLHidesSecretValues(t *testing.T) {
 	}
 }
 
-func TestRedactForms(t *testing.T) {
-	const pw = `pa"ss wörd/`
-	for _, msg := range []string{"a " + pw + " b", "a " + strconv.Quote(pw) + " b", "a " + url.QueryEscape(pw) + " b", "a " + url.PathEscape(pw) + " b"} {
-		got := redact(errors.New(msg), pw).Error()
-		if strings.Contains(got, "ss") || !strings.Contains(got, "xxxxx") {
-			t.Errorf("redact(%q) = %q; want the password masked", msg, got)
+// TestOpenMasksEchoedPassword checks that a server whose refusal echoes the
+// password, in the forms an error may quote or escape it in, gets an error
+// from lock.Open that shows none of them, and that errors.As still finds
+// the server's error in it.
+func TestOpenMasksEchoedPassword(t *testing.T) {
+	const pw = `pa"ss wörd/` + secret
+	quoted := strconv.Quote(pw)
+	echo := fmt.Sprintf("-ERR refused %s %s %s %s\r\n", pw, quoted, url.QueryEscape(pw), url.PathEscape(pw))
+	addr := fakeServer(t, echo) // one refusal a command: HELLO, then AUTH
+	u := &url.URL{Scheme: "redis", User: url.UserPassword("alice", pw), Host: addr, Path: "/0"}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l, err := lock.Open(ctx, u.String())
+	if err == nil {
+		l.Close()
+		t.Fatal("lock.Open on a server that refuses everything = nil error")
+	}
+	if !strings.Contains(err.Error(), `refused xxxxx "xxxxx" xxxxx xxxxx`) {
+		t.Errorf("lock.Open = %v; want the server's refusal with each form of the password masked", err)
+	}
+	for _, piece := range []string{secret, "ss", "rd"} {
+		if strings.Contains(err.Error(), piece) {
+			t.Errorf("lock.Open = %v; it shows %q, a piece of the password", err, piece)
 		}
 	}
-	if err := errors.New("nothing here"); redact(err, pw) != err {
-		t.Errorf("redact of an error without the password is not the error itself")
+	var rerr goredis.Error
+	if !errors.As(err, &rerr) {
+		t.Errorf("lock.Open = %v; want errors.As to find the server's error", err)
+	}
+}
+
+// TestGoRedisParamsInSync checks goRedisParams against the parameters that
+// go-redis's URL parsers read, in its source in the module cache: each of
+// those is here or in rejected, and each name here is one of those. It
+// checks too that none of them is named like a secret, whose value would
+// reach go-redis's errors unmasked.
+func TestGoRedisParamsInSync(t *testing.T) {
+	for name := range goRedisParams {
+		if secrets.Name(name) {
+			t.Errorf("go-redis parameter %s is named like a secret: its value would reach go-redis", name)
+		}
+	}
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/redis/go-redis/v9").Output()
+	dir := strings.TrimSpace(string(out))
+	if err != nil || dir == "" {
+		t.Skipf("go-redis's source not found (%v)", err)
+	}
+	read := regexp.MustCompile(`\bq\.(?:string|strings|int|duration|bool|has)\("([^"]+)"\)`)
+	names := map[string]bool{}
+	for _, file := range []string{"options.go", "osscluster.go", "sentinel.go"} {
+		src, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatalf("go-redis's source: %v", err)
+		}
+		for _, m := range read.FindAllStringSubmatch(string(src), -1) {
+			names[m[1]] = true
+		}
+	}
+	if len(names) < len(goRedisParams) {
+		t.Fatalf("found %d parameters in go-redis's parsers in %s; want at least %d: the pattern %s is out of date", len(names), dir, len(goRedisParams), read)
+	}
+	for name := range names {
+		if _, ok := goRedisParams[name]; !ok && rejected[name] == "" {
+			t.Errorf("go-redis reads parameter %s, which is neither in goRedisParams nor in rejected", name)
+		}
+	}
+	for name := range goRedisParams {
+		if !names[name] {
+			t.Errorf("goRedisParams has %s, which go-redis does not read", name)
+		}
 	}
 }
 

@@ -234,23 +234,37 @@ func TestCheckScheme(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		url  string
-		says string // "" for no error
+		says []string // none for no error
 	}{
-		{"distlock-test://h", ""},
-		{"DISTLOCK-TEST://h", ""},
-		{"127.0.0.1:11211", "no scheme"},
-		{"user:hunter2@host://x", "does not start with a scheme"},
-		{"memory://x", "inside one process"},
-		{"Memory://x", "inside one process"},
-		{"memcache://x", `unknown scheme "memcache"`},
+		{"distlock-test://h", nil},
+		{"DISTLOCK-TEST://h", nil},
+		{"memcached://h:11211", nil},
+		{"redis://:hunter2@h:6379/0", nil},
+		{"rediss://h:6379/0", nil},
+		{"postgres://u:hunter2@h:5432/db", nil}, // registered by the postgres package
+		{"postgresql://u@h/db?sslmode=disable", nil},
+		{"PostgreSQL://h/db", nil},
+		{"127.0.0.1:11211", []string{"bad -url: ", "no scheme: want a URL such as memcached://127.0.0.1:11211 (registered: "}},
+		{"localhost:5432", []string{"no scheme: want a URL such as postgres"}},
+		{"u:hunter2@h:6379", []string{`unknown scheme "u"`, "not shown"}},
+		{"user:hunter2@host://x", []string{`unknown scheme "user"`, "not shown"}},
+		{"memory://x", []string{"inside one process", "memcached://, ", "postgres://, postgresql://, redis://, rediss://"}},
+		{"Memory://x", []string{"inside one process"}},
+		{"memory:x", []string{"inside one process"}},
+		{"memcache://x", []string{`unknown scheme "memcache"`, "did you mean memcached?", "registered: "}},
+		{"postgre://u:hunter2@h/db", []string{`unknown scheme "postgre"`, "did you mean postgres?"}},
+		{"redis://:hunter2@h:port/0", []string{"bad -url: ", "invalid URL: a redis URL with an invalid port"}},
 	} {
 		err := checkScheme(tc.url)
-		switch {
-		case tc.says == "" && err != nil:
+		if len(tc.says) == 0 && err != nil {
 			t.Errorf("checkScheme(%q) = %v; want nil", tc.url, err)
-		case tc.says != "" && (err == nil || !strings.Contains(err.Error(), tc.says)):
-			t.Errorf("checkScheme(%q) = %v; want an error that says %q", tc.url, err, tc.says)
-		case err != nil && strings.Contains(err.Error(), "hunter2"):
+		}
+		for _, says := range tc.says {
+			if err == nil || !strings.Contains(err.Error(), says) {
+				t.Errorf("checkScheme(%q) = %v; want an error that says %q", tc.url, err, says)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("checkScheme(%q) = %v; want no password", tc.url, err)
 		}
 	}

@@ -6,49 +6,37 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/distlock/lock"
 )
 
-// checkScheme checks the scheme of the -url, so that the common mistakes
-// get a message that says what to write. It never prints the URL, which may
-// hold a password; lock.Open checks the rest, and its errors redact it.
+// checkScheme checks the scheme of the -url before distlock does anything
+// else, so that the common mistakes get a message that says what to write:
+// lock.CheckScheme's (no scheme, or one no backend registered: it names the
+// registered ones, and never a password), or memory://'s, which keeps locks
+// inside one process. lock.Open checks the rest.
 func checkScheme(raw string) error {
-	const want = "want memcached://HOST:11211 or redis://HOST:6379/0"
-	scheme, _, ok := strings.Cut(raw, "://")
-	if !ok {
-		return usagef("-url has no scheme: %s", want)
+	if scheme, _, _ := strings.Cut(raw, ":"); strings.EqualFold(scheme, "memory") {
+		return usagef("-url memory:// keeps locks inside one process, where distlock processes cannot share them: want one of %s",
+			strings.Join(sharedSchemes(), ", "))
 	}
-	if !validScheme(scheme) {
-		return usagef("-url does not start with a scheme: %s", want)
-	}
-	scheme = strings.ToLower(scheme)
-	if scheme == "memory" {
-		return usagef("-url memory:// keeps locks inside one process, where distlock processes cannot share them: %s", want)
-	}
-	schemes := lock.Schemes()
-	if !slices.Contains(schemes, scheme) {
-		return usagef("-url has the unknown scheme %q: want one of %s://", scheme, strings.Join(schemes, "://, "))
+	if err := lock.CheckScheme(raw); err != nil {
+		return usagef("bad -url: %v", err)
 	}
 	return nil
 }
 
-// validScheme reports whether s is a URL scheme (RFC 3986), and so safe to
-// print: a password cannot hide in it.
-func validScheme(s string) bool {
-	if s == "" || !('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
-			return false
+// sharedSchemes returns the registered schemes but memory, as SCHEME://.
+func sharedSchemes() []string {
+	var s []string
+	for _, scheme := range lock.Schemes() {
+		if scheme != "memory" {
+			s = append(s, scheme+"://")
 		}
 	}
-	return true
+	return s
 }
 
 // unreachable reports whether err, from lock.Open, shows a store that could

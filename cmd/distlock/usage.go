@@ -5,15 +5,17 @@ package main
 const usage = `Usage: distlock run [flags] KEY -- COMMAND [ARGS...]
 
 Run COMMAND while holding the lock KEY in a lock store shared by machines
-(memcached or redis), so that one process at a time runs it. The lock is
-kept alive while COMMAND runs, and released when it exits. COMMAND gets
-distlock's stdin, stdout and stderr, and DISTLOCK_KEY and DISTLOCK_TOKEN
-(the lease's token) in its environment; distlock exits with its status.
+(memcached, redis or PostgreSQL), so that one process at a time runs it.
+The lock is kept alive while COMMAND runs, and released when it exits.
+COMMAND gets distlock's stdin, stdout and stderr, and DISTLOCK_KEY and
+DISTLOCK_TOKEN (the lease's token) in its environment; distlock exits with
+its status.
 
 Flags (before KEY):
   -url URL
         the lock store: memcached://HOST:11211[,HOST:11211...] or
-        redis://[:PASSWORD@]HOST:6379/DB (default: $LOCK_URL)
+        redis://[:PASSWORD@]HOST:6379/DB or
+        postgres://USER[:PASSWORD]@HOST:5432/DB (default: $LOCK_URL)
   -ttl DURATION
         lifetime of the lock, extended every ttl/3 while COMMAND runs; a
         distlock killed with SIGKILL blocks KEY for this long (default 30s)
