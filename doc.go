@@ -1,5 +1,5 @@
-// Package lock is one API for distributed locks over memcached, redis and an
-// in-process store. Open a [Lock] by URL with [Open], or with a backend's
+// Package lock is one API for distributed locks over memcached, redis,
+// PostgreSQL, etcd (a module of its own) and an in-process store. Open a [Lock] by URL with [Open], or with a backend's
 // constructor over a client you already have:
 //
 //	import _ "github.com/distlock/lock/memcached" // registers memcached://
@@ -60,11 +60,13 @@
 // hand-off (a release and an acquire) however many goroutines wait, and
 // they get the key in arrival order. Where the backend can tell, a refused
 // attempt also says how long the holder's lock has left (redis without
-// fencing), and the wait sleeps until then or until a release wakes it,
+// fencing, PostgreSQL, etcd), and the wait sleeps until then or until a release wakes it,
 // but no longer than a second (or the retry interval, if longer) at a
 // time. A Lock keeps its kept-alive leases with one scheduler, not a
 // goroutine each, and sends the extends that fall due together as one
-// batch where the backend can (memcached by URL or Dial, redis).
+// batch where the backend can (memcached by URL or Dial, redis,
+// PostgreSQL). Where the backend learns by itself that a lock is gone
+// (etcd's watch), the lease ends at once, not at its next extend.
 //
 // Store errors are wrapped with the backend's name, for errors.Is, and no
 // error shows a password. Background failures go to Options.Logger.

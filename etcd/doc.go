@@ -53,6 +53,9 @@
 // with another ttl moves the key to a lease of that ttl (one transaction
 // that checks the token and the lease). So a TryAcquire and Release cycle
 // costs what concurrency.Mutex's TryLock and Unlock do: two transactions.
+// Keep-alives are extends of their own, not batched. A Lock sends at most
+// 128 acquires and releases at once, and 128 extends apart; more wait
+// their turn, for at most ten timeouts.
 //
 // Release and extend compare the token, unique to the acquisition: a
 // retried or late call can never touch a newer lock of the key, which
@@ -68,7 +71,28 @@
 // next extend. A wait sends nothing while the holder lives, but looks again
 // once a second in case a wake-up was lost; when the watch breaks (no
 // leader, the connection lost), every wait looks again, and the watch
-// resumes from the last revision it saw.
+// resumes from the last revision it saw (after a compaction of the
+// revisions it missed, from the present: a lease then learns of a delete
+// in between at its next extend). Each Lock receives the deletes of every
+// process under its prefix: give each family of locks a prefix of its
+// own where there are many.
+//
+// # Keys, permissions, clients
+//
+// A lock of key is the etcd key prefix+key, or, for a key over 256 bytes
+// or one that begins with the byte 0xff, prefix, the byte 0xff and the
+// SHA-256 of key. End the prefix with a separator (myapp/): the Lock
+// watches every key under it, and myapp would match myapp2/ too. The
+// Lock needs readwrite on the prefix's range, and nothing more:
+//
+//	etcdctl role grant-permission --prefix=true app readwrite myapp/
+//
+// A client given to New keeps its own settings: gRPC's default reconnect
+// backoff grows to two minutes, so set DialOptions (a backoff of a second
+// at most, as Open does) and DialKeepAliveTime; build the client yourself
+// for client certificates, which URLs do not take. Close the Lock before
+// the client: its Close releases what it holds, and revokes its spare
+// leases, through it.
 //
 // # URLs
 //

@@ -158,7 +158,7 @@ func (b *backend) stored(key string) string {
 		return b.prefix + key
 	}
 	sum := sha256.Sum256([]byte(key))
-	return b.prefix + string(rune(hashMark)) + string(sum[:])
+	return b.prefix + string([]byte{hashMark}) + string(sum[:])
 }
 
 // seconds returns the lease ttl asked for ttl: whole seconds, rounded
@@ -192,11 +192,16 @@ func answer(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	s, ok := status.FromError(err)
-	if !ok {
+	var code codes.Code
+	if ee := (rpctypes.EtcdError{}); errors.As(err, &ee) {
+		// The client turns the cluster's gRPC errors into these.
+		code = ee.Code()
+	} else if s, ok := status.FromError(err); ok {
+		code = s.Code()
+	} else {
 		return false
 	}
-	switch s.Code() {
+	switch code {
 	case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.FailedPrecondition, codes.OutOfRange, codes.NotFound, codes.AlreadyExists, codes.Unimplemented:
 		return true
 	}

@@ -134,13 +134,17 @@ func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 		}
 		return nil, fmt.Errorf("etcd: %w", urlparam.Invalid(err))
 	}
-	// The client connects in the background: a read that needs the
-	// cluster's quorum shows that it answers, within the dial timeout.
+	// The client connects in the background: a read of the prefix, which
+	// needs the cluster's quorum, shows that it answers, within the dial
+	// timeout, and that the user may read the Lock's keys.
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	_, err = client.Get(pctx, "distlock-probe", clientv3.WithCountOnly())
+	_, err = client.Get(pctx, c.opts.prefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
 	cancel()
 	if err != nil {
 		client.Close()
+		if answer(err) {
+			return nil, fmt.Errorf("etcd: reading the prefix %q: %w", c.opts.prefix(), err)
+		}
 		return nil, fmt.Errorf("etcd: %s does not answer: %w", strings.Join(c.cfg.Endpoints, ","), wrapOpen(err))
 	}
 	return lock.New(newBackend(client, &c.opts, true), c.opts.lockOptions()), nil

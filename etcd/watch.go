@@ -32,21 +32,24 @@ type watcher struct {
 	closed  bool
 	stop    context.CancelFunc
 	done    chan struct{}
+	checks  sync.WaitGroup  // the reads of hold, in flight
+	ctx     context.Context // ends at close
 }
 
 func newWatcher(c *clientv3.Client, prefix string) *watcher {
 	return &watcher{c: c, prefix: prefix, waits: make(map[string]chan struct{}), holds: make(map[string]map[*held]struct{})}
 }
 
-// startLocked starts the watch, once; the caller holds w.mu.
-func (w *watcher) startLocked() {
+// startLocked starts the watch, once, from revision from (0: now); the
+// caller holds w.mu.
+func (w *watcher) startLocked(from int64) {
 	if w.started {
 		return
 	}
 	w.started = true
 	ctx, stop := context.WithCancel(context.Background())
-	w.stop, w.done = stop, make(chan struct{})
-	go w.run(ctx)
+	w.ctx, w.stop, w.done = ctx, stop, make(chan struct{})
+	go w.run(ctx, from)
 }
 
 // watch returns the channel closed when k is next deleted, or nil once
@@ -57,7 +60,7 @@ func (w *watcher) watch(k string) <-chan struct{} {
 	if w.closed {
 		return nil
 	}
-	w.startLocked()
+	w.startLocked(0)
 	ch, ok := w.waits[k]
 	if !ok {
 		ch = make(chan struct{})
@@ -73,19 +76,27 @@ type held struct {
 }
 
 // hold calls lost when k is deleted at a revision after rev, unless stop
-// is called first.
+// is called first. A watch it starts begins at rev+1; a watch started
+// before may have passed a delete of k already, so hold then reads k, in
+// the background, and calls lost if it no longer holds the lock created
+// at rev.
 func (w *watcher) hold(k string, rev int64, lost func()) (stop func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return func() {}
 	}
-	w.startLocked()
 	h := &held{rev: rev, lost: lost}
 	if w.holds[k] == nil {
 		w.holds[k] = make(map[*held]struct{})
 	}
 	w.holds[k][h] = struct{}{}
+	if w.started {
+		w.checks.Add(1)
+		go w.check(k, h)
+	} else {
+		w.startLocked(rev + 1)
+	}
 	return func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -98,10 +109,34 @@ func (w *watcher) hold(k string, rev int64, lost func()) (stop func()) {
 	}
 }
 
-// run watches the prefix until ctx ends.
-func (w *watcher) run(ctx context.Context) {
+// check reads k and calls h's lost if k no longer holds the lock
+// created at h.rev (h still registered); a failed read leaves it to the
+// watch and the keep-alive.
+func (w *watcher) check(k string, h *held) {
+	defer w.checks.Done()
+	ctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+	defer cancel()
+	resp, err := w.c.Get(ctx, k)
+	if err != nil || len(resp.Kvs) == 1 && (h.rev == 0 || resp.Kvs[0].CreateRevision == h.rev) {
+		return
+	}
+	w.mu.Lock()
+	_, still := w.holds[k][h]
+	if still {
+		delete(w.holds[k], h)
+		if len(w.holds[k]) == 0 {
+			delete(w.holds, k)
+		}
+	}
+	w.mu.Unlock()
+	if still {
+		h.lost()
+	}
+}
+
+// run watches the prefix from revision next (0: now) until ctx ends.
+func (w *watcher) run(ctx context.Context, next int64) {
 	defer close(w.done)
-	var next int64 // the revision to resume from; 0: now
 	idle := time.NewTicker(idleWake)
 	defer idle.Stop()
 	for ctx.Err() == nil {
@@ -185,5 +220,6 @@ func (w *watcher) close() {
 	if started {
 		w.stop()
 		<-w.done
+		w.checks.Wait()
 	}
 }

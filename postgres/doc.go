@@ -86,7 +86,14 @@
 //	) WITH (fillfactor = 80);
 //
 // The Lock needs SELECT, INSERT, UPDATE and DELETE on it, and USAGE on
-// the sequence of fence. A key is stored as its bytes (prefix included)
+// the sequence of fence (named <table>_fence_seq), and, to create the
+// table, CREATE on its schema (which PostgreSQL 15 no longer grants on
+// public to every user):
+//
+//	GRANT SELECT, INSERT, UPDATE, DELETE ON distlock TO app;
+//	GRANT USAGE ON SEQUENCE distlock_fence_seq TO app;
+//
+// A key is stored as its bytes (prefix included)
 // when they fit in 256 bytes, else as a byte 0xff and their SHA-256 (so
 // are keys that begin with 0xff): any string is a key, NUL bytes and
 // megabytes included, and two keys never share a row. Keys and tokens
@@ -107,7 +114,9 @@
 // host, and the libpq parameters pgx knows (sslmode, sslrootcert,
 // connect_timeout, target_session_attrs, application_name, options,
 // search_path...) and pgx's own (pool_max_conns, pool_max_conn_lifetime,
-// default_query_exec_mode...) are passed on to it. This package's own:
+// default_query_exec_mode...) are passed on to it. Other settings of the
+// session (statement_timeout, TimeZone) are unknown parameters here: set
+// them with options=-c name=value. This package's own:
 //
 //	table           the table: name or schema.name (default distlock)
 //	create_table    create the table if missing (default true)
@@ -134,6 +143,16 @@
 // so. A call first waits for a connection of the pool, for at most ten
 // such timeouts: a burst of calls larger than the pool queues for its
 // connections instead of failing. A call on a server that does not answer
-// returns within the timeout when a connection is free, and within ten
+// returns within the timeout when a connection is free, and within eleven
 // when the pool's connections are all stuck on that server.
+//
+// # Caveats
+//
+// A row deleted behind its holder's back (by hand) ends the lease at its
+// next extend, within a third of its ttl when kept alive: the backend is
+// not told of deletes, as etcd's is. Close releases what the Lock holds
+// through the pool: close the Lock before the pool. The LISTEN connection
+// is made from the pool's settings without its hooks (BeforeConnect,
+// AfterConnect): a pool that needs them to connect (a token refreshed by
+// a hook) gets no wake-ups, and waits look again once a second.
 package postgres

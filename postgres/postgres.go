@@ -46,7 +46,8 @@ type Options struct {
 	// (each part taken as it is written, case included, not as SQL: it is
 	// quoted). Empty means DefaultTable, in the connection's search_path.
 	// The Locks of every process that share a lock must name the same
-	// table.
+	// table, written the same way (schema-qualified or not): the channel
+	// of their wake-ups is named after it.
 	Table string
 
 	// Prefix is prepended to every key. Empty means none: the table is
@@ -86,11 +87,17 @@ func (o *Options) timeout() time.Duration {
 }
 
 // New returns a Lock that keeps its locks in a table of the database of
-// pool, creating the table if it is missing (unless opts.NoCreate): that
-// is its only I/O, made within ctx. The pool stays the caller's: its
-// settings are not changed, and the Lock's Close does not close it. The
-// Lock's statements use no prepared statements and no session state, so
-// the pool may go through a pooler in transaction mode (PgBouncer).
+// pool, creating the table if it is missing (unless opts.NoCreate, when
+// New sends nothing: a wrong host or password shows at the first call),
+// within ctx. The pool stays the caller's: its settings are not changed,
+// and the Lock's Close does not close it (close the Lock first: its Close
+// releases what it holds through the pool). Besides the pool's, the Lock
+// opens up to three connections of its own, with the pool's settings but
+// not its hooks: one for LISTEN (unless opts.NoListen), from New on, and
+// up to two for extends (keep-alives). The Lock's statements carry no
+// session state, and are sent as the pool sends its own, unprepared once
+// a pooler shows that prepared statements do not last: the pool may go
+// through a pooler in transaction mode (see the package doc, # PgBouncer).
 func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (lock.Lock, error) {
 	if pool == nil {
 		return nil, errors.New("postgres: nil pool")
@@ -406,6 +413,15 @@ func newExtendPool(pool *pgxpool.Pool) (*pgxpool.Pool, error) {
 // fences come from a sequence, not the rows, so they keep growing.
 func (b *backend) sweep() {
 	defer b.sweeping.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // Close ends a sweep in flight too
+		select {
+		case <-b.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	t := time.NewTimer(jitter(SweepInterval))
 	defer t.Stop()
 	for {
@@ -416,11 +432,11 @@ func (b *backend) sweep() {
 		}
 		for {
 			var tag pgconn.CommandTag
-			err := b.call(context.Background(), func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) (err error) {
+			err := b.call(ctx, func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) (err error) {
 				tag, err = c.Exec(ctx, b.sql.sweep, mode, int64(sweepBatch))
 				return err
 			})
-			if err != nil || tag.RowsAffected() < sweepBatch {
+			if err != nil || tag.RowsAffected() < sweepBatch || ctx.Err() != nil {
 				break
 			}
 		}
