@@ -264,6 +264,9 @@ func TestCheckScheme(t *testing.T) {
 				t.Errorf("checkScheme(%q) = %v; want an error that says %q", tc.url, err, says)
 			}
 		}
+		if err != nil && strings.Contains(err.Error(), "forgotten import") {
+			t.Errorf("checkScheme(%q) = %v; want no hint about imports (distlock registers its backends)", tc.url, err)
+		}
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("checkScheme(%q) = %v; want no password", tc.url, err)
 		}

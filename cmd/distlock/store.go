@@ -23,7 +23,9 @@ func checkScheme(raw string) error {
 			strings.Join(sharedSchemes(), ", "))
 	}
 	if err := lock.CheckScheme(raw); err != nil {
-		return usagef("bad -url: %v", err)
+		// The root's hint about a missing import is for programs, not for
+		// distlock's users: it registers every backend it can run.
+		return usagef("bad -url: %s", strings.Replace(err.Error(), "; forgotten import?", "", 1))
 	}
 	return nil
 }
