@@ -2,7 +2,6 @@ package etcd
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/keyhash"
 )
 
 const (
@@ -143,23 +143,9 @@ func (l lease) lasts(d time.Duration) bool {
 // maxSpares bounds the spare leases kept per ttl.
 const maxSpares = 16
 
-// maxPlainKey is the longest key stored as it is; longer ones are stored
-// as their hash.
-const maxPlainKey = 256
-
-// hashMark begins every hashed key, and no plain one.
-const hashMark = 0xff
-
-// stored returns the etcd key of key: prefix+key, or for a key that is
-// long or begins with hashMark, prefix, hashMark and the SHA-256 of key.
-// No two keys map to one etcd key (but for a collision of SHA-256).
-func (b *backend) stored(key string) string {
-	if len(key) <= maxPlainKey && key[0] != hashMark {
-		return b.prefix + key
-	}
-	sum := sha256.Sum256([]byte(key))
-	return b.prefix + string([]byte{hashMark}) + string(sum[:])
-}
+// stored returns the etcd key of key: prefix and key, or its hash when
+// it is long (see keyhash.Map).
+func (b *backend) stored(key string) string { return b.prefix + keyhash.Map(key) }
 
 // seconds returns the lease ttl asked for ttl: whole seconds, rounded
 // up, and one more, so that a spare lease renewed within the last second

@@ -18,6 +18,7 @@ import (
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/driver"
+	"github.com/distlock/lock/internal/keyhash"
 )
 
 const (
@@ -197,23 +198,10 @@ func lostPrepared(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "26000" || pe.Code == "42P05")
 }
 
-// maxPlainKey is the longest stored key kept as it is; longer ones are
-// stored as their hash (a btree row holds about 2.7 kB at most).
-const maxPlainKey = 256
-
-// hashMark begins every hashed key, and no plain one.
-const hashMark = 0xff
-
-// stored returns the key stored for key: prefix+key, or for one that is
-// long or begins with hashMark, hashMark and the SHA-256 of it. No two keys
-// map to one stored key (but for a collision of SHA-256).
+// stored returns the key stored for key: prefix+key, or its hash when it
+// is long (a btree row holds about 2.7 kB at most); see keyhash.Map.
 func (b *backend) stored(key string) []byte {
-	k := b.prefix + key
-	if len(k) <= maxPlainKey && k[0] != hashMark {
-		return []byte(k)
-	}
-	sum := sha256.Sum256([]byte(k))
-	return append([]byte{hashMark}, sum[:]...)
+	return []byte(keyhash.Map(b.prefix + key))
 }
 
 // payload is the NOTIFY payload of a release of the stored key k.
