@@ -3,7 +3,6 @@ package etcd_test
 import (
 	"context"
 	"crypto/rand"
-	"slices"
 	"testing"
 	"time"
 
@@ -48,43 +47,14 @@ func BenchmarkMutexCycle(b *testing.B) {
 }
 
 // BenchmarkHandOff measures the time from a release to the moment a
-// waiting Acquire on another Lock value returns, reported as its median
-// (handoff-ms). The retry interval is a second and the holder's ttl a
-// minute: the wait wakes on the watch's delete event, not on a poll.
+// waiting Acquire on another Lock value returns (locktest.BenchmarkHandOff).
+// The retry interval is a second: the wait wakes on the watch's delete
+// event, not on a poll.
 func BenchmarkHandOff(b *testing.B) {
-	c := testClient(b)
 	slow := &etcd.Options{Options: lock.Options{RetryInterval: time.Second}}
-	holder, waiter := mustNew(b, c, slow), mustNew(b, testClient(b), slow)
+	holder, waiter := mustNew(b, testClient(b), slow), mustNew(b, testClient(b), slow)
 	defer holder.Close()
 	defer waiter.Close()
-	ctx := context.Background()
-	key := "bench:handoff:" + rand.Text()
-	var took []time.Duration
-	for b.Loop() {
-		s, err := holder.TryAcquire(ctx, key, time.Minute)
-		if err != nil {
-			b.Fatalf("TryAcquire = %v", err)
-		}
-		got := make(chan time.Time)
-		go func() {
-			w, err := waiter.Acquire(ctx, key, time.Minute)
-			at := time.Now()
-			if err != nil {
-				b.Error(err)
-			} else {
-				w.Release(ctx)
-			}
-			got <- at
-		}()
-		// The wait's first attempt, refused, takes a few milliseconds; it
-		// then sleeps up to a second unless woken.
-		time.Sleep(50 * time.Millisecond)
-		released := time.Now()
-		if err := s.Release(ctx); err != nil {
-			b.Fatal(err)
-		}
-		took = append(took, (<-got).Sub(released))
-	}
-	slices.Sort(took)
-	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "handoff-ms")
+	// The wait's first attempt, refused, takes a few milliseconds.
+	locktest.BenchmarkHandOff(b, holder, waiter, 50*time.Millisecond)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,10 +125,7 @@ func testClient(t testing.TB) *clientv3.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var eps []string
-	for _, h := range splitHosts(u.Host) {
-		eps = append(eps, h)
-	}
+	eps := strings.Split(u.Host, ",")
 	c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
@@ -139,16 +137,4 @@ func testClient(t testing.TB) *clientv3.Client {
 		t.Fatalf("etcd at %v does not answer: %v", eps, err)
 	}
 	return c
-}
-
-func splitHosts(h string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(h); i++ {
-		if i == len(h) || h[i] == ',' {
-			out = append(out, h[start:i])
-			start = i + 1
-		}
-	}
-	return out
 }

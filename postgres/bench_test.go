@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"crypto/rand"
-	"slices"
 	"testing"
 	"time"
 
@@ -75,51 +74,15 @@ func BenchmarkParallelDistinctKeys(b *testing.B) {
 }
 
 // BenchmarkHandOff measures the time from a release to the moment a
-// waiting Acquire on another Lock value returns, reported as its median
-// (handoff-ms) and the share of hand-offs over 10ms. The retry interval is
-// a second and the holder's ttl a minute: the wait wakes on the release's
-// NOTIFY, not on a poll.
+// waiting Acquire on another Lock value returns (locktest.BenchmarkHandOff).
+// The retry interval is a second: the wait wakes on the release's NOTIFY,
+// not on a poll.
 func BenchmarkHandOff(b *testing.B) {
 	pool := realPool(b)
 	slow := &postgres.Options{Options: lock.Options{RetryInterval: time.Second}}
 	holder, waiter := mustNew(b, pool, slow), mustNew(b, pool, slow)
 	defer holder.Close()
 	defer waiter.Close()
-	ctx := context.Background()
-	key := "bench:handoff:" + rand.Text()
-	var took []time.Duration
-	for b.Loop() {
-		s, err := holder.TryAcquire(ctx, key, time.Minute)
-		if err != nil || s == nil {
-			b.Fatalf("TryAcquire = %v, %v", s, err)
-		}
-		got := make(chan time.Time)
-		go func() {
-			w, err := waiter.Acquire(ctx, key, time.Minute)
-			at := time.Now()
-			if err != nil {
-				b.Error(err)
-			} else {
-				w.Release(ctx)
-			}
-			got <- at
-		}()
-		// The wait's first attempt, refused, takes a millisecond or so;
-		// it then sleeps up to a second unless woken.
-		time.Sleep(20 * time.Millisecond)
-		released := time.Now()
-		if err := s.Release(ctx); err != nil {
-			b.Fatal(err)
-		}
-		took = append(took, (<-got).Sub(released))
-	}
-	slices.Sort(took)
-	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "handoff-ms")
-	over := 0
-	for _, d := range took {
-		if d > 10*time.Millisecond {
-			over++
-		}
-	}
-	b.ReportMetric(float64(over)/float64(len(took)), "over10ms-share")
+	// The wait's first attempt, refused, takes a millisecond or so.
+	locktest.BenchmarkHandOff(b, holder, waiter, 20*time.Millisecond)
 }
