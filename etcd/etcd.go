@@ -166,10 +166,16 @@ func wrap(err error) error {
 	if err == nil {
 		return nil
 	}
+	return fmt.Errorf("etcd: %w", kind(err))
+}
+
+// kind returns err, wrapping lock.ErrUnavailable unless it is an answer
+// of the cluster.
+func kind(err error) error {
 	if answer(err) {
-		return fmt.Errorf("etcd: %w", err)
+		return err
 	}
-	return fmt.Errorf("etcd: %w: %w", lock.ErrUnavailable, err)
+	return fmt.Errorf("%w: %w", lock.ErrUnavailable, err)
 }
 
 // answer reports whether err is a definite answer of the cluster, which

@@ -130,7 +130,7 @@ func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 		// With a user, New authenticates within the dial timeout: an
 		// unreachable cluster fails here.
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || status.Code(err) == codes.Unavailable {
-			return nil, fmt.Errorf("etcd: %s does not answer: %w", strings.Join(c.cfg.Endpoints, ","), wrapOpen(err))
+			return nil, fmt.Errorf("etcd: %s does not answer: %w", strings.Join(c.cfg.Endpoints, ","), kind(err))
 		}
 		return nil, fmt.Errorf("etcd: %w", urlparam.Invalid(err))
 	}
@@ -145,16 +145,7 @@ func openURL(ctx context.Context, u *url.URL) (lock.Lock, error) {
 		if answer(err) {
 			return nil, fmt.Errorf("etcd: reading the prefix %q: %w", c.opts.prefix(), err)
 		}
-		return nil, fmt.Errorf("etcd: %s does not answer: %w", strings.Join(c.cfg.Endpoints, ","), wrapOpen(err))
+		return nil, fmt.Errorf("etcd: %s does not answer: %w", strings.Join(c.cfg.Endpoints, ","), kind(err))
 	}
 	return lock.New(newBackend(client, &c.opts, true), c.opts.lockOptions()), nil
-}
-
-// wrapOpen is wrap for Open's probe: an authentication refused is an
-// answer; the rest is the cluster out of reach.
-func wrapOpen(err error) error {
-	if answer(err) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", lock.ErrUnavailable, err)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,28 +22,14 @@ import (
 
 func bouncerURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("LOCK_TEST_PGBOUNCER_URL")
-	if u == "" {
-		t.Skip("LOCK_TEST_PGBOUNCER_URL is not set: set it to the URL of a PgBouncer in transaction mode in front of a PostgreSQL to run the tests through it")
-	}
-	return u
+	return envURL(t, "LOCK_TEST_PGBOUNCER_URL", "the URL of a PgBouncer in transaction mode in front of a PostgreSQL")
 }
 
 // bouncerPool returns a pool with pgx's defaults (prepared statements,
 // cached per connection) through PgBouncer.
 func bouncerPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, bouncerURL(t))
-	if err != nil {
-		t.Fatalf("LOCK_TEST_PGBOUNCER_URL: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	if err := pool.Ping(ctx); err != nil {
-		t.Fatalf("LOCK_TEST_PGBOUNCER_URL is set but does not answer: %v", err)
-	}
-	return pool
+	return poolOn(t, "LOCK_TEST_PGBOUNCER_URL", bouncerURL(t))
 }
 
 // TestPgBouncerConformance runs the suite through PgBouncer on a pool

@@ -419,17 +419,24 @@ func (b *backend) sweep() {
 		case <-t.C:
 		}
 		for {
-			var tag pgconn.CommandTag
-			err := b.call(ctx, func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) (err error) {
-				tag, err = c.Exec(ctx, b.sql.sweep, mode, int64(sweepBatch))
-				return err
-			})
-			if err != nil || tag.RowsAffected() < sweepBatch || ctx.Err() != nil {
+			n, err := b.sweepOnce(ctx)
+			if err != nil || n < sweepBatch || ctx.Err() != nil {
 				break
 			}
 		}
 		t.Reset(jitter(SweepInterval))
 	}
+}
+
+// sweepOnce deletes up to sweepBatch rows of expired locks, and returns
+// how many it deleted.
+func (b *backend) sweepOnce(ctx context.Context) (int64, error) {
+	var tag pgconn.CommandTag
+	err := b.call(ctx, func(ctx context.Context, c *pgxpool.Conn, mode pgx.QueryExecMode) (err error) {
+		tag, err = c.Exec(ctx, b.sql.sweep, mode, int64(sweepBatch))
+		return err
+	})
+	return tag.RowsAffected(), err
 }
 
 // sweepBatch is the most rows one statement of a sweep deletes.

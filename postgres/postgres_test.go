@@ -29,9 +29,16 @@ const granularity = 2 * time.Millisecond
 // unset.
 func realURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("LOCK_TEST_POSTGRES_URL")
+	return envURL(t, "LOCK_TEST_POSTGRES_URL", "a PostgreSQL URL (postgres://user@host:5432/db)")
+}
+
+// envURL returns the URL in variable name, or skips the test, saying what
+// to set it to, when it is unset.
+func envURL(t testing.TB, name, what string) string {
+	t.Helper()
+	u := os.Getenv(name)
 	if u == "" {
-		t.Skip("LOCK_TEST_POSTGRES_URL is not set: set it to a PostgreSQL URL (postgres://user@host:5432/db) to run the tests that need a server")
+		t.Skipf("%s is not set: set it to %s to run the tests that need it", name, what)
 	}
 	return u
 }
@@ -40,15 +47,22 @@ func realURL(t testing.TB) string {
 // ends. A URL that is set but unreachable fails the test.
 func realPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
+	return poolOn(t, "LOCK_TEST_POSTGRES_URL", realURL(t))
+}
+
+// poolOn returns a pool with pgx's defaults on rawURL, from variable name,
+// closed when the test ends; a server that does not answer fails the test.
+func poolOn(t testing.TB, name, rawURL string) *pgxpool.Pool {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, realURL(t))
+	pool, err := pgxpool.New(ctx, rawURL)
 	if err != nil {
-		t.Fatalf("LOCK_TEST_POSTGRES_URL: %v", err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	t.Cleanup(pool.Close)
 	if err := pool.Ping(ctx); err != nil {
-		t.Fatalf("LOCK_TEST_POSTGRES_URL is set but the server does not answer: %v", err)
+		t.Fatalf("%s is set but the server does not answer: %v", name, err)
 	}
 	return pool
 }
