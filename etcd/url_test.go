@@ -3,7 +3,6 @@ package etcd_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/distlock/lock"
 	_ "github.com/distlock/lock/etcd" // registers etcd:// and etcds://
+	"github.com/distlock/lock/internal/testnet"
 )
 
 // testPassword is the password of the URLs below; no error may contain it.
@@ -112,7 +112,7 @@ func TestOpenInvalidURL(t *testing.T) {
 // lock.ErrUnavailable, not lock.ErrInvalidURL, and never shows the
 // password, with credentials given or not.
 func TestOpenUnreachable(t *testing.T) {
-	closed := closedLoopback(t)
+	closed := testnet.ClosedAddr(t)
 	for _, raw := range []string{
 		"etcd://127.0.0.1:1?dial_timeout=300ms",
 		"etcd://127.0.0.1:1,127.0.0.1:2?dial_timeout=300ms",
@@ -273,16 +273,4 @@ func mustQuery(t *testing.T, q string) url.Values {
 		t.Fatal(err)
 	}
 	return v
-}
-
-// closedLoopback returns a loopback address where nothing listens.
-func closedLoopback(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

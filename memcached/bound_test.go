@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/distlock/lock"
+	"github.com/distlock/lock/internal/testnet"
 	"github.com/distlock/lock/memcached"
 )
 
@@ -116,44 +117,10 @@ func TestBoundCallTimeout(t *testing.T) {
 	}
 }
 
-// blackHole listens on a loopback port, accepting connections and never
-// answering, and returns its address.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // TestDialBlackHole: Dial of a server that accepts and never answers fails
 // within CallTimeout, or by ctx's deadline.
 func TestDialBlackHole(t *testing.T) {
-	addr := blackHole(t)
+	addr := testnet.Silent(t)
 	start := time.Now()
 	if l, err := memcached.Dial(context.Background(), []string{addr}, nil); err == nil {
 		l.Close()

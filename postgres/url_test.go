@@ -5,11 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -180,7 +177,7 @@ func TestOpenUnreachable(t *testing.T) {
 // bounds the connection when connect_timeout is not given, as
 // unavailable.
 func TestOpenSilentServer(t *testing.T) {
-	addr := silentListener(t)
+	addr := testnet.Silent(t)
 	for _, raw := range urlForms(addr, "timeout=100ms") {
 		err, took := openErr(t, raw)
 		if !errors.Is(err, lock.ErrUnavailable) || errors.Is(err, lock.ErrInvalidURL) {
@@ -198,50 +195,6 @@ func TestOpenSilentServer(t *testing.T) {
 	if _, took := openErr(t, raw); took < 900*time.Millisecond {
 		t.Errorf("lock.Open(%s) took %v; want connect_timeout=1 to wait about a second", raw, took)
 	}
-}
-
-// silentListener returns the address of a TCP listener that accepts
-// connections, reads what they send and never answers; it and its
-// connections are closed when the test ends.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
 }
 
 // withScheme returns raw with its scheme replaced, and its query extended
