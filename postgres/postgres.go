@@ -250,16 +250,22 @@ func (b *backend) callOn(pool *pgxpool.Pool, ctx context.Context, f func(ctx con
 	err = f(ctx, c, m)
 	if m != noPrepare && lostPrepared(err) {
 		if !b.unprepared.Swap(true) {
-			b.logf("postgres: prepared statements do not last on this pool's connections (a pooler in transaction mode?): sending statements unprepared")
+			logTo(b.logger, slog.LevelInfo, "postgres: prepared statements do not last on this pool's connections (a pooler in transaction mode?): sending statements unprepared", nil)
 		}
 		err = f(ctx, c, noPrepare)
 	}
 	return wrap(err)
 }
 
-func (b *backend) logf(msg string) {
-	if b.logger != nil {
-		b.logger.Info(msg)
+// logTo logs msg, with err if not nil, to logger if not nil (the Lock's
+// Options.Logger).
+func logTo(logger *slog.Logger, level slog.Level, msg string, err error) {
+	switch {
+	case logger == nil:
+	case err != nil:
+		logger.Log(context.Background(), level, msg, "err", err)
+	default:
+		logger.Log(context.Background(), level, msg)
 	}
 }
 

@@ -107,13 +107,13 @@ func (w *watcher) run(ctx context.Context) {
 			w.deaf = true
 			w.mu.Unlock()
 			w.wakeAll()
-			w.log(slog.LevelWarn, "postgres: LISTEN does not receive this process's NOTIFY (a pooler in transaction mode?): waits look again when the holder's lock expires, or once a second", nil)
+			logTo(w.logger, slog.LevelWarn, "postgres: LISTEN does not receive this process's NOTIFY (a pooler in transaction mode?): waits look again when the holder's lock expires, or once a second", nil)
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		w.log(slog.LevelInfo, "postgres: LISTEN connection lost; connecting again", err)
+		logTo(w.logger, slog.LevelInfo, "postgres: LISTEN connection lost; connecting again", err)
 		select {
 		case <-time.After(jitter(pause)):
 		case <-ctx.Done():
@@ -189,15 +189,4 @@ func (w *watcher) next(ctx context.Context, conn *pgx.Conn) (*pgconn.Notificatio
 		return nil, nil
 	}
 	return n, err
-}
-
-func (w *watcher) log(level slog.Level, msg string, err error) {
-	if w.logger == nil {
-		return
-	}
-	if err != nil {
-		w.logger.Log(context.Background(), level, msg, "err", err)
-	} else {
-		w.logger.Log(context.Background(), level, msg)
-	}
 }
