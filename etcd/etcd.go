@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -88,9 +87,6 @@ func newBackend(client *clientv3.Client, opts *Options, owned bool) *backend {
 		slots:   make(chan struct{}, maxInFlight),
 		extends: make(chan struct{}, maxInFlight),
 	}
-	if opts != nil {
-		b.logger = opts.Logger
-	}
 	b.watcher = newWatcher(client, b.prefix)
 	if owned {
 		b.scope = fmt.Sprintf("etcd %s %q", strings.Join(client.Endpoints(), ","), b.prefix)
@@ -109,7 +105,6 @@ type backend struct {
 	prefix  string
 	timeout time.Duration
 	scope   string
-	logger  *slog.Logger
 	watcher *watcher
 
 	mu      sync.Mutex
