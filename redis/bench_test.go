@@ -123,3 +123,24 @@ func BenchmarkWakeLatency(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "wake-ns")
 }
+
+// BenchmarkCycleReplicas measures TryAcquire and Release on a primary with
+// one replica, both started for the benchmark (LOCK_TEST_REDIS_BIN), with
+// min_replicas=1 (Replicated: the acquire waits for the replica's
+// acknowledgement, in the same round trip) and without (Async), for the
+// cost of WAIT.
+func BenchmarkCycleReplicas(b *testing.B) {
+	primary, _ := startPair(b)
+	c := primary.client()
+	defer c.Close()
+	for _, bc := range []struct {
+		name string
+		opts *redis.Options
+	}{{"Async", nil}, {"Replicated", &redis.Options{MinReplicas: 1}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := mustNew(b, c, bc.opts)
+			defer l.Close()
+			locktest.BenchmarkCycle(b, l)
+		})
+	}
+}

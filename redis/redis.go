@@ -48,7 +48,27 @@ type Options struct {
 	// locked key, kept a day after its last acquisition. The package doc
 	// states what the tokens guarantee.
 	Fence bool
+
+	// MinReplicas, when above zero, makes an acquisition, and an extend,
+	// count only once that many replicas have acknowledged it: each is
+	// followed, on the same connection and in the same round trip, by
+	// WAIT MinReplicas ReplicaTimeout. An acquisition that fewer replicas
+	// acknowledged is released and fails with an error matching
+	// ErrNotReplicated and lock.ErrUnavailable; such an extend fails the
+	// same way, and a keep-alive retries it until the lease's deadline.
+	// The package doc (# Replicas) says what this guarantees, and what it
+	// does not.
+	MinReplicas int
+
+	// ReplicaTimeout is how long WAIT waits for MinReplicas replicas; zero
+	// means DefaultReplicaTimeout. It must be shorter than the client's
+	// read timeout, which bounds the reply of the pipeline that carries it.
+	ReplicaTimeout time.Duration
 }
+
+// DefaultReplicaTimeout is Options.ReplicaTimeout's default: how long an
+// acquire or an extend waits for its replicas' acknowledgements.
+const DefaultReplicaTimeout = 100 * time.Millisecond
 
 func (o *Options) prefix() string {
 	if o == nil || o.Prefix == "" {
@@ -79,11 +99,17 @@ func New(client goredis.UniversalClient, opts *Options) (lock.Lock, error) {
 	case *goredis.Ring:
 		return nil, errors.New("redis: a Ring moves keys to another shard when it finds one down, and two owners could then hold a lock: use a Client or a ClusterClient")
 	}
+	if err := checkReplicas(opts, readTimeout(client)); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
 	return newLock(client, opts, false), nil
 }
 
 func newLock(client goredis.UniversalClient, opts *Options, owned bool) lock.Lock {
 	b := &backend{c: client, prefix: opts.prefix(), owned: owned, watcher: newWatcher(client), plainFirst: sendsOnce(client)}
+	if opts != nil && opts.MinReplicas > 0 {
+		b.replicas, b.replicaTimeout = opts.MinReplicas, opts.replicaTimeout()
+	}
 	if opts != nil && opts.Fence {
 		return lock.New(&fencedBackend{b}, opts.lockOptions())
 	}
@@ -103,12 +129,21 @@ var (
 	//go:embed wait.lua
 	waitSrc string
 
-	releaseScript = goredis.NewScript(releaseSrc)
-	extendScript  = goredis.NewScript(extendSrc)
-	acquireScript = goredis.NewScript(acquireSrc)
-	fencedScript  = goredis.NewScript(fencedSrc)
-	waitScript    = goredis.NewScript(waitSrc)
+	releaseScript = newScript(releaseSrc)
+	extendScript  = newScript(extendSrc)
+	acquireScript = newScript(acquireSrc)
+	fencedScript  = newScript(fencedSrc)
+	waitScript    = newScript(waitSrc)
 )
+
+// script is a Lua script and its source, which run sends when the server
+// does not know the script's SHA yet.
+type script struct {
+	*goredis.Script
+	src string
+}
+
+func newScript(src string) script { return script{goredis.NewScript(src), src} }
 
 // backend implements driver.Backend on redis. It is safe for concurrent use,
 // as the go-redis clients are.
@@ -129,6 +164,11 @@ type backend struct {
 	// noSetNXGet is set once the server refused SET with both NX and GET
 	// (redis before 7.0): acquire then runs acquire.lua instead.
 	noSetNXGet atomic.Bool
+
+	// replicas and replicaTimeout: Options.MinReplicas and ReplicaTimeout
+	// (see process); replicas 0: no WAIT.
+	replicas       int
+	replicaTimeout time.Duration
 }
 
 // millis returns the expiry, in whole milliseconds, sent for ttl: ttl
@@ -144,17 +184,34 @@ func millis(ttl time.Duration) int64 {
 	return ms + 1
 }
 
-// wrap is the error of a call that failed. Waiting for a connection of
-// go-redis's pool in vain (its pool timeout: every connection busy, as
-// behind a stalled server) is a failure in transit, not an answer: it
-// wraps lock.ErrUnavailable, so that a keep-alive retries it until the
-// lease's deadline rather than giving the lease up (the Lock counts
-// network errors, not this one, as in transit on its own).
+// wrap is the error of a call that failed. Two kinds of failure are not
+// answers about the lock, though go-redis does not count them as network
+// errors, and wrap marks them with lock.ErrUnavailable, so that a
+// keep-alive retries them until the lease's deadline and a wait tries
+// again rather than giving up:
+//   - waiting for a connection of go-redis's pool in vain (its pool
+//     timeout: every connection busy, as behind a stalled server);
+//   - a server that does not serve writes now: a primary demoted in a
+//     failover (READONLY), a replica that lost its primary (MASTERDOWN), a
+//     server loading its data (LOADING), a cluster moving or missing a slot
+//     (TRYAGAIN, CLUSTERDOWN). The command did not run; once the client
+//     reaches the new primary, it may.
 func wrap(err error) error {
-	if errors.Is(err, goredis.ErrPoolTimeout) || errors.Is(err, goredis.ErrPoolExhausted) {
+	if errors.Is(err, goredis.ErrPoolTimeout) || errors.Is(err, goredis.ErrPoolExhausted) || switching(err) {
 		return fmt.Errorf("redis: %w: %w", lock.ErrUnavailable, err)
 	}
 	return fmt.Errorf("redis: %w", err)
+}
+
+// switching reports whether err is the reply of a server that does not
+// serve writes at the moment (see wrap).
+func switching(err error) bool {
+	for _, prefix := range []string{"READONLY", "MASTERDOWN", "LOADING", "TRYAGAIN", "CLUSTERDOWN"} {
+		if goredis.HasErrorPrefix(err, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // isReply reports whether err is an error reply of the server, which is a
@@ -198,7 +255,10 @@ func (b *backend) Acquire(ctx context.Context, key, token string, ttl time.Durat
 		}
 		return err
 	})
-	return ok && err == nil, err
+	if err != nil {
+		return false, b.unreplicated(ctx, key, token, err)
+	}
+	return ok, nil
 }
 
 // clockBase is the origin of the monotonic times the backend keeps.
@@ -217,7 +277,9 @@ func (b *backend) plainAllowed() bool {
 // the nil of SET … GET, which go-redis handles as an error, at a cost of
 // about twenty allocations.
 func (b *backend) acquireFresh(ctx context.Context, k, token string, ms int64) (bool, error) {
-	res, err := b.c.SetArgs(ctx, k, token, goredis.SetArgs{Mode: "NX", TTL: time.Duration(ms) * time.Millisecond}).Result()
+	cmd := goredis.NewStatusCmd(ctx, "set", k, token, "px", ms, "nx")
+	err := b.process(ctx, k, cmd, func() bool { return cmd.Err() == nil })
+	res := cmd.Val()
 	switch {
 	case err == nil && res == "OK":
 		return true, nil
@@ -239,13 +301,15 @@ func sendsOnce(client goredis.UniversalClient) bool {
 }
 
 // resendOnce runs an acquire, with its token, and once more when it fails
-// in transit while ctx lasts (see Acquire), and wraps the error.
+// in transit while ctx lasts (see Acquire), and wraps the error. An
+// acquisition that landed but too few replicas acknowledged is not resent:
+// the caller releases it (see unreplicated).
 func resendOnce(ctx context.Context, try func() error) error {
 	err := try()
 	switch {
 	case err == nil:
 		return nil
-	case isReply(err), ctx.Err() != nil:
+	case isReply(err), ctx.Err() != nil, errors.Is(err, ErrNotReplicated):
 		return wrap(err)
 	}
 	if cerr := try(); cerr != nil {
@@ -266,20 +330,20 @@ func resendOnce(ctx context.Context, try func() error) error {
 // acquire runs acquire.lua instead, which does the same in one round trip.
 func (b *backend) acquire(ctx context.Context, k, token string, ms int64) (bool, error) {
 	if b.noSetNXGet.Load() {
-		return b.run(ctx, acquireScript, k, token, ms)
+		return b.runOne(ctx, acquireScript, k, token, ms)
 	}
 	cmd := goredis.NewStringCmd(ctx, "set", k, token, "px", ms, "nx", "get")
-	err := b.c.Process(ctx, cmd)
+	err := b.process(ctx, k, cmd, func() bool { return errors.Is(cmd.Err(), goredis.Nil) })
 	switch {
 	case errors.Is(err, goredis.Nil):
 		return true, nil
 	case err == nil && cmd.Val() == token:
-		return b.run(ctx, extendScript, k, token, ms)
+		return b.runOne(ctx, extendScript, k, token, ms)
 	case err == nil:
 		return false, nil
 	case goredis.HasErrorPrefix(err, "syntax error"):
 		b.noSetNXGet.Store(true)
-		return b.run(ctx, acquireScript, k, token, ms)
+		return b.runOne(ctx, acquireScript, k, token, ms)
 	}
 	return false, err
 }
@@ -290,30 +354,58 @@ func (b *backend) acquire(ctx context.Context, k, token string, ms int64) (bool,
 // is reported as not held: a false alarm, never a release of another
 // owner's lock.
 func (b *backend) Release(ctx context.Context, key, token string) (bool, error) {
-	ok, err := b.run(ctx, releaseScript, b.prefix+key, token)
+	n, err := b.run(ctx, releaseScript, []string{b.prefix + key}, nil, token)
 	if err != nil {
 		return false, wrap(err)
 	}
-	return ok, nil
+	return n == 1, nil
 }
 
 // Extend runs extend.lua, a compare-and-pexpire: one round trip (two the
 // first time a server meets the script). It is idempotent, so a retried
 // attempt answers as the first.
 func (b *backend) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	ok, err := b.run(ctx, extendScript, b.prefix+key, token, millis(ttl))
+	ok, err := b.runOne(ctx, extendScript, b.prefix+key, token, millis(ttl))
 	if err != nil {
 		return false, wrap(err)
 	}
 	return ok, nil
 }
 
-// run runs script on the key k and reports whether it returned 1. The
-// scripts run by SHA (EVALSHA), and by their source (EVAL) when the server
-// does not know them yet.
-func (b *backend) run(ctx context.Context, script *goredis.Script, k string, args ...any) (bool, error) {
-	n, err := script.Run(ctx, b.c, []string{k}, args...).Int64()
+// runOne runs s, a script that returns 1 when it stored the lock, on the
+// key k, and reports whether it did.
+func (b *backend) runOne(ctx context.Context, s script, k string, args ...any) (bool, error) {
+	n, err := b.run(ctx, s, []string{k}, func(n int64) bool { return n == 1 }, args...)
 	return n == 1, err
+}
+
+// run runs s on keys through process, which waits for replicas after a
+// reply that stored (n such that stored(n); stored nil: never), and returns
+// its integer reply. The scripts run by SHA (EVALSHA), and by their source
+// (EVAL) when the server does not know them yet.
+func (b *backend) run(ctx context.Context, s script, keys []string, stored func(int64) bool, args ...any) (int64, error) {
+	n, err := b.eval(ctx, "evalsha", s.Hash(), keys, stored, args)
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		n, err = b.eval(ctx, "eval", s.src, keys, stored, args)
+	}
+	return n, err
+}
+
+func (b *backend) eval(ctx context.Context, how, script string, keys []string, stored func(int64) bool, args []any) (int64, error) {
+	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+	cmdArgs = append(cmdArgs, how, script, len(keys))
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
+	}
+	cmd := goredis.NewCmd(ctx, append(cmdArgs, args...)...)
+	var wrote func() bool
+	if stored != nil {
+		wrote = func() bool { n, err := cmd.Int64(); return err == nil && stored(n) }
+	}
+	if err := b.process(ctx, keys[0], cmd, wrote); err != nil {
+		return 0, err
+	}
+	return cmd.Int64()
 }
 
 // AcquireOrTTL implements driver.TTLReporter: once the waits on key are
@@ -329,12 +421,12 @@ func (b *backend) AcquireOrTTL(ctx context.Context, key, token string, ttl time.
 	}
 	var n int64
 	err := resendOnce(ctx, func() (err error) {
-		n, err = waitScript.Run(ctx, b.c, []string{k}, token, millis(ttl)).Int64()
+		n, err = b.run(ctx, waitScript, []string{k}, func(n int64) bool { return n == -2 }, token, millis(ttl))
 		return err
 	})
 	switch {
 	case err != nil:
-		return false, 0, err
+		return false, 0, b.unreplicated(ctx, key, token, err)
 	case n == -2:
 		return true, 0, nil
 	case n > 0:
@@ -387,41 +479,72 @@ func (b *fencedBackend) AcquireFenced(ctx context.Context, key, token string, tt
 	keys := []string{k, counterKey(k)}
 	var n int64
 	err := resendOnce(ctx, func() (err error) {
-		n, err = fencedScript.Run(ctx, b.c, keys, token, ms, counterLife.Milliseconds()).Int64()
+		n, err = b.run(ctx, fencedScript, keys, func(n int64) bool { return n > 0 }, token, ms, counterLife.Milliseconds())
 		return err
 	})
-	if err != nil || n <= 0 {
-		return false, 0, err
+	if err != nil {
+		return false, 0, b.unreplicated(ctx, key, token, err)
+	}
+	if n <= 0 {
+		return false, 0, nil
 	}
 	return true, uint64(n), nil
 }
 
 // ExtendBatch implements driver.BatchExtender: one pipeline of extend.lua
-// by SHA (split by hash slot on a cluster). An extend whose reply is not a
-// definite answer (the server did not know the script yet, a failure in
-// transit) goes through Extend on its own.
+// by SHA (split by hash slot on a cluster), followed by WAIT with
+// Options.MinReplicas (then not on a cluster, where each extend goes on its
+// own, to its key's primary). An extend whose reply is not a definite
+// answer (the server did not know the script yet, a failure in transit)
+// goes through Extend on its own.
 func (b *backend) ExtendBatch(ctx context.Context, batch []driver.Extension) {
-	cmds := make([]*goredis.Cmd, len(batch))
-	_, _ = b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i := range batch {
-			x := &batch[i]
-			cmds[i] = extendScript.EvalSha(ctx, p, []string{b.prefix + x.Key}, x.Token, millis(x.TTL))
-		}
-		return nil
-	})
 	var alone []int
-	for i, cmd := range cmds {
-		n, err := cmd.Int64()
-		if err != nil {
-			alone = append(alone, i)
-			continue
+	if _, cluster := b.c.(*goredis.ClusterClient); cluster && b.replicas > 0 {
+		alone = make([]int, len(batch))
+		for i := range alone {
+			alone[i] = i
 		}
-		batch[i].OK = n == 1
+	} else {
+		alone = b.extendPipelined(ctx, batch)
 	}
 	bounded.Each(alone, maxAloneExtends, func(i int) {
 		x := &batch[i]
 		x.OK, x.Err = b.Extend(ctx, x.Key, x.Token, x.TTL)
 	})
+}
+
+// extendPipelined sends batch as one pipeline, followed by WAIT when the
+// Lock asks for replicas, sets the extends that got a definite answer, and
+// returns the indexes of the others.
+func (b *backend) extendPipelined(ctx context.Context, batch []driver.Extension) (alone []int) {
+	cmds := make([]*goredis.Cmd, len(batch))
+	var wait *goredis.IntCmd
+	_, _ = b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range batch {
+			x := &batch[i]
+			cmds[i] = extendScript.EvalSha(ctx, p, []string{b.prefix + x.Key}, x.Token, millis(x.TTL))
+		}
+		if b.replicas > 0 {
+			wait = b.wait(ctx, p)
+		}
+		return nil
+	})
+	for i, cmd := range cmds {
+		n, err := cmd.Int64()
+		switch {
+		case err != nil:
+			alone = append(alone, i)
+		case n == 1 && wait != nil:
+			if err := b.acknowledged(wait); err != nil {
+				batch[i].Err = wrap(err)
+				continue
+			}
+			batch[i].OK = true
+		default:
+			batch[i].OK = n == 1
+		}
+	}
+	return alone
 }
 
 // maxAloneExtends bounds the extends of a batch sent on their own at once.

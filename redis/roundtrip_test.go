@@ -10,6 +10,7 @@ import (
 
 	"github.com/distlock/lock"
 	"github.com/distlock/lock/internal/countconn"
+	"github.com/distlock/lock/redis"
 )
 
 // countWrites is a go-redis hook that counts the writes on the connections
@@ -34,26 +35,47 @@ func (h *countWrites) ProcessPipelineHook(next goredis.ProcessPipelineHook) gore
 
 func TestRoundTripsMiniredis(t *testing.T) {
 	mr, _ := mini(t)
-	testRoundTrips(t, &goredis.Options{Addr: mr.Addr()})
+	testRoundTrips(t, &goredis.Options{Addr: mr.Addr()}, roundTripCases)
 }
+
+// TestRoundTripsMinReplicas: with min_replicas, the write and its WAIT go
+// out together, one round trip, on a primary and its replica started for
+// the test.
+func TestRoundTripsMinReplicas(t *testing.T) {
+	primary, _ := startPair(t)
+	fenced := *replicaOpts
+	fenced.Fence = true
+	testRoundTrips(t, &goredis.Options{Addr: primary.addr()}, []roundTripCase{
+		{name: "MinReplicas", opts: replicaOpts},
+		{name: "MinReplicasOldServer", old: true, opts: replicaOpts},
+		{name: "MinReplicasFenced", opts: &fenced},
+	})
+}
+
+// roundTripCase is a kind of Lock whose round trips testRoundTrips counts:
+// with opts, on a server that refuses SET NX GET when old.
+type roundTripCase struct {
+	name string
+	old  bool
+	opts *redis.Options
+}
+
+var roundTripCases = []roundTripCase{{name: "Current", opts: testOpts}, {name: "OldServer", old: true, opts: testOpts}, {name: "Fenced", opts: fencedOpts}}
 
 func TestRoundTripsReal(t *testing.T) {
 	o, err := goredis.ParseURL(realURL(t))
 	if err != nil {
 		t.Fatalf("LOCK_TEST_REDIS_URL: %v", err)
 	}
-	testRoundTrips(t, o)
+	testRoundTrips(t, o, roundTripCases)
 }
 
 // testRoundTrips checks the promise of the package doc: acquire, extend and
 // release are each one round trip on their normal path, once the
 // connection is up and the server knows the scripts; on a server that
 // refuses SET NX GET too, and with fencing tokens.
-func testRoundTrips(t *testing.T, o *goredis.Options) {
-	for _, tc := range []struct {
-		name       string
-		old, fence bool
-	}{{"Current", false, false}, {"OldServer", true, false}, {"Fenced", false, true}} {
+func testRoundTrips(t *testing.T, o *goredis.Options, cases []roundTripCase) {
+	for _, tc := range cases {
 		old := tc.old
 		t.Run(tc.name, func(t *testing.T) {
 			o := *o
@@ -65,11 +87,7 @@ func testRoundTrips(t *testing.T, o *goredis.Options) {
 			if old {
 				c.AddHook(&refuseNXGet{})
 			}
-			opts := testOpts
-			if tc.fence {
-				opts = fencedOpts
-			}
-			l := mustNew(t, c, opts)
+			l := mustNew(t, c, tc.opts)
 			defer l.Close()
 			ctx := ctxT(t)
 			key := "roundtrips:" + t.Name()

@@ -292,6 +292,8 @@ func readParams(u *url.URL, c *urlConfig) (*urlParams, error) {
 	q := urlparam.New(all)
 	q.Common(&c.opts.Prefix, &c.opts.Options)
 	q.Bool("fence", &c.opts.Fence)
+	q.Int("min_replicas", &c.opts.MinReplicas)
+	q.Duration("replica_timeout", &c.opts.ReplicaTimeout)
 	q.Duration("timeout", &p.timeout)
 	q.Bool("cluster", &p.cluster)
 	q.Bool("sentinel_auth", &p.sentinelAuth)
@@ -443,6 +445,9 @@ func (c *urlConfig) build(u *url.URL, p *urlParams) error {
 		return goRedisError(err, kind)
 	}
 	b.set(u, p)
+	if err := checkReplicas(&c.opts, *b.read); err != nil {
+		return fmt.Errorf("min_replicas: %w: set replica_timeout below read_timeout", err)
+	}
 	if c.failover != nil && p.sentinelAuth {
 		c.failover.SentinelUsername, c.failover.SentinelPassword = c.failover.Username, c.failover.Password
 	}

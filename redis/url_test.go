@@ -68,6 +68,28 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
+func TestParseURLMinReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want Options
+	}{
+		{"redis://h?min_replicas=2", Options{MinReplicas: 2}},
+		{"redis://h?min_replicas=1&replica_timeout=250ms", Options{MinReplicas: 1, ReplicaTimeout: 250 * time.Millisecond}},
+		{"redis://h?min_replicas=1&replica_timeout=1s&timeout=2s", Options{MinReplicas: 1, ReplicaTimeout: time.Second}},
+		{"redis://h?master_name=m&min_replicas=1&fence=true", Options{MinReplicas: 1, Fence: true}},
+		{"redis://h?cluster=true&min_replicas=1", Options{MinReplicas: 1}},
+	} {
+		c, err := parseURL(mustParse(t, tc.raw))
+		if err != nil {
+			t.Errorf("parseURL(%s) = %v", tc.raw, err)
+			continue
+		}
+		if c.opts != tc.want {
+			t.Errorf("parseURL(%s) options = %+v; want %+v", tc.raw, c.opts, tc.want)
+		}
+	}
+}
+
 func TestParseURLDefaults(t *testing.T) {
 	c, err := parseURL(mustParse(t, "redis://"))
 	if err != nil {
@@ -219,6 +241,10 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis://u:" + secret + "@h?min_idle_conns=-1", `parameter min_idle_conns="-1": want a non-negative integer`},
 		{"redis://u:" + secret + "@h?max_retries=-2", `parameter max_retries="-2": want an integer of at least -1`},
 		{"redis://u:" + secret + "@h?protocol=4", "parameter protocol=4: want 2 or 3"},
+		{"redis://u:" + secret + "@h?min_replicas=-1", `parameter min_replicas="-1": want a non-negative integer`},
+		{"redis://u:" + secret + "@h?min_replicas=1&replica_timeout=300ms", "min_replicas: a replica timeout of 300ms needs a longer read timeout; the client's is 300ms: set replica_timeout below read_timeout"},
+		{"redis://u:" + secret + "@h?min_replicas=1&replica_timeout=1s&read_timeout=500ms", "a replica timeout of 1s needs a longer read timeout"},
+		{"redis://u:" + secret + "@h?replica_timeout=10", "parameter replica_timeout=10 has no unit"},
 		{"redis://u:" + secret + "@h?read_timeout=0s", "read_timeout=0s is zero"},
 		{"redis://u:" + secret + "@h?read_timeout=-1s", "read_timeout=-1s is negative"},
 		{"redis://u:" + secret + "@h?conn_max_idle_time=-1", "conn_max_idle_time=-1 is negative"},
