@@ -494,9 +494,10 @@ func (b *fencedBackend) AcquireFenced(ctx context.Context, key, token string, tt
 // ExtendBatch implements driver.BatchExtender: one pipeline of extend.lua
 // by SHA (split by hash slot on a cluster), followed by WAIT with
 // Options.MinReplicas (then not on a cluster, where each extend goes on its
-// own, to its key's primary). An extend whose reply is not a definite
-// answer (the server did not know the script yet, a failure in transit)
-// goes through Extend on its own.
+// own, to its key's primary). An extend that failed in transit reports its
+// error, for the Lock to retry as it retries any extend; one the server
+// refused because it did not know the script yet goes through Extend,
+// which sends the script's source.
 func (b *backend) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 	var alone []int
 	if _, cluster := b.c.(*goredis.ClusterClient); cluster && b.replicas > 0 {
@@ -514,9 +515,9 @@ func (b *backend) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 }
 
 // extendPipelined sends batch as one pipeline, followed by WAIT when the
-// Lock asks for replicas, sets the extends that got a definite answer, and
-// returns the indexes of the others.
-func (b *backend) extendPipelined(ctx context.Context, batch []driver.Extension) (alone []int) {
+// Lock asks for replicas, sets the outcome of each extend, and returns the
+// indexes of those the server did not know the script for.
+func (b *backend) extendPipelined(ctx context.Context, batch []driver.Extension) (unknown []int) {
 	cmds := make([]*goredis.Cmd, len(batch))
 	var wait *goredis.IntCmd
 	_, _ = b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
@@ -532,8 +533,10 @@ func (b *backend) extendPipelined(ctx context.Context, batch []driver.Extension)
 	for i, cmd := range cmds {
 		n, err := cmd.Int64()
 		switch {
+		case goredis.HasErrorPrefix(err, "NOSCRIPT"):
+			unknown = append(unknown, i)
 		case err != nil:
-			alone = append(alone, i)
+			batch[i].Err = wrap(err)
 		case n == 1 && wait != nil:
 			if err := b.acknowledged(wait); err != nil {
 				batch[i].Err = wrap(err)
@@ -544,7 +547,7 @@ func (b *backend) extendPipelined(ctx context.Context, batch []driver.Extension)
 			batch[i].OK = n == 1
 		}
 	}
-	return alone
+	return unknown
 }
 
 // maxAloneExtends bounds the extends of a batch sent on their own at once.
