@@ -81,6 +81,7 @@
 // A ttl does not stop a holder paused past it (a GC pause) from acting after
 // another owner took the lock: check Lease.Deadline before a side effect,
 // and use fencing tokens ([Lease.Fence]) where it matters. Memcached drops
-// locks on restart or eviction, and redis can lose one on failover; each
-// backend's doc says what its store guarantees.
+// locks on restart or eviction, and redis can lose one on failover (unless
+// min_replicas makes each write wait for replicas); each backend's doc
+// says what its store guarantees.
 package lock

@@ -80,6 +80,21 @@ func BenchmarkCycle(b *testing.B) {
 	})
 }
 
+// BenchmarkFencedCycle compares, in one run, the uncontended cycle
+// (TryAcquire and Release) of a Lock made by Dial with Options.Fence, whose
+// acquire sends the increment of the key's fence counter in the round trip
+// of its add, with the same cycle of one without.
+func BenchmarkFencedCycle(b *testing.B) {
+	addrs := realServers(b)
+	for _, tc := range []struct {
+		impl  string
+		fence bool
+	}{{"meta", false}, {"meta-fenced", true}} {
+		l := dialLock(b, addrs, &memcached.Options{Options: lock.Options{RetryInterval: testRetry}, Fence: tc.fence})
+		b.Run("impl="+tc.impl, func(b *testing.B) { locktest.BenchmarkCycle(b, l) })
+	}
+}
+
 func BenchmarkExtend(b *testing.B) {
 	for _, bl := range benchLocks(b) {
 		b.Run("impl="+bl.impl, func(b *testing.B) {

@@ -38,6 +38,10 @@
 // changed, the operation reads the item ("mg <key> v c"), compares the
 // token, and acts on the cas id read: three round trips.
 //
+// With fencing tokens (Options.Fence, fence=true; see Fencing), the acquire
+// also sends "ma <counter> T<life> v", in the same write, on the same
+// connection: still one round trip.
+//
 // Through the classic protocol (New), acquire is one "add" (one round
 // trip); release and extend read the key with "gets" and, only if it still
 // holds the caller's token, write it back with "cas" on the cas id read:
@@ -153,6 +157,8 @@
 //   - tls: "true" to connect with TLS (memcached --enable-ssl), verifying the
 //     server's certificate against the system's roots. For other roots or a
 //     client certificate, use Dial with Options.TLS.
+//   - fence: "true" to hand out fencing tokens (Options.Fence; see
+//     Fencing).
 //
 // Unknown parameters are an error that lists the valid ones, and so are the
 // pip-services settings that have no meaning for a lock (host, port, uri,
@@ -160,12 +166,47 @@
 // error says why. memcached has no authentication, so a URL with a user or
 // password is refused.
 //
-// # Caveats
+// # Fencing
 //
-// This backend gives no fencing tokens (lock.Lease.Fence reports false): a
-// counter kept in memcached can be evicted or lost on restart, and only the
-// clients' clocks could bring it back ahead, which this package does not
-// take on trust.
+// With Options.Fence (fence=true), each acquisition of a Lock made by Dial
+// or Open returns a fencing token (lock.Lease.Fence) from a counter kept
+// beside the lock key: an item of its own, on the lock's server (chosen by
+// the lock's key, not the counter's), under prefix+"#f:"+ the rest of the
+// lock's key, or, when that would be longer than max_key_size,
+// prefix+"#:"+ 42 characters of a hash of it; no lock key can take either
+// form. The acquire sends the increment ("ma <counter> T<life> v") after
+// its add, in the same write: an uncontended acquire stays one round trip,
+// and the token is the counter's value returned with the add that stored
+// the lock. Increments by attempts that find the key held are counted too:
+// tokens leave gaps, and only increase. Each increment keeps the counter a
+// day from its last use. A Lock made by New cannot: Fence is an error
+// there, since gomemcache has no way to read the server's clock.
+//
+// When the increment finds the counter missing (never made, expired,
+// evicted, flushed, or lost in a restart), and only then, the acquire reads
+// the server's clock ("stats": time, in seconds) and increments the
+// counter or, if it is still missing, creates it at (time+1)*1000000, in
+// one atomic step ("ma <counter> N<life> J<value> T<life> v"): a counter
+// lost comes back ahead of every token handed out before. What stays
+// assumed: the clock of the server that holds a key does not step back
+// (and when the list of servers changes and a key moves, the new server's
+// clock is not behind the old one's); a counter is not lost and made again
+// within about two seconds of when it was made (memcached's clock counts
+// whole seconds, and a process started anew may read up to a second behind
+// the one it replaces, so such a counter may come back at a value it has
+// handed out already); and a key is tried fewer than a million times per
+// second (every attempt counts, the refused ones too).
+//
+// An acquire whose add's reply was lost (or whose increment's was) reads
+// the lock back as any acquire does; if it holds the acquire's token, its
+// token is the one remembered for that acquisition, if any (a resend with
+// the same token gets the same), else the counter's next value: above
+// every token handed out before the lock was stored, and below every one
+// handed out after it. Locks without Fence (and Locks made by New) on the
+// same keys do not move the counters: their acquisitions are not ordered
+// with the fenced ones.
+//
+// # Caveats
 //
 // memcached is a cache, not a database. A lock is lost, silently, when its
 // server restarts or is flushed, or when memory runs short and the item is
@@ -198,9 +239,11 @@
 // blocks its key until its ttl passes. memcached has no way to tell such a
 // late command apart; keep ttls no longer than the work needs.
 //
-// Without fencing tokens, a holder paused past its ttl (a long GC, a
-// stopped VM) can act after another owner has taken the lock. Keep ttls well
-// above the work they protect, or keep the lease alive as you go.
+// Without fence=true there are no fencing tokens (lock.Lease.Fence reports
+// false), and a holder paused past its ttl (a long GC, a stopped VM) can
+// act after another owner has taken the lock. Keep ttls well above the work
+// they protect, or keep the lease alive as you go; with fencing tokens, have
+// the resource refuse a token below the highest it has seen.
 //
 // memcached has no authentication in its protocols beyond TLS client
 // certificates; with tls=true, at least, traffic is encrypted.

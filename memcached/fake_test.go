@@ -60,6 +60,15 @@ var protocols = []protocol{
 		add: "ms", read: "mg", extend: "ms", release: "md",
 	},
 	{
+		name: "MetaFenced",
+		lock: func(t *testing.T, srv *memcachedtest.Server, _ *memcache.Client, opts *memcached.Options) lock.Lock {
+			o := *opts
+			o.Fence = true
+			return dialLock(t, []string{srv.Addr()}, &o)
+		},
+		add: "ms", read: "mg", extend: "ms", release: "md",
+	},
+	{
 		name: "Classic",
 		lock: func(t *testing.T, _ *memcachedtest.Server, c *memcache.Client, opts *memcached.Options) lock.Lock {
 			l, err := memcached.New(c, opts)
@@ -135,7 +144,7 @@ func TestAddReplyLost(t *testing.T) {
 		if err := l.ReleaseLock(ctx, "k"); err != nil {
 			t.Fatalf("ReleaseLock = %v; want nil", err)
 		}
-		if keys := srv.Keys(); len(keys) != 0 {
+		if keys := lockKeys(srv); len(keys) != 0 {
 			t.Fatalf("server keys after release = %q; want none", keys)
 		}
 	})
@@ -160,7 +169,7 @@ func TestAddRequestLost(t *testing.T) {
 		if err := l.AcquireLock(ctx, "a", time.Minute, 5*time.Second); err != nil {
 			t.Fatalf("AcquireLock with one add lost = %v; want nil: the wait's next attempt lands", err)
 		}
-		if keys := srv.Keys(); len(keys) != 1 || keys[0] != "lock:a" {
+		if keys := lockKeys(srv); len(keys) != 1 || keys[0] != "lock:a" {
 			t.Fatalf("server keys = %q; want only lock:a", keys)
 		}
 	})
@@ -180,9 +189,9 @@ func TestAddAndReadBackLost(t *testing.T) {
 		if ok, err := l.TryAcquireLock(ctx, "b", time.Minute); ok || !errors.Is(err, lock.ErrUnavailable) {
 			t.Fatalf("TryAcquireLock with the add's reply and the read-back lost = %v, %v; want false and an error matching lock.ErrUnavailable (outcome unknown)", ok, err)
 		}
-		for deadline := time.Now().Add(5 * time.Second); len(srv.Keys()) > 0; time.Sleep(5 * time.Millisecond) {
+		for deadline := time.Now().Add(5 * time.Second); len(lockKeys(srv)) > 0; time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("server keys %q 5s after an acquire of unknown outcome; want its token released", srv.Keys())
+				t.Fatalf("server keys %q 5s after an acquire of unknown outcome; want its token released", lockKeys(srv))
 			}
 		}
 
@@ -345,7 +354,7 @@ func TestCASLandsLate(t *testing.T) {
 		if err := l.ReleaseLock(ctx, "acquire"); err != nil {
 			t.Fatalf("ReleaseLock = %v; want nil", err)
 		}
-		if keys := srv.Keys(); len(keys) != 0 {
+		if keys := lockKeys(srv); len(keys) != 0 {
 			t.Fatalf("server keys after the releases = %q; want none", keys)
 		}
 	})
@@ -367,7 +376,7 @@ func TestReleaseLandsLate(t *testing.T) {
 		if err := s.Release(ctx); err != nil {
 			t.Fatalf("Release whose first try landed late = %v; want nil", err)
 		}
-		if keys := srv.Keys(); len(keys) != 0 {
+		if keys := lockKeys(srv); len(keys) != 0 {
 			t.Fatalf("server keys after release = %q; want none", keys)
 		}
 	})
@@ -385,7 +394,7 @@ func TestNoInjectionFake(t *testing.T) {
 				t.Fatalf("TryAcquireLock(%q) = %v, %v; want true", k, ok, err)
 			}
 		}
-		got := srv.Keys()
+		got := lockKeys(srv)
 		if len(got) != len(keys) {
 			t.Fatalf("server keys = %q; want %d, one per lock", got, len(keys))
 		}
@@ -475,7 +484,7 @@ func TestNoCAS(t *testing.T) {
 		if err := s.Release(t.Context()); err == nil || errors.Is(err, lock.ErrNotHeld) || !strings.Contains(err.Error(), "-C") {
 			t.Fatalf("Release on memcached -C = %v; want an error naming -C", err)
 		}
-		if keys := srv.Keys(); len(keys) != 1 {
+		if keys := lockKeys(srv); len(keys) != 1 {
 			t.Fatalf("server keys = %q; want the lock left alone", keys)
 		}
 	})
@@ -492,7 +501,7 @@ func TestOpenAtInQuery(t *testing.T) {
 	if ok, err := l.TryAcquireLock(t.Context(), "k", time.Minute); !ok || err != nil {
 		t.Fatalf("TryAcquireLock = %v, %v; want true", ok, err)
 	}
-	if keys := srv.Keys(); len(keys) != 1 || keys[0] != "team@app:k" {
+	if keys := lockKeys(srv); len(keys) != 1 || keys[0] != "team@app:k" {
 		t.Fatalf("keys on the server = %q; want [team@app:k]", keys)
 	}
 }
@@ -513,9 +522,9 @@ func TestFailedAcquireNotOrphaned(t *testing.T) {
 			t.Fatalf("TryAcquireLock in a fault = %v, %v; want false and an error", ok, err)
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for len(srv.Keys()) != 0 {
+		for len(lockKeys(srv)) != 0 {
 			if time.Now().After(deadline) {
-				t.Fatalf("server keys 5s after a failed acquire = %q; want the lock it left released", srv.Keys())
+				t.Fatalf("server keys 5s after a failed acquire = %q; want the lock it left released", lockKeys(srv))
 			}
 			time.Sleep(10 * time.Millisecond) // the release runs in the background: nothing to wait on
 		}
@@ -606,4 +615,18 @@ func TestMostSends(t *testing.T) {
 			t.Errorf("Release with every try lost sent %d %q; want lock.ReleaseTries, %d", n, p.release, lock.ReleaseTries)
 		}
 	})
+}
+
+// lockKeys returns the keys of srv that are locks, leaving out the fence
+// counters that fenced Locks keep beside them (their keys start with "#f:"
+// or "#:" after the prefix, which no lock key does; the tests' prefixes
+// end in a colon).
+func lockKeys(srv *memcachedtest.Server) []string {
+	var keys []string
+	for _, k := range srv.Keys() {
+		if !strings.Contains(k, ":#f:") && !strings.Contains(k, ":#:") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }

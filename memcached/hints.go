@@ -29,6 +29,7 @@ type casHint struct {
 	cas   uint64
 	id    mc.ServerID
 	until time.Time // the lock's expiry at the latest: the hint is useless after it
+	fence uint64    // the fencing token the acquisition was given; 0: none, or unknown
 }
 
 // maxHints bounds the hints kept: past it, hints are dropped at random.
@@ -50,22 +51,49 @@ func (h *casHints) get(native, token string, id mc.ServerID) uint64 {
 }
 
 // put remembers cas, given by the server process id, for token under
-// native, which stores it with expiration exp.
-func (h *casHints) put(native, token string, cas uint64, id mc.ServerID, exp int32) {
+// native, which stores it with expiration exp, and fence, the fencing
+// token of the acquisition: 0 keeps the one remembered for token, if any.
+func (h *casHints) put(native, token string, cas uint64, id mc.ServerID, exp int32, fence uint64) {
 	if cas == 0 || id == (mc.ServerID{}) {
 		h.drop(native, token)
 		return
 	}
-	e := casHint{token: token, cas: cas, id: id, until: time.Now().Add(time.Duration(exp) * time.Second)}
+	e := casHint{token: token, cas: cas, id: id, until: time.Now().Add(time.Duration(exp) * time.Second), fence: fence}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil {
 		h.m = make(map[string]casHint)
 	}
+	if old, ok := h.m[native]; ok && old.token == token && fence == 0 {
+		e.fence = old.fence
+	}
 	if len(h.m) >= h.prune {
 		h.pruneLocked()
 	}
 	h.m[native] = e
+}
+
+// fence returns the fencing token remembered for token under native, or 0.
+// Unlike a cas id, it stays true across a restart of the server: it is the
+// acquisition's, whatever became of its lock.
+func (h *casHints) fence(native, token string) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e, ok := h.m[native]; ok && e.token == token {
+		return e.fence
+	}
+	return 0
+}
+
+// setFence remembers fence for token under native, if a hint for token is
+// kept.
+func (h *casHints) setFence(native, token string, fence uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e, ok := h.m[native]; ok && e.token == token {
+		e.fence = fence
+		h.m[native] = e
+	}
 }
 
 // drop forgets the hint for token under native.

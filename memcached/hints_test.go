@@ -15,7 +15,7 @@ import (
 func TestCASHints(t *testing.T) {
 	var h casHints
 	a, b := mc.ServerID{Pid: 1, Started: 100}, mc.ServerID{Pid: 2, Started: 100}
-	h.put("k", "t1", 7, a, 60)
+	h.put("k", "t1", 7, a, 60, 0)
 	for _, tc := range []struct {
 		token string
 		id    mc.ServerID
@@ -34,11 +34,11 @@ func TestCASHints(t *testing.T) {
 	if got := h.get("k", "t1", a); got != 7 {
 		t.Errorf("get after dropping another token = %d; want 7", got)
 	}
-	h.put("k", "t1", 0, a, 60) // no cas id: forgotten
+	h.put("k", "t1", 0, a, 60, 0) // no cas id: forgotten
 	if got := h.get("k", "t1", a); got != 0 || h.len() != 0 {
 		t.Errorf("get after a put of cas 0 = %d, %d hints; want 0, none", got, h.len())
 	}
-	h.put("k", "t1", 8, mc.ServerID{}, 60) // unknown server: not kept
+	h.put("k", "t1", 8, mc.ServerID{}, 60, 0) // unknown server: not kept
 	if h.len() != 0 {
 		t.Errorf("hints after a put from an unknown server: %d; want none", h.len())
 	}
@@ -50,13 +50,13 @@ func TestCASHintsBounded(t *testing.T) {
 	var h casHints
 	id := mc.ServerID{Pid: 1}
 	for i := range 5000 {
-		h.put(fmt.Sprint("expired-", i), "t", 1, id, -1)
+		h.put(fmt.Sprint("expired-", i), "t", 1, id, -1, 0)
 	}
 	if n := h.len(); n > 1024 {
 		t.Errorf("hints of 5000 expired locks: %d; want at most 1024", n)
 	}
 	for i := range maxHints + 5000 {
-		h.put(fmt.Sprint("live-", i), "t", 1, id, 60)
+		h.put(fmt.Sprint("live-", i), "t", 1, id, 60, 0)
 	}
 	if n := h.len(); n > maxHints {
 		t.Errorf("hints of %d live locks: %d; want at most %d", maxHints+5000, n, maxHints)

@@ -58,3 +58,29 @@ func (m keyMapper) native(key string) string {
 
 // scope names the mapping, for driver.Scoper.
 func (m keyMapper) scope() string { return fmt.Sprintf("prefix %q max_key_size %d", m.prefix, m.max) }
+
+// fenceTag starts the key of a fence counter, after the prefix: it begins
+// with the marker, so that no lock key sent as is can equal it, and holds
+// ':', which base64url lacks, so that no hashed lock key can either.
+const fenceTag = "#f:"
+
+// fence returns the memcached key of the fence counter of the lock stored
+// under native (a key that native returned): prefix+"#f:"+rest, where
+// native is prefix+rest, when that fits within max bytes, else
+// prefix+"#:"+ the first 42 characters of base64url(SHA-256(native)), as
+// long as a hashed lock key. Either form starts with the marker and holds
+// ':', so it never equals a lock key; the two forms differ in their second
+// character, and each is injective (the second short of a collision of
+// 252 bits of SHA-256), so two locks never share a counter.
+func (m keyMapper) fence(native string) string {
+	if len(native)+len(fenceTag) <= m.max {
+		return m.prefix + fenceTag + native[len(m.prefix):]
+	}
+	sum := sha256.Sum256([]byte(native))
+	var b [hashedLen]byte
+	b[0], b[1] = hashMarker, ':'
+	var enc [43]byte
+	base64.RawURLEncoding.Encode(enc[:], sum[:])
+	copy(b[2:], enc[:])
+	return m.prefix + string(b[:])
+}

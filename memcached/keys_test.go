@@ -99,3 +99,46 @@ func TestExpiration(t *testing.T) {
 		}
 	}
 }
+
+// TestFenceKey: the key of a fence counter is a legal key within max
+// bytes, equal to no lock key and to no other lock's counter: the keys
+// below include lock keys that look like counters, in both of their forms.
+func TestFenceKey(t *testing.T) {
+	for _, max := range []int{250, 60} {
+		m, err := newKeyMapper("lock:", max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := []string{
+			"a", "f:a", "#f:a", ":a", "#:a", "a b",
+			strings.Repeat("k", max-len("lock:")-3),
+			strings.Repeat("k", max-len("lock:")-2),
+			strings.Repeat("k", max-len("lock:")),
+			strings.Repeat("k", max),
+		}
+		locks := make(map[string]string) // native key -> lock key
+		for _, k := range keys {
+			locks[checkNative(t, m, k)] = k
+		}
+		// Lock keys spelled as the counters of the keys above.
+		for _, k := range keys {
+			f := m.fence(m.native(k))
+			k2 := f[len("lock:"):]
+			locks[checkNative(t, m, k2)] = k2
+		}
+		counters := make(map[string]string)
+		for native, k := range locks {
+			f := m.fence(native)
+			if len(f) > m.max || !legal(f) || !strings.HasPrefix(f, m.prefix) {
+				t.Errorf("max %d: fence(native(%q)) = %q; want a legal key of at most %d bytes starting with the prefix", max, k, f, max)
+			}
+			if other, ok := locks[f]; ok {
+				t.Errorf("max %d: the counter of %q is %q, the key of the lock %q", max, k, f, other)
+			}
+			if other, ok := counters[f]; ok {
+				t.Errorf("max %d: %q and %q share the counter %q", max, k, other, f)
+			}
+			counters[f] = k
+		}
+	}
+}

@@ -96,6 +96,14 @@ type Options struct {
 	// most it may be.
 	MaxExpiration time.Duration
 
+	// Fence makes every acquisition hand out a fencing token (see
+	// lock.Lease.Fence and the package doc, # Fencing), from a counter
+	// kept beside each lock key and incremented in the round trip of the
+	// acquire. Only Locks made by Dial (and Open) can: New with Fence
+	// fails, since gomemcache cannot read the server's clock, which brings
+	// a lost counter back ahead.
+	Fence bool
+
 	// The fields below configure the client that Dial (and Open) make. New
 	// ignores them: the caller's client keeps its own settings.
 
@@ -123,6 +131,7 @@ type config struct {
 	keys        keyMapper
 	callTimeout time.Duration
 	maxExp      int32 // seconds
+	fence       bool
 	lock        lock.Options
 }
 
@@ -131,7 +140,7 @@ func (o *Options) config() (config, error) {
 	if o != nil {
 		opts = *o
 	}
-	c := config{callTimeout: opts.CallTimeout}
+	c := config{callTimeout: opts.CallTimeout, fence: opts.Fence}
 	switch {
 	case c.callTimeout == 0:
 		c.callTimeout = DefaultCallTimeout
@@ -188,7 +197,8 @@ func (o *Options) config() (config, error) {
 // when it must dial first), so a call may return that long after its ctx is
 // done. The two kinds of Lock interoperate: given the same servers (see
 // [Servers]), prefix and max_key_size, they store the same keys and values
-// and exclude each other.
+// and exclude each other. A Lock made by New gives no fencing tokens:
+// Options.Fence is an error.
 func New(client *memcache.Client, opts *Options) (lock.Lock, error) {
 	if client == nil {
 		return nil, errors.New("memcached: nil client")
@@ -196,6 +206,9 @@ func New(client *memcache.Client, opts *Options) (lock.Lock, error) {
 	c, err := opts.config()
 	if err != nil {
 		return nil, fmt.Errorf("memcached: %w", err)
+	}
+	if c.fence {
+		return nil, errors.New("memcached: fencing tokens need the meta protocol: use Dial or a memcached:// URL, not New (a gomemcache client cannot read the server's clock, which a lost fence counter is restored from)")
 	}
 	b := &classic{mc: client}
 	b.locks = locks{p: b, cfg: c, wakes: openScope(clientScope(client))}
@@ -253,6 +266,9 @@ func dial(ctx context.Context, addrs []string, opts *Options, d dialFunc) (lock.
 		return nil, fmt.Errorf("memcached: %w%s", err, tlsHint(opts.TLS != nil, err))
 	}
 	b.wakes = openScope(selectorScope(servers))
+	if c.fence {
+		return lock.New(fencedMeta{b}, &c.lock), nil
+	}
 	return lock.New(b, &c.lock), nil
 }
 

@@ -69,7 +69,8 @@ func dialLock(t testing.TB, addrs []string, opts *memcached.Options) lock.Lock {
 }
 
 // TestConformanceReal runs the conformance suite on the real server, with
-// Locks of each protocol: the meta one (Dial) and the classic one (New).
+// Locks of each protocol: the meta one (Dial), with and without fencing
+// tokens, and the classic one (New).
 func TestConformanceReal(t *testing.T) {
 	c := realClient(t)
 	addrs := realServers(t)
@@ -78,6 +79,9 @@ func TestConformanceReal(t *testing.T) {
 		new  func(t *testing.T) lock.Lock
 	}{
 		{"Meta", func(t *testing.T) lock.Lock { return dialLock(t, addrs, nil) }},
+		{"MetaFenced", func(t *testing.T) lock.Lock {
+			return dialLock(t, addrs, &memcached.Options{Options: lock.Options{RetryInterval: testRetry}, Fence: true})
+		}},
 		{"Classic", func(t *testing.T) lock.Lock { return newLock(t, c) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,7 +20,8 @@ import (
 // returns the new item's cas id), release "md key C<cas>", extend
 // "ms key n T<exp> C<cas> c". The cas ids it learns are kept in hints; an
 // operation whose cas id is unknown reads the item first ("mg key v c"),
-// compares the token, and acts on the cas id read.
+// compares the token, and acts on the cas id read. With Options.Fence,
+// fencedMeta (fence.go) wraps it, to hand out fencing tokens.
 type meta struct {
 	locks
 	mc    *mc.Client
@@ -98,7 +99,7 @@ func (b *meta) add(c *call, native, token string, exp int32) (stored, sent bool,
 	case err != nil:
 		return false, sent, err
 	case st == mc.Stored:
-		b.hints.put(native, token, cas, id, exp)
+		b.hints.put(native, token, cas, id, exp, 0)
 		return true, true, nil
 	case st == mc.NotStored:
 		return false, true, nil
@@ -175,7 +176,7 @@ func (b *meta) swapOn(ctx context.Context, cn *mc.Conn, native, token string, ex
 			}
 			continue
 		case st == mc.Stored && exp >= 0:
-			b.hints.put(native, token, next, cn.ID(), exp)
+			b.hints.put(native, token, next, cn.ID(), exp, 0)
 		}
 		return st, nil
 	}
@@ -258,7 +259,7 @@ func (b *meta) ExtendBatch(ctx context.Context, batch []driver.Extension) {
 			p, x := sent[j], &batch[sent[j].i]
 			switch {
 			case op.Err == nil && op.St == mc.Stored:
-				b.hints.put(p.native, x.Token, op.NewCAS, cn.ID(), op.Exp)
+				b.hints.put(p.native, x.Token, op.NewCAS, cn.ID(), op.Exp, 0)
 				x.OK = true
 			case op.Err == nil && op.St == mc.NotFound:
 				b.hints.drop(p.native, x.Token)

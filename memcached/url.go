@@ -78,6 +78,7 @@ func parseURL(u *url.URL) ([]string, *Options, error) {
 	q.Duration("timeout", &opts.Timeout)
 	q.Duration("call_timeout", &opts.CallTimeout)
 	q.PositiveInt("pool_size", &opts.PoolSize)
+	q.Bool("fence", &opts.Fence)
 	var useTLS bool
 	q.Bool("tls", &useTLS)
 	if useTLS {

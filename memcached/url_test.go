@@ -30,6 +30,8 @@ func TestParseURL(t *testing.T) {
 			Options{Options: lock.Options{RetryInterval: 2 * time.Second, MaxTTL: time.Hour, CloseTimeout: 3 * time.Second}}},
 		{"memcached://h?retries=0&max_expiration=2h", []string{"h:11211"}, Options{Retries: -1, MaxExpiration: 2 * time.Hour}},
 		{"memcached://h?call_timeout=2s", []string{"h:11211"}, Options{CallTimeout: 2 * time.Second}},
+		{"memcached://h?fence=true", []string{"h:11211"}, Options{Fence: true}},
+		{"memcached://h?fence=false", []string{"h:11211"}, Options{}},
 	} {
 		u, err := lock.ParseURL(c.url)
 		if err != nil {
@@ -56,7 +58,8 @@ func TestParseURLTLS(t *testing.T) {
 
 func TestParseURLErrors(t *testing.T) {
 	for raw, want := range map[string]string{
-		"memcached://h?bogus=1":                      "unknown parameter bogus (valid: call_timeout, close_timeout, max_expiration, max_key_size, max_ttl, pool_size, prefix, retries, retry_interval, retry_timeout, timeout, tls)",
+		"memcached://h?bogus=1":                      "unknown parameter bogus (valid: call_timeout, close_timeout, fence, max_expiration, max_key_size, max_ttl, pool_size, prefix, retries, retry_interval, retry_timeout, timeout, tls)",
+		"memcached://h?fence=yes":                    `parameter fence="yes": want true or false`,
 		"memcached://h?timeout=soon":                 "timeout=soon is not a duration: write one with its unit, such as 500ms, 1.5s or 2m",
 		"memcached://h?timeout=5":                    "timeout=5 has no unit: write 5ms or 0.005s",
 		"memcached://h?max_expiration=3600":          "max_expiration=3600 has no unit: write 3600s or 3600000ms",

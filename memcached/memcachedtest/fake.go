@@ -11,7 +11,8 @@
 //   - the classic commands add, cas, gets, delete and stats, with the
 //     noreply option and the error lines for malformed requests (text.go,
 //     stats.go);
-//   - the meta commands mg, ms, md and mn, with the flags listed in meta.go;
+//   - the meta commands mg, ms, md, ma and mn, with the flags listed in
+//     meta.go;
 //   - memcached's whole-second clock for expiration times (items.go).
 //
 // Every other command, even one that memcached knows (get, set, touch,

@@ -9,13 +9,14 @@ import (
 	"strings"
 )
 
-// This file holds the meta commands of memcached 1.6 (ms, md, mg, mn), with
-// the flags that carry no state beyond an item's value, flags, expiration
-// and cas id:
+// This file holds the meta commands of memcached 1.6 (ms, md, mg, ma, mn),
+// with the flags that carry no state beyond an item's value, flags,
+// expiration and cas id:
 //
 //	mg: c f k O q s t T u v
 //	ms: c C F k M (modes E, A, P, R, S) O q T
 //	md: C k O q
+//	ma: c C D J k M (modes I, +, D, -) N O q t T v
 //
 // The other flags that memcached knows (b, E, h, I, l, N, R, x and the
 // like) are answered "CLIENT_ERROR invalid flag", as memcached answers
@@ -39,6 +40,9 @@ type metaFlags struct {
 	cas            uint64
 	clientFlags    uint32
 	mode           byte
+	vivify         bool   // N: ma creates a missing item
+	vivifyExptime  int32  // N's expiration
+	initial, delta uint64 // J and D of ma
 }
 
 // parseMetaFlags parses the flag tokens of a meta command (those after the
@@ -91,6 +95,24 @@ func parseMetaFlags(toks []string, allowed string) (metaFlags, string) {
 				continue
 			}
 			f.mode = t[1]
+		case 'N':
+			n, ok := strtol32(t[1:])
+			if !ok {
+				errstr = "CLIENT_ERROR bad token in command line format"
+				continue
+			}
+			f.vivify, f.vivifyExptime = true, n
+		case 'J', 'D':
+			n, ok := strtoull(t[1:])
+			if !ok {
+				errstr = "CLIENT_ERROR invalid numeric value"
+				continue
+			}
+			if o == 'J' {
+				f.initial = n
+			} else {
+				f.delta = n
+			}
 		case 'q':
 			f.noReply = true
 		case 'v':
@@ -399,4 +421,138 @@ func (s *Server) metaDelete(toks []string, out *bytes.Buffer) {
 	out.WriteString(code)
 	out.Write(line.Bytes())
 	out.WriteString("\r\n")
+}
+
+// metaArith handles ma: an increment (or decrement) of an item that holds
+// a decimal number, which with N creates a missing item holding J. As in
+// memcached, the return flags are handled in the order sent, after the
+// arithmetic: T and N set the expiration there (so that t before T
+// reports the old one), and an opaque token too long fails the command
+// once it has taken effect. q hides the reply of an item found, and only
+// that one.
+func (s *Server) metaArith(toks []string, out *bytes.Buffer) {
+	key := toks[1]
+	if len(key) > maxKeyLength {
+		out.WriteString(badFormat + "\r\n")
+		return
+	}
+	if len(toks)+1 > maxMetaTokens {
+		out.WriteString("CLIENT_ERROR options flags too long\r\n")
+		return
+	}
+	flags := toks[2:]
+	f, errstr := parseMetaFlags(flags, "cCDJkMNOqtTv")
+	if errstr != "" {
+		out.WriteString("CLIENT_ERROR invalid or duplicate flag\r\n")
+		return
+	}
+	delta := uint64(1)
+	for _, t := range flags {
+		if t[0] == 'D' {
+			delta = f.delta
+		}
+	}
+	incr := true
+	switch f.mode {
+	case 0, 'I', '+':
+	case 'D', '-':
+		incr = false
+	default:
+		out.WriteString("CLIENT_ERROR invalid mode for ma M token\r\n")
+		return
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.nowSec()
+	it := s.lookup(key, now)
+	var (
+		code    string
+		created bool
+		res     string // the new value, as a number
+	)
+	switch {
+	case it == nil && f.vivify:
+		res = strconv.FormatUint(f.initial, 10)
+		it = &item{value: []byte(res)}
+		s.link(key, it)
+		created = true
+	case it == nil:
+		code = "NF"
+	case f.hasCas && f.cas != 0 && s.casOf(it) != f.cas:
+		code, it = "EX", nil
+	default:
+		v, ok := strtoull(string(it.value))
+		if len(it.value) == 0 || !ok {
+			out.WriteString("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n")
+			return
+		}
+		switch {
+		case incr:
+			v += delta // wraps, as memcached's does
+		case delta > v:
+			v = 0
+		default:
+			v -= delta
+		}
+		res = strconv.FormatUint(v, 10)
+		value := []byte(res)
+		if len(value) < len(it.value) {
+			// memcached rewrites the value in place, padded with spaces.
+			value = append(value, bytes.Repeat([]byte{' '}, len(it.value)-len(value))...)
+		}
+		it = &item{value: value, flags: it.flags, exp: it.exp}
+		s.link(key, it)
+	}
+	var line bytes.Buffer
+	switch {
+	case it == nil:
+		line.WriteString(code)
+	case f.value:
+		line.WriteString("VA " + strconv.Itoa(len(res)))
+	default:
+		line.WriteString("HD")
+	}
+	for _, t := range flags {
+		var v string
+		switch t[0] {
+		case 'O':
+			if len(t) > maxOpaque {
+				out.WriteString("CLIENT_ERROR opaque token too long\r\n")
+				return
+			}
+			v = t
+		case 'k':
+			v = "k" + key
+		}
+		if it != nil {
+			switch t[0] {
+			case 'c':
+				v = "c" + strconv.FormatUint(s.casOf(it), 10)
+			case 't':
+				if it.exp == 0 {
+					v = "t-1"
+				} else {
+					v = "t" + strconv.FormatInt(it.exp-now, 10)
+				}
+			case 'T':
+				it.exp = s.expiry(f.exptime, now)
+			case 'N':
+				if created {
+					it.exp = s.expiry(f.vivifyExptime, now)
+				}
+			}
+		}
+		if v != "" {
+			line.WriteString(" " + v)
+		}
+	}
+	if it != nil && !created && f.noReply {
+		return
+	}
+	out.Write(line.Bytes())
+	out.WriteString("\r\n")
+	if it != nil && f.value {
+		out.WriteString(res + "\r\n")
+	}
 }

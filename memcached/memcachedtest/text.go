@@ -36,7 +36,7 @@ func (s *Server) handle(toks []string, r *bufio.Reader, out *bytes.Buffer) bool 
 	switch {
 	case verb == "gets":
 		s.gets(toks[1:], out)
-	case verb == "mg" || verb == "ms" || verb == "md":
+	case verb == "mg" || verb == "ms" || verb == "md" || verb == "ma":
 		if ntok < 2 {
 			out.WriteString("ERROR\r\n")
 			return true
@@ -46,6 +46,8 @@ func (s *Server) handle(toks []string, r *bufio.Reader, out *bytes.Buffer) bool 
 			s.metaGet(toks, out)
 		case "ms":
 			return s.metaSet(toks, r, out)
+		case "ma":
+			s.metaArith(toks, out)
 		default:
 			s.metaDelete(toks, out)
 		}

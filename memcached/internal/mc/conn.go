@@ -124,6 +124,81 @@ func (cn *Conn) Get(ctx context.Context, key, token string) (found, ours bool, c
 	return rp.found, rp.ours, rp.cas, err
 }
 
+// Incr increments the counter under key by one and sets its expiration
+// to life (seconds): "ma key T<life> v". It returns Stored with the new
+// value, or NotFound, leaving a missing counter missing.
+func (cn *Conn) Incr(ctx context.Context, key string, life int32) (Status, uint64, error) {
+	rp, err := cn.do(ctx, kindArith, "", func(b []byte, op uint32) []byte {
+		return appendIncr(b, key, life, false, 0, op)
+	})
+	return rp.st, rp.n, err
+}
+
+// IncrOrCreate increments the counter under key by one, or creates it
+// with the value initial if it is missing, in one atomic step, and sets
+// its expiration to life: "ma key N<life> J<initial> T<life> v". It
+// returns the counter's new value.
+func (cn *Conn) IncrOrCreate(ctx context.Context, key string, life int32, initial uint64) (uint64, error) {
+	rp, err := cn.do(ctx, kindArith, "", func(b []byte, op uint32) []byte {
+		return appendIncr(b, key, life, true, initial, op)
+	})
+	if err == nil && rp.st != Stored {
+		err = fmt.Errorf("ma with autovivification: unexpected status %d", rp.st)
+	}
+	return rp.n, err
+}
+
+// Time returns the server's clock, in Unix seconds, as "stats" reports it
+// (memcached counts whole seconds).
+func (cn *Conn) Time(ctx context.Context) (int64, error) {
+	rp, err := cn.do(ctx, kindStats, "", func(b []byte, _ uint32) []byte { return append(b, "stats\r\n"...) })
+	return int64(rp.n), err
+}
+
+// FencedAdd is the outcome of AddFenced: the add's, and the increment's.
+type FencedAdd struct {
+	St  Status // of the add: Stored or NotStored
+	CAS uint64 // of the item stored
+	Err error  // of the add; the increment fails with it
+
+	IncrSt  Status // of the increment: Stored or NotFound
+	Fence   uint64 // the counter's new value, with Stored
+	IncrErr error
+}
+
+// AddFenced sends Add and Incr (of counter, with life) in one write, in
+// that order, and waits for both replies: a fenced acquire in one round
+// trip.
+func (cn *Conn) AddFenced(ctx context.Context, key, value string, exp int32, counter string, life int32) (r FencedAdd) {
+	if r.Err = ctx.Err(); r.Err != nil {
+		r.IncrErr = r.Err
+		return r
+	}
+	cn.mu.Lock()
+	if cn.err != nil {
+		r.Err, r.IncrErr = cn.err, cn.err
+		cn.mu.Unlock()
+		return r
+	}
+	add := cn.queueLocked(kindStore, "", func(b []byte, op uint32) []byte {
+		return appendStore(b, key, value, exp, true, 0, op)
+	})
+	incr := cn.queueLocked(kindArith, "", func(b []byte, op uint32) []byte {
+		return appendIncr(b, counter, life, false, 0, op)
+	})
+	cn.flushOrHandLocked()
+	reads := cn.takeReadingLocked(add)
+	cn.mu.Unlock()
+	rp, err := cn.await(ctx, add, reads)
+	r.St, r.CAS, r.Err = rp.st, rp.cas, err
+	rp, err = cn.await(ctx, incr, false)
+	if r.Err != nil && err == nil {
+		err = r.Err
+	}
+	r.IncrSt, r.Fence, r.IncrErr = rp.st, rp.n, err
+	return r
+}
+
 // Noop sends "mn", which a server that knows the meta commands answers
 // with "MN".
 func (cn *Conn) Noop(ctx context.Context) error {

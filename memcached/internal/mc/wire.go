@@ -73,6 +73,8 @@ const (
 	kindDelete                 // md: HD|NF|EX
 	kindGet                    // mg: VA <n> c<cas> / value, or EN
 	kindNoop                   // mn: MN
+	kindArith                  // ma: VA <n> / value, or NF
+	kindStats                  // stats: STAT lines, then END
 )
 
 func (k kind) String() string {
@@ -83,6 +85,10 @@ func (k kind) String() string {
 		return "md"
 	case kindGet:
 		return "mg"
+	case kindArith:
+		return "ma"
+	case kindStats:
+		return "stats"
 	}
 	return "mn"
 }
@@ -123,12 +129,29 @@ func appendGet(b []byte, key string, op uint32) []byte {
 	return append(b, "\r\n"...)
 }
 
+// appendIncr appends "ma key T<life> v O<op>", an increment by one that
+// also sets the item's expiration to life, or, with create, "ma key
+// N<life> J<initial> T<life> v O<op>", which creates the item with the
+// value initial (and expiration life) if it is missing.
+func appendIncr(b []byte, key string, life int32, create bool, initial uint64, op uint32) []byte {
+	b = append(b, "ma "...)
+	b = append(b, key...)
+	if create {
+		b = strconv.AppendInt(append(b, " N"...), int64(life), 10)
+		b = strconv.AppendUint(append(b, " J"...), initial, 10)
+	}
+	b = strconv.AppendInt(append(b, " T"...), int64(life), 10)
+	b = strconv.AppendUint(append(b, " v O"...), uint64(op), 10)
+	return append(b, "\r\n"...)
+}
+
 // reply is what a reply said.
 type reply struct {
 	st    Status
 	cas   uint64
-	found bool // mg: the item is there
-	ours  bool // mg: its value is the request's token
+	n     uint64 // ma: the value; stats: the server's time
+	found bool   // mg: the item is there
+	ours  bool   // mg: its value is the request's token
 }
 
 // readReply reads the reply to req from r: one line, and a value for a
@@ -140,6 +163,33 @@ func readReply(r *bufio.Reader, req *request) (reply, error) {
 		return reply{}, err
 	}
 	switch req.kind {
+	case kindStats:
+		return readStats(r, l)
+	case kindArith:
+		rest, ok := bytes.CutPrefix(l, []byte("VA "))
+		if !ok {
+			break // HD, NF...: read below
+		}
+		size, rest, _ := bytes.Cut(rest, []byte(" "))
+		n, err := strconv.Atoi(string(size))
+		if err != nil || n <= 0 || n > 20 {
+			return reply{}, unexpected(cmd, l)
+		}
+		if err := checkOpaque(rest, req.op); err != nil {
+			return reply{}, err
+		}
+		v, err := r.Peek(n + 2)
+		if err != nil {
+			return reply{}, err
+		}
+		value, ok := number(v[:n])
+		if !ok || string(v[n:]) != "\r\n" {
+			return reply{}, &ReplyError{Cmd: cmd, Line: "a value that is not a number: " + strconv.Quote(string(v))}
+		}
+		if _, err := r.Discard(n + 2); err != nil {
+			return reply{}, err
+		}
+		return reply{st: Stored, n: value}, nil
 	case kindNoop:
 		if string(l) != "MN" {
 			return reply{}, unexpected(cmd, l)
@@ -197,6 +247,31 @@ func readReply(r *bufio.Reader, req *request) (reply, error) {
 		rp.cas = flag(l[2:], 'c')
 	}
 	return rp, nil
+}
+
+// readStats reads the rest of a reply to "stats", whose first line is l,
+// and returns the server's time, in Unix seconds, in n.
+func readStats(r *bufio.Reader, l []byte) (reply, error) {
+	now := int64(-1)
+	for string(l) != "END" {
+		rest, ok := bytes.CutPrefix(l, []byte("STAT "))
+		if !ok {
+			return reply{}, unexpected("stats", l)
+		}
+		if v, ok := bytes.CutPrefix(rest, []byte("time ")); ok {
+			if n, err := strconv.ParseInt(string(v), 10, 64); err == nil && n > 0 {
+				now = n
+			}
+		}
+		var err error
+		if l, err = readLine(r, "stats"); err != nil {
+			return reply{}, err
+		}
+	}
+	if now < 0 {
+		return reply{}, &ReplyError{Cmd: "stats", Line: "no time among the statistics"}
+	}
+	return reply{n: uint64(now)}, nil
 }
 
 // errOutOfStep reports a reply that echoes another command's opaque
