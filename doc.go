@@ -44,8 +44,10 @@
 //   - Leases: a Lease ends when released, when the store says it lost the
 //     token, or at its deadline (the start of its last successful acquire
 //     or extend, plus the ttl), never later. KeepAlive extends it every
-//     ttl/3, retrying failures in transit; stopped, it leaves the lease
-//     held until its deadline. Nothing re-creates a lost lock.
+//     ttl/3, retrying every failure that does not say the lock is gone (in
+//     transit, or an error of the store) until the deadline, and ends the
+//     lease only then; stopped, it leaves the lease held until its
+//     deadline. Nothing re-creates a lost lock.
 //   - Closing: Close releases what its Lock value holds, within
 //     Options.CloseTimeout, and ends its leases, waits and keep-alives.
 //     Every later call returns ErrClosed (Close itself returns nil).

@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -280,7 +279,12 @@ func (le *Lease) keepOn(ttl time.Duration, err error) bool {
 			le.locker.log(slog.LevelWarn, "lock lost", le.key, err)
 		}
 		return false
-	case inTransit(err) || errors.Is(err, context.DeadlineExceeded):
+	default:
+		// A failure in transit, or any error that does not say the lock
+		// is gone (an error reply, a pool timeout, a store refusing writes
+		// for now): the store may still hold the lock, so the lease keeps
+		// it until its deadline, retrying, and then ends as expired, not
+		// before.
 		if !ka.failing {
 			every := ka.interval
 			if every == 0 {
@@ -292,12 +296,12 @@ func (le *Lease) keepOn(ttl time.Duration, err error) bool {
 		le.mu.Lock()
 		le.lastErr = err
 		le.mu.Unlock()
-		le.locker.log(slog.LevelInfo, "lock keep-alive extend failed; retrying", le.key, err)
+		level := slog.LevelInfo
+		if !inTransit(err) && !errors.Is(err, context.DeadlineExceeded) {
+			level = slog.LevelWarn // not a blip: worth a look
+		}
+		le.locker.log(level, "lock keep-alive extend failed; retrying until the lease's deadline", le.key, err)
 		return true
-	default:
-		le.locker.log(slog.LevelWarn, "lock keep-alive gave up", le.key, err)
-		le.end(fmt.Errorf("%w: keep-alive gave up: %w", ErrNotHeld, err), false)
-		return false
 	}
 }
 
