@@ -210,10 +210,12 @@
 // alone. Measured on a primary with replicas and three sentinels, without
 // min_replicas: of 1,000 locks acquired while the replicas lagged, all
 // 1,000 were free on the replica promoted after the primary died, while
-// their holder still believed it held them; and a graceful failover
-// (SENTINEL FAILOVER) lets the demoted primary grant locks for about a
-// second, until the clients see the switch, some of them to a second owner
-// of a key at once.
+// their holder still believed it held them; and after a graceful failover
+// (SENTINEL FAILOVER) the demoted primary grants locks until the clients
+// see the switch (about a second), and to a client that does not see it
+// until the sentinels make it a replica (about 10s): with such a client
+// among three contending Locks, 653 acquisitions overlapped another
+// owner's of the same key.
 //
 // With Options.MinReplicas (min_replicas=N), every acquisition and every
 // extend is followed, on the same connection and in the same round trip,
@@ -234,7 +236,8 @@
 // failover that promotes one of those replicas keeps it. In the same
 // scenarios with min_replicas=1, none of the 1,000 acquisitions was
 // reported acquired while the replicas lagged (all were refused), none was
-// lost, and the graceful failover gave no key two owners (the tests in
+// lost, and the graceful failover gave no key two owners, the late client's
+// acquisitions on the demoted primary all refused (the tests in
 // failover_test.go, run in CI).
 //
 // What it does not guarantee, as redis's own documentation says of WAIT:

@@ -216,18 +216,23 @@ func TestFailoverLagThenKill(t *testing.T) {
 	}
 }
 
-// TestFailoverGraceful: SENTINEL FAILOVER while two Locks contend for ten
-// keys, on a primary with one replica. Until the clients see the switch,
-// the demoted primary still takes writes; without min_replicas two owners
-// can then hold a key at once. With min_replicas=1 it cannot, its one
-// replica promoted; nor can the new primary, until the demoted one
-// follows it: that gap is the figure "first acquisition after the switch".
+// TestFailoverGraceful: SENTINEL FAILOVER while three Locks contend for
+// ten keys, on a primary with one replica: two through the sentinels, and
+// one that does not see the switch (it reaches the primary by its address,
+// as a client whose sentinels are out of reach would). The demoted primary
+// still takes writes until the sentinels make it a replica (about 10s);
+// without min_replicas, the late Lock and the others can then hold a key
+// at once. With min_replicas=1 they cannot: the demoted primary lost its one
+// replica, promoted, and can gather no acknowledgement; nor can the new
+// primary, until the demoted one follows it: that gap is the figure "first
+// acquisition after the switch".
 func TestFailoverGraceful(t *testing.T) {
 	redisBin(t)
 	for _, mode := range replicaModes {
 		t.Run(mode.name, func(t *testing.T) {
 			tp := startTopology(t, 1, 5*time.Second)
-			locks := []lock.Lock{mustOpen(t, tp.url(mode.params)), mustOpen(t, tp.url(mode.params))}
+			late := "redis://" + tp.primary.addr() + "/0?prefix=" + redis.DefaultPrefix + mode.params
+			locks := []lock.Lock{mustOpen(t, tp.url(mode.params)), mustOpen(t, tp.url(mode.params)), mustOpen(t, late)}
 			for _, l := range locks {
 				defer l.Close()
 			}
@@ -239,9 +244,9 @@ func TestFailoverGraceful(t *testing.T) {
 			)
 			ctx, stop := context.WithCancel(t.Context())
 			var wg sync.WaitGroup
-			for w := range 16 {
+			for w := range 18 {
 				wg.Go(func() {
-					l := locks[w%2]
+					l := locks[w%3]
 					for i := 0; ctx.Err() == nil; i++ {
 						key := "graceful:" + strconv.Itoa((w+i)%10)
 						s, err := l.TryAcquire(ctx, key, 5*time.Second)
