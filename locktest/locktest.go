@@ -19,9 +19,10 @@
 // backend's mistake (the subtests named Primitive…): an Extend or Release
 // by a token that does not hold the key, of a key released, deleted or
 // expired; an Acquire resent with the holder's token; a ttl with a fraction
-// of a second; a Watcher's wake-up; errors with a ctx already done; and the
-// optional TTLReporter and BatchExtender. New must return Lock values made
-// by lock.New.
+// of a second; a Watcher's wake-up; errors with a ctx already done; the
+// optional TTLReporter and BatchExtender; and a Scoper's scope, which two
+// backends report alike only if a key held through one is held through the
+// other (the subtest Scope). New must return Lock values made by lock.New.
 //
 // Each subtest uses its own random keys, so several packages can run the
 // suite against one real server at once, and its own deadline, so a hung

@@ -20,8 +20,9 @@ import (
 // store's clock, that wakes waits at a release. With a flaw set, it breaks
 // one rule of the contract, and the suite must notice.
 type mapBackend struct {
-	s    *mapStore
-	flaw string
+	s      *mapStore
+	flaw   string
+	scopes atomic.Int64 // the calls of Scope, which one flaw counts in the scope
 }
 
 type mapStore struct {
@@ -146,14 +147,31 @@ func (b *mapBackend) Watch(key string) <-chan struct{} {
 
 func (b *mapBackend) Close() error { return nil }
 
+// Scope implements driver.Scoper: the backends of one store share their
+// waits. One flaw names every store alike.
+func (b *mapBackend) Scope() string {
+	switch b.flaw {
+	case "scope-ignores-store":
+		return "map"
+	case "scope-unstable":
+		return fmt.Sprintf("map %p %d", b.s, b.scopes.Add(1))
+	}
+	return fmt.Sprintf("map %p", b.s)
+}
+
+func newMapStore() *mapStore {
+	return &mapStore{now: time.Now, items: make(map[string]entry), waits: make(map[string]chan struct{})}
+}
+
 // runMap runs the suite on a mapBackend with flaw: on real time, with
 // Delete, but for the flaws that need a harness without Delete, or one on
 // the store's clock.
 func runMap(t *testing.T, flaw string) {
-	s := &mapStore{now: time.Now, items: make(map[string]entry), waits: make(map[string]chan struct{})}
+	s := newMapStore()
+	opts := &lock.Options{RetryInterval: 20 * time.Millisecond}
 	h := locktest.Harness{
 		New: func(*testing.T) lock.Lock {
-			return lock.New(&mapBackend{s: s, flaw: flaw}, &lock.Options{RetryInterval: 20 * time.Millisecond})
+			return lock.New(&mapBackend{s: s, flaw: flaw}, opts)
 		},
 		RetryInterval: 20 * time.Millisecond,
 		TTL:           150 * time.Millisecond,
@@ -166,6 +184,11 @@ func runMap(t *testing.T, flaw string) {
 	switch flaw {
 	case "extend-recreates-nodelete":
 		h.Delete = nil
+	case "scope-ignores-store":
+		// Each Lock value on a store of its own, all of one scope.
+		h.New = func(*testing.T) lock.Lock {
+			return lock.New(&mapBackend{s: newMapStore(), flaw: flaw}, opts)
+		}
 	case "client-clock":
 		var now atomic.Int64
 		now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
@@ -202,6 +225,8 @@ func TestBrokenBackend(t *testing.T) {
 		"raw-errors":                "PrimitiveDoneContext",
 		"ttl-truncated":             "PrimitiveTTLNotShortened",
 		"client-clock":              "Expiry",
+		"scope-ignores-store":       "Scope",
+		"scope-unstable":            "Scope",
 	} {
 		t.Run(flaw, func(t *testing.T) {
 			t.Parallel()

@@ -25,7 +25,12 @@ const wakeWithin = time.Second
 // backend returns the backend of a new Lock value on the shared store.
 func (e *env) backend() driver.Backend {
 	e.Helper()
-	l := e.lock()
+	return e.driverOf(e.lock())
+}
+
+// driverOf returns the backend under l, a Lock value of Harness.New.
+func (e *env) driverOf(l lock.Lock) driver.Backend {
+	e.Helper()
 	b := lock.Driver(l)
 	if b == nil {
 		e.Fatal("lock.Driver of the Lock that Harness.New returned is nil: make the Lock with lock.New")
@@ -271,29 +276,41 @@ func (e *env) ttlCheck(b driver.Backend) func(key, tok string, ttl time.Duration
 // wake.
 func testPrimitiveWatch(e *env) {
 	b := e.backend()
-	w, ok := b.(driver.Watcher)
-	if !ok {
+	if _, ok := b.(driver.Watcher); !ok {
 		e.Skip("the backend is not a driver.Watcher")
 	}
-	key := e.key()
+	if !e.wakes(b, b, e.key(), "") {
+		e.Skip("the backend's Watch returned nil: it cannot watch this store now (see driver.Watcher)")
+	}
+}
+
+// wakes checks that a Watch of key through watcher, a driver.Watcher, wakes
+// at a release of key through holder, by the second watch of the key at
+// the latest (see testPrimitiveWatch); why, when not empty, tells the
+// failure's reader why it must. It reports false, having checked nothing,
+// if Watch returns nil.
+func (e *env) wakes(holder, watcher driver.Backend, key, why string) bool {
+	e.Helper()
+	w := watcher.(driver.Watcher)
 	for round := 1; ; round++ {
 		tok := token()
-		if !e.acquire(b, key, tok, longTTL) {
+		if !e.acquire(holder, key, tok, longTTL) {
 			e.Fatalf("Acquire(%q) of a free key = false; want true", short(key))
 		}
 		ch := w.Watch(key)
 		if ch == nil {
-			e.Skip("the backend's Watch returned nil: it cannot watch this store now (see driver.Watcher)")
+			e.release(holder, key, tok)
+			return false
 		}
-		if r := ttlReporter(b); r != nil {
+		if r := ttlReporter(watcher); r != nil {
 			// A wait's attempt, refused: a TTLReporter may wake only
 			// the waits that made one (see driver.Watcher).
 			if ok, _, err := r(e.ctx, key, token(), longTTL); ok || err != nil {
-				e.Fatalf("AcquireOrTTL(%q) of a held key = %v, %v; want false", short(key), ok, err)
+				e.Fatalf("AcquireOrTTL(%q) of a held key = %v, %v; want false%s", short(key), ok, err, why)
 			}
 		}
 		released := time.Now()
-		if !e.release(b, key, tok) {
+		if !e.release(holder, key, tok) {
 			e.Fatalf("Release(%q) by its holder = false; want true", short(key))
 		}
 		wait := wakeWithin
@@ -302,10 +319,10 @@ func testPrimitiveWatch(e *env) {
 		}
 		select {
 		case <-ch:
-			return
+			return true
 		case <-time.After(wait):
 			if round == 2 {
-				e.Fatalf("Watch(%q)'s channel still open %v after the key's release, on the second watch of the key; want it closed at the release", short(key), time.Since(released).Round(time.Millisecond))
+				e.Fatalf("Watch(%q)'s channel still open %v after the key's release, on the second watch of the key; want it closed at the release%s", short(key), time.Since(released).Round(time.Millisecond), why)
 			}
 		}
 	}

@@ -53,6 +53,7 @@ var subtests = []struct {
 	{"PrimitiveDoneContext", testPrimitiveDoneContext},
 	{"PrimitiveTTLReporter", testPrimitiveTTLReporter},
 	{"PrimitiveBatch", testPrimitiveBatch},
+	{"Scope", testScope},
 }
 
 // testExclusive: a held key is refused to every other attempt, this Lock
