@@ -23,8 +23,9 @@
 // logs a table of the figures. What differs between backends is the
 // Backend's: how a server is started, read directly and made to lose its
 // data, how a Lock reaches it through the proxy (by URL, or a constructor),
-// and the bounds that its package doc states. The fault tests of package
-// memcached and package redis are worked examples.
+// and the bounds that its package doc states. The package's example (for
+// package redis on miniredis), and the fault tests of package memcached and
+// package redis, are worked examples.
 package faulttest
 
 import (
@@ -237,6 +238,11 @@ var faults = []fault{
 	{name: "CutReply", start: mode(func(p *faultproxy.Proxy) { p.CutReply(2) })},
 	// The next reply lost, then all well.
 	{name: "CutOneReply", start: mode(func(p *faultproxy.Proxy) { p.CutNextReply(0) })},
+	// Down: open connections reset and new ones refused, then back up
+	// with the data kept, as a server that was out of reach (a network
+	// outage, a failover) and not restarted: the leases held across it
+	// are still held.
+	{name: "Down", start: down},
 	// Down, then back up with the data lost.
 	{name: "Restart", start: restart, lossy: true},
 }
@@ -272,17 +278,27 @@ func resetMidReply(fx *Fixture) func() {
 	}
 }
 
+// down takes the proxy down, and the heal brings it up: the server keeps
+// its data.
+func down(fx *Fixture) func() {
+	fx.P.Down()
+	return fx.up
+}
+
+// up brings the proxy up after Down.
+func (fx *Fixture) up() {
+	if err := fx.P.Up(); err != nil {
+		fx.t.Fatalf("proxy Up: %v", err)
+	}
+}
+
 // restart takes the proxy down and loses the data of the fixture's keys
 // (a memcached restarts, which also numbers cas ids from 1 again); the
 // heal brings the proxy up.
 func restart(fx *Fixture) func() {
 	fx.P.Down()
 	fx.srv.Lose(fx.Prefix+fx.Key, fx.Prefix+"bystander")
-	return func() {
-		if err := fx.P.Up(); err != nil {
-			fx.t.Fatalf("proxy Up: %v", err)
-		}
-	}
+	return fx.up
 }
 
 // figure is one line of the table the tests log.
