@@ -50,6 +50,7 @@ func boundedOps(l lock.Lock, s *lock.Lease) map[string]func(ctx context.Context)
 // stopped answering fails within CallTimeout (the default, 1s), retries
 // included, with an error matching lock.ErrUnavailable.
 func TestBoundNoDeadline(t *testing.T) {
+	t.Parallel() // real time: it waits for timeouts and deadlines
 	l, s := stalledLocks(t, nil)
 	for name, op := range boundedOps(l, s) {
 		start := time.Now()
@@ -68,6 +69,7 @@ func TestBoundNoDeadline(t *testing.T) {
 // TestBoundDeadline: a call returns by its ctx's deadline, with an error
 // matching context.DeadlineExceeded.
 func TestBoundDeadline(t *testing.T) {
+	t.Parallel() // real time: it waits for timeouts and deadlines
 	l, s := stalledLocks(t, nil)
 	for name, op := range boundedOps(l, s) {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -86,6 +88,7 @@ func TestBoundDeadline(t *testing.T) {
 
 // TestBoundCancel: cancelling a ctx with no deadline cuts a call short.
 func TestBoundCancel(t *testing.T) {
+	t.Parallel() // real time: it waits for timeouts and deadlines
 	l, s := stalledLocks(t, nil)
 	for name, op := range boundedOps(l, s) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -120,6 +123,7 @@ func TestBoundCallTimeout(t *testing.T) {
 // TestDialBlackHole: Dial of a server that accepts and never answers fails
 // within CallTimeout, or by ctx's deadline.
 func TestDialBlackHole(t *testing.T) {
+	t.Parallel() // real time: it waits for timeouts and deadlines
 	addr := testnet.Silent(t)
 	start := time.Now()
 	if l, err := memcached.Dial(context.Background(), []string{addr}, nil); err == nil {

@@ -264,6 +264,7 @@ func TestReleaseReplyLostKeyTaken(t *testing.T) {
 // expired: another owner could have taken it without our release landing.
 func TestReleaseReplyLostAfterDeadline(t *testing.T) {
 	forProtocols(t, func(t *testing.T, p protocol) {
+		t.Parallel() // each on a fake and a clock of its own, waiting out a real-time deadline
 		clock := fakeclock.New(time.Unix(1_800_000_000, 0))
 		srv, c := startFake(t, clock)
 		l, rival := p.lock(t, srv, c, testOptions()), p.lock(t, srv, c, testOptions())

@@ -19,6 +19,7 @@ import (
 // signal), so that the child does not run on while the next owner takes
 // the lock.
 func TestChildDiesWithDistlock(t *testing.T) {
+	t.Parallel()
 	s := fakeMemcached(t)
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	p := startDistlock(t, "", nil, "run", "-url", s.url, newKey("killed"), "--", self(t), "pid", pidFile)

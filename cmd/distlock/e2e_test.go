@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distlock/lock"
+	"github.com/bradfitz/gomemcache/memcache"
+
 	"github.com/distlock/lock/internal/testnet"
+	"github.com/distlock/lock/memcached"
 )
 
 // The tests below run the distlock binary, built by the test, with this
@@ -158,6 +160,7 @@ func eachStore(t *testing.T, f func(t *testing.T, s store)) {
 // TestSerialise runs three distlock on one key at once; the spans their
 // children write (start and end times) must not overlap.
 func TestSerialise(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, s store) {
 		key, dir := newKey("serialise"), t.TempDir()
 		const n, hold = 3, 400 * time.Millisecond
@@ -195,6 +198,7 @@ func TestSerialise(t *testing.T) {
 // TestBusy: with -wait 0, a busy key exits with 75 at once, without
 // starting the child; with -wait, after the wait; -q silences the message.
 func TestBusy(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, s store) {
 		key, dir := newKey("busy"), t.TempDir()
 		ready, ran := filepath.Join(dir, "ready"), filepath.Join(dir, "ran")
@@ -235,6 +239,7 @@ func TestBusy(t *testing.T) {
 // TestLost deletes the lock behind distlock's back: the child gets SIGTERM
 // and distlock exits with 76 within one extend interval (ttl/3).
 func TestLost(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, s store) {
 		key, dir := newKey("lost"), t.TempDir()
 		ready := filepath.Join(dir, "ready")
@@ -262,6 +267,7 @@ func TestLost(t *testing.T) {
 
 // TestLostGrace: a child that ignores SIGTERM is killed after -grace.
 func TestLostGrace(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, s store) {
 		key, dir := newKey("grace"), t.TempDir()
 		ready := filepath.Join(dir, "ready")
@@ -296,6 +302,7 @@ func TestLostGrace(t *testing.T) {
 // TestSignal: SIGTERM sent to distlock reaches the child; distlock exits as
 // the child did (143), and the key is free afterwards.
 func TestSignal(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, s store) {
 		key, dir := newKey("signal"), t.TempDir()
 		ready := filepath.Join(dir, "ready")
@@ -327,6 +334,7 @@ func TestSignal(t *testing.T) {
 // TestPassThrough: the child's stdin, stdout, stderr and exit status pass
 // through unchanged, and it sees DISTLOCK_KEY and DISTLOCK_TOKEN.
 func TestPassThrough(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, s store) {
 		key := newKey("pass")
 		p := startDistlock(t, "hello\nworld\n", nil, "run", "-url", s.url, key, "--", self(t), "echo", "7").wait(t)
@@ -356,6 +364,7 @@ func TestPassThrough(t *testing.T) {
 // starts. It runs on the fake memcached, whose connection count tells when
 // distlock is past its start (and catches signals).
 func TestInterruptWhileWaiting(t *testing.T) {
+	t.Parallel()
 	s := fakeMemcached(t)
 	srv := s.fake
 	key, dir := newKey("interrupt"), t.TempDir()
@@ -387,22 +396,61 @@ func TestInterruptWhileWaiting(t *testing.T) {
 // key may be free) when its -wait ends, and the holder with 76 once the
 // ttl passes without an extend.
 func TestStoreFailsDuringWait(t *testing.T) {
+	t.Parallel()
 	s := fakeMemcached(t)
 	srv := s.fake
 	key, dir := newKey("storefails"), t.TempDir()
 	ready, ran := filepath.Join(dir, "ready"), filepath.Join(dir, "ran")
-	const ttl, wait = 2 * time.Second, 3 * time.Second
+	// The holder extends every ttl/3, so a -ttl of 1.5s rides out a
+	// pause of a second; the waiter's Close waits closeTimeout, not the
+	// default 2s, for the background release.
+	const ttl, wait, closeTimeout = 1500 * time.Millisecond, time.Second, 500 * time.Millisecond
 	holder := startDistlock(t, "", nil, "run", "-url", s.url, "-ttl", ttl.String(), key, "--", self(t), "hold", ready)
 	waitFile(t, ready, holder)
-	// The waiter's first attempt (the holder sends no acquire) tells that
-	// it is waiting; the reply is dropped, a failure in transit.
+	// An attempt of the waiter (the holder sends no acquire) tells that it
+	// is waiting; its reply is dropped, a failure in transit. The fault is
+	// set once the waiter has connected. The holder's extends are "ms"
+	// commands too: one that meets the fault first is told by the cas id
+	// it changed (an attempt on a held key changes nothing), and the fault
+	// set again for the next "ms": the waiter's next attempt, a retry
+	// interval later, well before the holder's next extend (ttl/3).
+	c := memcache.New(srv.Addr())
+	defer c.Close()
+	casID := func() uint64 {
+		it, err := c.Get(memcached.DefaultPrefix + key)
+		if err != nil {
+			return 0
+		}
+		return it.CasID
+	}
+	last := casID() // c connects here, not below
+	conns := srv.TotalConnections()
+	waiter := startDistlock(t, "", nil, "run", "-url", s.url+"?close_timeout="+closeTimeout.String(), "-wait", wait.String(), key, "--", self(t), "touch", ran)
+	for srv.TotalConnections() == conns {
+		select {
+		case <-waiter.done:
+			t.Fatalf("the waiter exited with %d before it connected; stderr: %q", waiter.code, waiter.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	attempted := make(chan struct{})
-	srv.LateReply("ms", func() { close(attempted) })
-	waiter := startDistlock(t, "", nil, "run", "-url", s.url, "-wait", wait.String(), key, "--", self(t), "touch", ran)
+	var arm func()
+	arm = func() {
+		srv.LateReply("ms", func() {
+			if now := casID(); now != last {
+				last = now // the holder's extend: its next one reads the cas id
+				arm()
+				return
+			}
+			close(attempted)
+		})
+	}
+	last = casID()
+	arm()
 	select {
 	case <-attempted:
 	case <-waiter.done:
-		t.Fatalf("the waiter exited with %d before its first attempt; stderr: %q", waiter.code, waiter.stderr.String())
+		t.Fatalf("the waiter exited with %d before an attempt; stderr: %q", waiter.code, waiter.stderr.String())
 	}
 	stopped := time.Now()
 	srv.Close()
@@ -411,9 +459,9 @@ func TestStoreFailsDuringWait(t *testing.T) {
 	wantCode(t, waiter, exitUnavailable)
 	wantOneLine(t, waiter, "failed while waiting")
 	// Close then gives the background release of the attempt whose reply
-	// was lost up to lock.DefaultCloseTimeout.
-	if limit := wait + lock.DefaultCloseTimeout + time.Second; waiter.elapsed() > limit {
-		t.Errorf("the waiter exited after %v; want within -wait %v, Close's %v and a margin", waiter.elapsed(), wait, lock.DefaultCloseTimeout)
+	// was lost up to close_timeout.
+	if limit := wait + closeTimeout + time.Second; waiter.elapsed() > limit {
+		t.Errorf("the waiter exited after %v; want within -wait %v, Close's %v and a margin", waiter.elapsed(), wait, closeTimeout)
 	}
 	holder.wait(t)
 	wantCode(t, holder, exitLost)
@@ -432,6 +480,7 @@ func TestStoreFailsDuringWait(t *testing.T) {
 // reached exit with their codes and a message of one line that says what
 // to fix, never with a stack trace or a password.
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	fake := fakeMemcached(t)
 	closed := testnet.ClosedAddr(t)
 	dir := t.TempDir()
@@ -491,6 +540,7 @@ func TestErrors(t *testing.T) {
 // TestHelp: -h prints the usage, with examples and the exit statuses, on
 // stdout, and exits 0.
 func TestHelp(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"-h"}, {"run", "-h"}, {"help"}} {
 		p := runDistlock(t, args...)
 		wantCode(t, p, 0)

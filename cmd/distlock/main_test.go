@@ -3,6 +3,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distlock/lock/internal/testpar"
 )
 
 // helperEnv, set in the environment of the distlock processes that the
@@ -37,6 +40,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helper(os.Args[1:]))
 	}
+	// The end-to-end tests run in parallel, each on stores and keys of its
+	// own, and mostly wait: for ttls, -wait and -grace, and for processes.
+	flag.Parse()
+	testpar.Raise("LOCK_TEST_MEMCACHED_URL", "LOCK_TEST_REDIS_URL")
 	code := m.Run()
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
