@@ -38,7 +38,7 @@ func (h *countRequests) ProcessPipelineHook(next goredis.ProcessPipelineHook) go
 // clients (go-redis's default size) and its requests counted.
 func countedClient(t *testing.T, addr string) (*goredis.Client, *countRequests) {
 	t.Helper()
-	c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true, ReadTimeout: time.Second})
+	c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true, ReadTimeout: 3 * time.Second})
 	t.Cleanup(func() { c.Close() })
 	count := &countRequests{}
 	c.AddHook(count)
@@ -98,7 +98,5 @@ func TestLoadReal(t *testing.T) {
 // for the replica.
 func TestLoadMinReplicas(t *testing.T) {
 	primary, _ := startPair(t)
-	opts := *replicaOpts
-	opts.ReplicaTimeout = 500 * time.Millisecond // under -race on a loaded machine
-	testLoad(t, primary.addr(), &opts)
+	testLoad(t, primary.addr(), replicaOpts)
 }

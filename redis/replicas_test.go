@@ -13,8 +13,15 @@ import (
 	"github.com/distlock/lock/redis"
 )
 
-// replicaOpts asks for one replica's acknowledgement within 50ms.
-var replicaOpts = &redis.Options{Options: lock.Options{RetryInterval: testRetry}, MinReplicas: 1, ReplicaTimeout: 50 * time.Millisecond}
+// replicaOpts asks for one replica's acknowledgement within 2s: a margin
+// for a loaded machine (under -race, with every package's tests at once, a
+// replica can take more than 100ms to acknowledge), where the tests expect
+// every write acknowledged.
+var replicaOpts = &redis.Options{Options: lock.Options{RetryInterval: testRetry}, MinReplicas: 1, ReplicaTimeout: 2 * time.Second}
+
+// refusedOpts asks for it within 50ms, for the tests where no replica
+// answers and each write waits the whole timeout.
+var refusedOpts = &redis.Options{Options: lock.Options{RetryInterval: testRetry}, MinReplicas: 1, ReplicaTimeout: 50 * time.Millisecond}
 
 // TestMinReplicasRefused: on a server whose WAIT counts no replica
 // (miniredis has none), every acquisition lands and is refused: the
@@ -23,9 +30,9 @@ var replicaOpts = &redis.Options{Options: lock.Options{RetryInterval: testRetry}
 func TestMinReplicasRefused(t *testing.T) {
 	t.Parallel()
 	mr, c := mini(t)
-	fenced := *replicaOpts
+	fenced := *refusedOpts
 	fenced.Fence = true
-	for _, opts := range []*redis.Options{replicaOpts, &fenced} {
+	for _, opts := range []*redis.Options{refusedOpts, &fenced} {
 		l := mustNew(t, c, opts)
 		defer l.Close()
 		ctx := t.Context()
@@ -93,7 +100,9 @@ func TestMinReplicasReplicaStalled(t *testing.T) {
 	primary, replica := startPair(t)
 	c := primary.client()
 	t.Cleanup(func() { c.Close() })
-	l := mustNew(t, c, replicaOpts)
+	opts := *replicaOpts
+	opts.ReplicaTimeout = 300 * time.Millisecond // each write while the replica is stalled waits it out
+	l := mustNew(t, c, &opts)
 	defer l.Close()
 	ctx := t.Context()
 	kept, err := l.TryAcquire(ctx, "kept", 3*time.Second)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type server struct {
 	port int
 	cmd  *exec.Cmd
 	args []string
+	log  string // the server's log file
 }
 
 // redisBin returns LOCK_TEST_REDIS_BIN, the redis-server binary that the
@@ -59,8 +61,9 @@ func startServer(t testing.TB, args ...string) *server {
 	t.Helper()
 	s := &server{t: t, port: freePort(t)}
 	dir := t.TempDir()
+	s.log = filepath.Join(dir, "redis.log")
 	s.args = append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--repl-diskless-sync-delay", "0", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}, args...)
+		"--repl-diskless-sync-delay", "0", "--dir", dir, "--logfile", s.log}, args...)
 	s.start()
 	t.Cleanup(s.kill)
 	return s
@@ -72,10 +75,11 @@ func startSentinel(t testing.TB, primary *server, downAfter time.Duration) *serv
 	t.Helper()
 	s := &server{t: t, port: freePort(t)}
 	dir := t.TempDir()
+	s.log = filepath.Join(dir, "sentinel.log")
 	conf := filepath.Join(dir, "sentinel.conf")
 	text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\nsentinel monitor mymaster 127.0.0.1 %d 2\n"+
 		"sentinel down-after-milliseconds mymaster %d\nsentinel failover-timeout mymaster 10000\nsentinel parallel-syncs mymaster 1\n",
-		s.port, dir, filepath.Join(dir, "sentinel.log"), primary.port, downAfter.Milliseconds())
+		s.port, dir, s.log, primary.port, downAfter.Milliseconds())
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +119,17 @@ func (s *server) signal(sig syscall.Signal) {
 	}
 }
 
-// kill kills the process, if it still runs, and reaps it.
+// kill kills the process, if it still runs, and reaps it. If the test
+// failed, it logs the end of the server's log, which tells what the
+// server saw (a replica's link lost, a failover).
 func (s *server) kill() {
+	if s.t.Failed() {
+		if b, err := os.ReadFile(s.log); err == nil {
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			lines = lines[max(0, len(lines)-15):]
+			s.t.Logf("the log of redis-server on port %d ends:\n%s", s.port, strings.Join(lines, "\n"))
+		}
+	}
 	if s.cmd == nil || s.cmd.ProcessState != nil {
 		return
 	}
