@@ -15,22 +15,24 @@ import (
 	"github.com/distlock/lock/redis"
 )
 
-// countCommands is a go-redis hook that counts the commands a client
-// sends, pipelined ones included.
-type countCommands struct{ n atomic.Int64 }
+// counter is a go-redis hook that counts what a client sends: requests
+// (a command, or a pipeline, is one) and commands (pipelined ones each).
+type counter struct{ requests, commands atomic.Int64 }
 
-func (h *countCommands) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *counter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
-func (h *countCommands) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+func (h *counter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
-		h.n.Add(1)
+		h.requests.Add(1)
+		h.commands.Add(1)
 		return next(ctx, cmd)
 	}
 }
 
-func (h *countCommands) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+func (h *counter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		h.n.Add(int64(len(cmds)))
+		h.requests.Add(1)
+		h.commands.Add(int64(len(cmds)))
 		return next(ctx, cmds)
 	}
 }
@@ -55,7 +57,7 @@ func TestWaitSleepsOnHolderTTL(t *testing.T) {
 	t.Parallel() // real time
 	ctx := t.Context()
 	c, real := holderTTLClient(t)
-	var sent countCommands
+	var sent counter
 	wc := goredis.NewClient(c.Options())
 	wc.AddHook(&sent)
 	t.Cleanup(func() { wc.Close() })
@@ -83,9 +85,9 @@ func TestWaitSleepsOnHolderTTL(t *testing.T) {
 	// subscription, poll), it sends one attempt a second; polling at the
 	// retry interval sends 20 or more.
 	time.Sleep(1200 * time.Millisecond)
-	n := sent.n.Load()
+	n := sent.commands.Load()
 	time.Sleep(2 * time.Second)
-	if n = sent.n.Load() - n; n > 3 {
+	if n = sent.commands.Load() - n; n > 3 {
 		t.Errorf("a wait sent %d commands in 2s while a live holder held the key; want at most 3", n)
 	}
 	released := time.Now()

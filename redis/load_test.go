@@ -1,9 +1,7 @@
 package redis_test
 
 import (
-	"context"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,33 +12,13 @@ import (
 	"github.com/distlock/lock/redis"
 )
 
-// countRequests is a go-redis hook that counts what a client sends: a
-// command, or a pipeline, is one request.
-type countRequests struct{ n atomic.Int64 }
-
-func (h *countRequests) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (h *countRequests) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *countRequests) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
-
 // countedClient returns a client of addr, with the pool of lock.Open's
 // clients (go-redis's default size) and its requests counted.
-func countedClient(t *testing.T, addr string) (*goredis.Client, *countRequests) {
+func countedClient(t *testing.T, addr string) (*goredis.Client, *counter) {
 	t.Helper()
 	c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true, ReadTimeout: 3 * time.Second})
 	t.Cleanup(func() { c.Close() })
-	count := &countRequests{}
+	count := &counter{}
 	c.AddHook(count)
 	return c, count
 }
@@ -57,7 +35,7 @@ func testLoad(t *testing.T, addr string, opts *redis.Options) {
 		// n is under the race detector's goroutine limit; ttl is above
 		// the burst's length under -race on a loaded 2-core machine.
 		const n, ttl = 3000, 5 * time.Second
-		took, extends := locktest.Burst(t, l, n, ttl, count.n.Load)
+		took, extends := locktest.Burst(t, l, n, ttl, count.requests.Load)
 		t.Logf("%d concurrent TryAcquire on %d connections: %v; keep-alives: %d requests", n, c.Options().PoolSize, took.Round(time.Millisecond), extends)
 		// Each lease extends every ttl/3: 3 or 4 extends each in
 		// ttl+1s, in batches, not a request each.
@@ -77,7 +55,7 @@ func testLoad(t *testing.T, addr string, opts *redis.Options) {
 			c, count := countedClient(t, net.JoinHostPort(host, port))
 			l := mustNew(t, c, opts)
 			defer l.Close()
-			waiters, sent = append(waiters, l), append(sent, count.n.Load)
+			waiters, sent = append(waiters, l), append(sent, count.requests.Load)
 		}
 		locktest.Crowd(t, holder, waiters, sent, 400, 3*time.Second)
 	})

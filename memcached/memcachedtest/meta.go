@@ -379,21 +379,32 @@ func (s *Server) metaSet(toks []string, r *bufio.Reader, out *bytes.Buffer) bool
 	return true
 }
 
-// metaDelete handles md.
-func (s *Server) metaDelete(toks []string, out *bytes.Buffer) {
-	key := toks[1]
+// metaHead checks the key and the number of tokens of md or ma, and
+// parses its flags, of which it accepts those in allowed. On an error it
+// writes memcached's error line to out and reports false.
+func metaHead(toks []string, allowed string, out *bytes.Buffer) (key string, flags []string, f metaFlags, ok bool) {
+	key = toks[1]
 	if len(key) > maxKeyLength {
 		out.WriteString(badFormat + "\r\n")
-		return
+		return "", nil, f, false
 	}
 	if len(toks)+1 > maxMetaTokens {
 		out.WriteString("CLIENT_ERROR options flags too long\r\n")
-		return
+		return "", nil, f, false
 	}
-	flags := toks[2:]
-	f, errstr := parseMetaFlags(flags, "CkOq")
+	flags = toks[2:]
+	f, errstr := parseMetaFlags(flags, allowed)
 	if errstr != "" {
 		out.WriteString("CLIENT_ERROR invalid or duplicate flag\r\n")
+		return "", nil, f, false
+	}
+	return key, flags, f, true
+}
+
+// metaDelete handles md.
+func (s *Server) metaDelete(toks []string, out *bytes.Buffer) {
+	key, flags, f, ok := metaHead(toks, "CkOq", out)
+	if !ok {
 		return
 	}
 	var line bytes.Buffer
@@ -431,19 +442,8 @@ func (s *Server) metaDelete(toks []string, out *bytes.Buffer) {
 // once it has taken effect. q hides the reply of an item found, and only
 // that one.
 func (s *Server) metaArith(toks []string, out *bytes.Buffer) {
-	key := toks[1]
-	if len(key) > maxKeyLength {
-		out.WriteString(badFormat + "\r\n")
-		return
-	}
-	if len(toks)+1 > maxMetaTokens {
-		out.WriteString("CLIENT_ERROR options flags too long\r\n")
-		return
-	}
-	flags := toks[2:]
-	f, errstr := parseMetaFlags(flags, "cCDJkMNOqtTv")
-	if errstr != "" {
-		out.WriteString("CLIENT_ERROR invalid or duplicate flag\r\n")
+	key, flags, f, ok := metaHead(toks, "cCDJkMNOqtTv", out)
+	if !ok {
 		return
 	}
 	delta := uint64(1)
