@@ -44,15 +44,20 @@ func TestMinReplicasRefused(t *testing.T) {
 			t.Fatalf("fence %v: the key is held after an acquisition no replica acknowledged; want it released", opts.Fence)
 		}
 		// A wait retries, and its subscription makes its attempts
-		// wait.lua: each refused, none left behind.
+		// wait.lua: each refused, none left behind. (On a loaded machine
+		// the wait's deadline can fall during an attempt: its error is
+		// then the deadline's, and the Lock releases what that attempt
+		// may have stored in the background.)
 		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		_, err = l.Acquire(wctx, "k", time.Minute)
 		cancel()
-		if !errors.Is(err, lock.ErrNotAcquired) || !errors.Is(err, redis.ErrNotReplicated) {
+		if !errors.Is(err, lock.ErrNotAcquired) || !errors.Is(err, redis.ErrNotReplicated) && !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("fence %v: Acquire with no replica = %v; want ErrNotAcquired after ErrNotReplicated", opts.Fence, err)
 		}
-		if mr.Exists(redis.DefaultPrefix + "k") {
-			t.Fatalf("fence %v: the key is held after a wait that no replica acknowledged", opts.Fence)
+		for deadline := time.Now().Add(5 * time.Second); mr.Exists(redis.DefaultPrefix + "k"); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("fence %v: the key is held 5s after a wait that no replica acknowledged", opts.Fence)
+			}
 		}
 	}
 }
