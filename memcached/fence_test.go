@@ -115,13 +115,7 @@ func (c writeCounter) Write(b []byte) (int, error) {
 func TestFenceOneRoundTrip(t *testing.T) {
 	srv, _ := startFake(t, nil)
 	var writes atomic.Int64
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return writeCounter{c, &writes}, nil
-	}
+	dial := wrapDial(func(c net.Conn) net.Conn { return writeCounter{c, &writes} })
 	l, err := memcached.DialWith(t.Context(), []string{srv.Addr()}, fencedOptions(), dial)
 	if err != nil {
 		t.Fatal(err)

@@ -26,22 +26,18 @@ func burstSize() int {
 	return 10000
 }
 
-// countingDial dials with net.Dialer and counts the connections open at
-// once, keeping the most.
+// countingDial counts the connections it wraps (see wrapDial) and those
+// open at once, keeping the most.
 type countingDial struct {
 	open, most, dials atomic.Int32
 }
 
-func (d *countingDial) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
+func (d *countingDial) wrap(c net.Conn) net.Conn {
 	d.dials.Add(1)
 	n := d.open.Add(1)
 	for m := d.most.Load(); n > m && !d.most.CompareAndSwap(m, n); m = d.most.Load() {
 	}
-	return &closeCounted{Conn: c, d: d}, nil
+	return &closeCounted{Conn: c, d: d}
 }
 
 type closeCounted struct {
@@ -77,7 +73,7 @@ func TestBurst(t *testing.T) {
 	// Timeouts long enough for a dial under the race detector on a loaded
 	// machine: the subject is the bound on connections, not the dial.
 	opts := &memcached.Options{PoolSize: pool, Timeout: 5 * time.Second, CallTimeout: 20 * time.Second}
-	l, err := memcached.DialWith(t.Context(), []string{addr}, opts, d.dial)
+	l, err := memcached.DialWith(t.Context(), []string{addr}, opts, wrapDial(d.wrap))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +126,7 @@ func TestLateReplyDropped(t *testing.T) {
 		t.Fatalf("TryAcquireLock(held) = %v, %v", ok, err)
 	}
 	var d countingDial
-	l, err := memcached.DialWith(ctx, []string{p.Addr()}, &memcached.Options{PoolSize: 1}, d.dial)
+	l, err := memcached.DialWith(ctx, []string{p.Addr()}, &memcached.Options{PoolSize: 1}, wrapDial(d.wrap))
 	if err != nil {
 		t.Fatal(err)
 	}

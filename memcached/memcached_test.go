@@ -1,6 +1,8 @@
 package memcached_test
 
 import (
+	"context"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -51,6 +53,19 @@ func newLock(t testing.TB, c *memcache.Client) lock.Lock {
 		t.Fatalf("memcached.New: %v", err)
 	}
 	return l
+}
+
+// wrapDial returns a dial function for DialWith (or gomemcache's
+// DialContext) that dials with net.Dialer and hands each connection to
+// wrap, which returns the connection the client uses.
+func wrapDial(wrap func(net.Conn) net.Conn) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(c), nil
+	}
 }
 
 // dialLock returns a Lock made by Dial on addrs, closed when the test

@@ -2,7 +2,6 @@ package memcached_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -34,14 +33,8 @@ type verbLog struct {
 	cmds [][2]string
 }
 
-// dial dials addr, recording the commands written on the connection.
-func (v *verbLog) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &verbConn{Conn: c, log: v}, nil
-}
+// wrap records the commands written on c.
+func (v *verbLog) wrap(c net.Conn) net.Conn { return &verbConn{Conn: c, log: v} }
 
 // take returns the verbs of the commands on key recorded since the last
 // take, and forgets them all. (A call on another key, such as the
@@ -170,7 +163,7 @@ func TestOneReadPerWrite(t *testing.T) {
 			setup := func(t *testing.T) (*memcachedtest.Server, *verbLog, lock.Lock, *lock.Lease, *lock.Lease) {
 				srv, _ := startFake(t, nil)
 				var log verbLog
-				l, err := memcached.DialWith(t.Context(), []string{srv.Addr()}, &memcached.Options{Fence: fence}, log.dial)
+				l, err := memcached.DialWith(t.Context(), []string{srv.Addr()}, &memcached.Options{Fence: fence}, wrapDial(log.wrap))
 				if err != nil {
 					t.Fatal(err)
 				}

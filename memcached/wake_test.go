@@ -33,13 +33,7 @@ func (c replySpy) Read(p []byte) (int, error) {
 // spyDialer returns a dialer whose connections call seen when a reply
 // starting with prefix arrives.
 func spyDialer(prefix string, seen func()) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return replySpy{c, []byte(prefix), seen}, nil
-	}
+	return wrapDial(func(c net.Conn) net.Conn { return replySpy{c, []byte(prefix), seen} })
 }
 
 // TestWaitWokenByLocalRelease checks that a release through one Lock wakes
